@@ -1,0 +1,39 @@
+"""unetlab: the U-Net seen as an autoencoder, runnable. Assembles the tabs and launches; nothing else.
+
+Settings (environment): GRADIO_SERVER_NAME (default 127.0.0.1), GRADIO_SERVER_PORT (default 7860),
+UNETLAB_WEIGHTS (the weights folder, default ./weights), UNETLAB_MAX_FILE_SIZE (upload limit, default 50mb).
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from unetlab import registry  # noqa: E402
+from unetlab.ui import reconstruction  # noqa: E402
+
+TITLE = "unetlab: the U-Net seen as an autoencoder"
+
+
+def build_app(reg: registry.Registry | None = None) -> gr.Blocks:
+    reg = reg or registry.default()
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\nRun the story instead of reading it: every model here was trained by this app.")
+        with gr.Tab("Reconstruction"):
+            reconstruction.build(reg)
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs):
+    return demo.queue(default_concurrency_limit=4).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+        max_file_size=os.environ.get("UNETLAB_MAX_FILE_SIZE", "50mb"),
+        **kwargs,
+    )
+
+
+if __name__ == "__main__":
+    launch(build_app())

@@ -1,0 +1,35 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TINY = dict(in_channels=3, out_channels=3, base=4, depth=2)
+
+
+def tiny_card(name: str, skips: bool) -> dict:
+    return {
+        "name": name,
+        "task": "reconstruct",
+        "model": "unet",
+        "config": {**TINY, "skips": skips},
+        "params": 0,
+        "recipe": name,
+        "command": f"python -m unetlab train --recipe {name}",
+        "history": [{"epoch": e, "train_loss": 0.1 / e, "test_loss": 0.12 / e, "psnr": 10.0 + e} for e in (1, 2)],
+        "metrics": {"heldout_psnr": 20.0},
+    }
+
+
+@pytest.fixture
+def weights_dir(tmp_path):
+    """A weights folder holding two tiny, untrained reconstruct models (with and without skips)."""
+    from unetlab import registry
+
+    torch.manual_seed(0)
+    for name, skips in (("tiny-noskip", False), ("tiny-skip", True)):
+        model = registry.build("unet", {**TINY, "skips": skips})
+        registry.save(model, tiny_card(name, skips), tmp_path)
+    return tmp_path

@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unetlab import recipes, registry
+from unetlab.__main__ import main
+from unetlab.recipes import Recipe
+
+
+@pytest.fixture
+def default_registry(weights_dir, monkeypatch):
+    monkeypatch.setattr(registry, "_default", registry.Registry(weights_dir))
+    return weights_dir
+
+
+def write_image(path, w, h, mode="RGB"):
+    rng = np.random.default_rng(0)
+    shape = (h, w, 3) if mode == "RGB" else (h, w)
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(path)
+    return path
+
+
+def test_reconstruct_keeps_each_inputs_size(default_registry, tmp_path, capsys):
+    a = write_image(tmp_path / "a.png", 37, 23)
+    b = write_image(tmp_path / "b.jpg", 64, 48, mode="L")
+    out = tmp_path / "out"
+    assert main(["reconstruct", "--model", "tiny-skip", str(a), str(b), "--out", str(out)]) == 0
+    assert Image.open(out / "a.png").size == (37, 23)
+    assert Image.open(out / "b.png").size == (64, 48)
+    assert capsys.readouterr().out.split() == [str(out / "a.png"), str(out / "b.png")]
+
+
+def test_reconstruct_by_card_path(weights_dir, tmp_path):
+    a = write_image(tmp_path / "a.png", 20, 20)
+    assert main(["reconstruct", "--model", str(weights_dir / "tiny-noskip.json"), str(a), "--out", str(tmp_path)]) == 0
+    assert Image.open(tmp_path / "a.png").size == (20, 20)
+
+
+def test_bad_inputs_give_one_line(default_registry, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    assert main(["reconstruct", "--model", "tiny-skip", str(bad), "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.png is not an image" in err
+    assert main(["reconstruct", "--model", "nope", str(bad), "--out", str(tmp_path)]) == 1
+    assert "valid names: tiny-noskip, tiny-skip" in capsys.readouterr().err
+    assert main(["train", "--recipe", "nope"]) == 1
+    assert "valid: recon-skip, recon-noskip" in capsys.readouterr().err
+
+
+def test_no_traceback_in_a_real_process(tmp_path):
+    p = subprocess.run(
+        [sys.executable, "-m", "unetlab", "reconstruct", "--model", str(tmp_path / "x.json"), "y.png", "--out", "o"],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 1
+    assert p.stderr.startswith("error: ") and "Traceback" not in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_train_writes_weights_and_card(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "imgs"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(4):
+        write_image(folder / ("sub" if i % 2 else "") / f"{i}.png", 40, 36)
+    tiny = Recipe("tiny", "reconstruct", "unet", {"base": 4, "depth": 2}, "photos", 1, 8, 1e-2, crop=16, epoch_size=16)
+    monkeypatch.setitem(recipes.RECIPES, "tiny", tiny)
+    out = tmp_path / "w"
+    args = ["train", "--recipe", "tiny", "--dataset", str(folder), "--epochs", "2", "--seed", "5", "--out", str(out)]
+    assert main(args) == 0
+    card = json.loads((out / "tiny.json").read_text())
+    assert card["command"] == f"python -m unetlab train --recipe tiny --dataset {folder} --epochs 2 --seed 5"
+    assert card["seed"] == 5 and card["hyper"]["epochs"] == 2
+    assert [h["epoch"] for h in card["history"]] == [1, 2]
+    assert card["sha256"] == registry.sha256(out / "tiny.safetensors")
+    assert "epoch   2/2" in capsys.readouterr().out
+    # the result is a model like any other
+    assert main(["reconstruct", "--model", str(out / "tiny.json"), str(folder / "0.png"), "--out", str(tmp_path)]) == 0
+
+
+def test_models_json(default_registry, capsys):
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["tiny-noskip", "tiny-skip"]
+    assert rows[0]["task"] == "reconstruct" and rows[0]["metrics"] == {"heldout_psnr": 20.0}

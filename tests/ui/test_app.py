@@ -1,0 +1,54 @@
+"""The app launched in-process and called as a user's script would: through gradio_client."""
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+import app
+from tests.conftest import TINY, tiny_card
+from unetlab import data, registry
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    weights = tmp_path_factory.mktemp("weights")
+    for name, skips in (("tiny-noskip", False), ("tiny-skip", True), ("tiny-broken", True)):
+        registry.save(registry.build("unet", {**TINY, "skips": skips}), tiny_card(name, skips), weights)
+    (weights / "tiny-broken.safetensors").unlink()
+    demo = app.build_app(registry.Registry(weights))
+    demo.queue().launch(prevent_thread_lock=True, server_port=7870, quiet=True, max_file_size="5mb")
+    yield Client("http://127.0.0.1:7870/", verbose=False)
+    demo.close()
+
+
+def test_reconstruct_endpoint(client):
+    photo = data.heldout_photo_paths()["coffee"]
+    noskip, skip, err_noskip, err_skip, table = client.predict(
+        handle_file(photo), "tiny-noskip", "tiny-skip", api_name="/reconstruct"
+    )
+    for path in (noskip, skip, err_noskip, err_skip):
+        assert Image.open(path).size == (600, 400)  # the input's own size
+    assert "without skips (tiny-noskip)" in table and "PSNR" in table
+
+
+def test_bad_upload_then_keeps_serving(client, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(Exception, match="could not be decoded|not an image"):
+        client.predict(handle_file(str(bad)), "tiny-noskip", "tiny-skip", api_name="/reconstruct")
+    ok = tmp_path / "ok.png"
+    Image.fromarray(np.full((32, 48, 3), 128, np.uint8)).save(ok)
+    out = client.predict(handle_file(str(ok)), "tiny-noskip", "tiny-skip", api_name="/reconstruct")
+    assert Image.open(out[0]).size == (48, 32)
+
+
+def test_missing_weights_is_a_clear_error(client):
+    photo = data.heldout_photo_paths()["chelsea"]
+    expected = "tiny-broken.safetensors.*missing.*python -m unetlab train --recipe tiny-broken"
+    with pytest.raises(Exception, match=expected):
+        client.predict(handle_file(photo), "tiny-noskip", "tiny-broken", api_name="/reconstruct")
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict(handle_file(photo), "nope", "tiny-skip", api_name="/reconstruct")
+    out = client.predict(handle_file(photo), "tiny-noskip", "tiny-skip", api_name="/reconstruct")
+    assert Image.open(out[1]).size == (451, 300)

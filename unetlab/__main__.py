@@ -1,0 +1,132 @@
+"""The command line: one sub-command per job a tab does.
+
+  python -m unetlab models [--json]
+  python -m unetlab train --recipe NAME [--dataset D] [--epochs N] [--batch-size B] [--lr X] [--seed S] [--out DIR]
+  python -m unetlab reconstruct --model NAME_OR_PATH INPUT... --out DIR
+  python -m unetlab bench [--json]
+
+Bad input gives one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from unetlab import registry
+
+    reg = registry.default()
+    rows = [
+        {"name": e.name, "task": e.task, "params": e.params, "metrics": e.card.get("metrics", {})}
+        for e in reg.entries.values()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return
+    print(f"{'name':<20} {'task':<12} {'params':>10}  metrics")
+    for r in rows:
+        m = {k: v for k, v in r["metrics"].items() if isinstance(v, (int, float))}
+        print(f"{r['name']:<20} {r['task']:<12} {r['params']:>10,}  " + ", ".join(f"{k}={v}" for k, v in m.items()))
+
+
+def progress_line(r) -> str:
+    bar = "#" * round(20 * r.epoch / r.epochs)
+    return (
+        f"epoch {r.epoch:>3}/{r.epochs} [{bar:<20}] train {r.train_loss:.5f}  held-out {r.test_loss:.5f}  "
+        f"PSNR {r.psnr:5.2f} dB  {r.images_per_s:6.0f} img/s  {r.elapsed:6.0f} s"
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from unetlab import recipes
+
+    r = recipes.get(args.recipe).with_overrides(
+        dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed
+    )
+    data = recipes.load_data(r)
+    model = recipes.build_model(r)
+    print(f"{r.name}: {r.description}\n{len(data)} samples/epoch from {r.dataset}, {len(data.test)} held out")
+    history, start = [], time.perf_counter()
+    for report in recipes.run(r, data, model):
+        history.append(report.row())
+        print(progress_line(report), flush=True)
+    path = recipes.finish(r, model, data, history, time.perf_counter() - start, Path(args.out))
+    card = json.loads(path.read_text())
+    print(f"wrote {path.with_suffix('.safetensors')} and {path}")
+    print("metrics: " + json.dumps(card["metrics"]))
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from unetlab import images, registry
+    from unetlab.reconstruct import reconstruct
+
+    entry, model = registry.resolve(args.model)
+    if entry.task != "reconstruct":
+        raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a reconstruct model")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for src in args.inputs:
+        img = images.load_image(src, mode="RGB" if model.config.in_channels == 3 else "L")
+        dest = out / f"{Path(src).stem}.png"
+        images.save_png(reconstruct(model, img), dest)
+        print(dest)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from unetlab import bench
+
+    results = bench.run()
+    print(json.dumps(results, indent=1) if args.json else bench.format(results))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m unetlab", description="U-Net as an autoencoder, runnable.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("models", help="list the registry: name, task, params, metrics")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("train", help="train a recipe; writes <name>.safetensors + <name>.json")
+    s.add_argument("--recipe", required=True)
+    s.add_argument("--dataset", help="digits, faces, photos, or a path (image folder, STL-10 *_X.bin, MNIST idx)")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--out", default="weights")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("reconstruct", help="reconstruct images with a U-Net autoencoder at their own size")
+    s.add_argument("--model", required=True, help="a registry name, or a card/weights file written by train")
+    s.add_argument("inputs", nargs="+", metavar="INPUT")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_reconstruct)
+
+    s = sub.add_parser("bench", help="performance figures, as ratios against baselines run in the same process")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, KeyError, OSError, RuntimeError) as e:  # our errors all derive from these
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"error: {msg}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

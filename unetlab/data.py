@@ -1,0 +1,266 @@
+"""Datasets, all offline and deterministic given a seed.
+
+Embedded (shipped inside installed packages):
+  digits  scikit-learn's 1,797 8x8 digits, resized to 32x32, labels kept, fixed train/test split
+  faces   scikit-image's lfw_subset (200 grey 25x25 faces), resized to 32x32
+  photos  every colour photograph in skimage.data and sklearn's sample images, as random crops with flips;
+          chelsea and coffee are held out entirely (evaluation and the tabs' examples)
+On disk (what users may have): an image folder (recursive), STL-10 binaries (*_X.bin), MNIST idx files.
+
+Every dataset is a `Data`: `test` is a fixed tensor of held-out samples, `batches()` yields training batches.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+EMBEDDED = ("digits", "faces", "photos")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+HELDOUT_PHOTOS = ("chelsea", "coffee")
+
+
+class DataError(ValueError):
+    """A dataset that cannot be loaded; the message says why and what to do."""
+
+
+@dataclass
+class Data:
+    name: str
+    train: torch.Tensor | list[torch.Tensor]  # (N, C, H, W) in [0, 1], or full photos (C, H, W) to crop from
+    test: torch.Tensor  # (M, C, h, w) fixed held-out samples in [0, 1]
+    train_labels: torch.Tensor | None = None
+    test_labels: torch.Tensor | None = None
+    crop: int = 0  # > 0: training samples are random crops of this side, randomly flipped
+    epoch_size: int = 0  # samples per epoch when cropping
+
+    @property
+    def channels(self) -> int:
+        return self.test.shape[1]
+
+    @property
+    def size(self) -> int:
+        return self.crop or self.test.shape[-1]
+
+    def __len__(self) -> int:
+        return self.epoch_size if self.crop else len(self.train)
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        """One epoch of training batches; the order depends only on the generator's state."""
+        n = len(self)
+        if not self.crop:
+            order = torch.randperm(n, generator=generator)
+            for i in range(0, n, batch_size):
+                yield self.train[order[i : i + batch_size]]
+            return
+        for i in range(0, n, batch_size):
+            yield random_crops(self.train, min(batch_size, n - i), self.crop, generator)
+
+
+def random_crops(photos: list[torch.Tensor], n: int, size: int, generator: torch.Generator) -> torch.Tensor:
+    """n random size x size crops, each from a random photo, flipped left-right half of the time."""
+    picks = torch.randint(len(photos), (n,), generator=generator).tolist()
+    out = []
+    for p in picks:
+        img = photos[p]
+        top = int(torch.randint(img.shape[1] - size + 1, (1,), generator=generator))
+        left = int(torch.randint(img.shape[2] - size + 1, (1,), generator=generator))
+        crop = img[:, top : top + size, left : left + size]
+        if torch.rand(1, generator=generator) < 0.5:
+            crop = crop.flip(-1)
+        out.append(crop)
+    return torch.stack(out)
+
+
+def tile_crops(photo: torch.Tensor, size: int) -> torch.Tensor:
+    """Non-overlapping size x size tiles covering a photo (C, H, W): a fixed, deterministic held-out set."""
+    c, h, w = photo.shape
+    tiles = photo[:, : h - h % size, : w - w % size].unfold(1, size, size).unfold(2, size, size)
+    return tiles.permute(1, 2, 0, 3, 4).reshape(-1, c, size, size)
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W) or (H, W, C) -> float (C, H, W) in [0, 1]."""
+    t = torch.from_numpy(np.array(img, copy=True)).float().div(255)
+    return t[None] if t.ndim == 2 else t.permute(2, 0, 1)
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, size, size), antialiased bilinear."""
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def split(n: int, test_fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random split of range(n) into (train, test) indices."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_test = max(1, round(n * test_fraction))
+    return order[n_test:], order[:n_test]
+
+
+def tensor_data(name: str, x: torch.Tensor, labels: torch.Tensor | None, test_fraction: float = 0.2) -> Data:
+    train, test = split(len(x), test_fraction)
+    return Data(
+        name,
+        x[train],
+        x[test],
+        None if labels is None else labels[train],
+        None if labels is None else labels[test],
+    )
+
+
+# --- embedded -------------------------------------------------------------------------------------------------
+
+
+def digits(size: int = 32) -> Data:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(d.images).float().div(16)[:, None]  # (1797, 1, 8, 8), values 0..16
+    return tensor_data("digits", resize(x, size), torch.from_numpy(d.target))
+
+
+def faces(size: int = 32) -> Data:
+    from skimage.data import lfw_subset
+
+    x = torch.from_numpy(lfw_subset()).float()[:, None]  # (200, 1, 25, 25) in [0, 1]
+    return tensor_data("faces", resize(x, size), None)
+
+
+def photo_arrays(held_out: bool = False) -> dict[str, np.ndarray]:
+    """The colour photographs shipped with scikit-image and scikit-learn, uint8 (H, W, 3).
+
+    held_out=False: the training photos; held_out=True: chelsea and coffee only. skimage's `cat` is chelsea
+    under another name, so it is never used.
+    """
+    import skimage.data as sk
+    from sklearn.datasets import load_sample_images
+
+    if held_out:
+        return {name: getattr(sk, name)() for name in HELDOUT_PHOTOS}
+    left, right, _ = sk.stereo_motorcycle()
+    photos = {
+        "astronaut": sk.astronaut(),
+        "hubble_deep_field": sk.hubble_deep_field(),
+        "immunohistochemistry": sk.immunohistochemistry(),
+        "retina": sk.retina(),
+        "rocket": sk.rocket(),
+        "motorcycle_left": left,
+        "motorcycle_right": right,
+    }
+    sample = load_sample_images()
+    for fname, img in zip(sample.filenames, sample.images):
+        photos[Path(fname).stem] = img  # china, flower
+    return photos
+
+
+def heldout_photo_paths() -> dict[str, str]:
+    """Files of the held-out photos, for the tabs' examples."""
+    import skimage.data as sk
+
+    return {name: os.path.join(sk.data_dir, f"{name}.png") for name in HELDOUT_PHOTOS}
+
+
+def crop_data(name: str, train: list[np.ndarray], test: list[np.ndarray], crop: int, epoch_size: int) -> Data:
+    small = [a for a in train + test if min(a.shape[:2]) < crop]
+    if small:
+        raise DataError(f"{len(small)} image(s) of {name!r} are smaller than the {crop}px crop; lower --crop")
+    test_tiles = torch.cat([tile_crops(to_tensor(a), crop) for a in test])
+    return Data(name, [to_tensor(a) for a in train], test_tiles, crop=crop, epoch_size=epoch_size)
+
+
+def photos(crop: int = 64, epoch_size: int = 2048) -> Data:
+    train = list(photo_arrays().values())
+    test = list(photo_arrays(held_out=True).values())
+    return crop_data("photos", train, test, crop, epoch_size)
+
+
+# --- on disk --------------------------------------------------------------------------------------------------
+
+
+def read_folder(path: str | Path) -> list[np.ndarray]:
+    """Every jpg/png/webp under a folder (recursive, sorted), as uint8 RGB arrays."""
+    from unetlab.images import ImageError, load_image
+
+    files = sorted(p for p in Path(path).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    images = []
+    for f in files:
+        try:
+            images.append(load_image(f, mode="RGB"))
+        except ImageError:
+            continue  # unreadable files are skipped, as a folder of photos usually holds a few
+    if not images:
+        raise DataError(f"no readable images ({', '.join(IMAGE_SUFFIXES)}) under {path}")
+    return images
+
+
+def read_stl10(path: str | Path) -> np.ndarray:
+    """An STL-10 binary (*_X.bin): uint8 96x96x3 images stored column-major -> (N, 96, 96, 3)."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0 or raw.size % (3 * 96 * 96):
+        raise DataError(f"{path} is not an STL-10 image file: {raw.size} bytes is not a multiple of 3*96*96")
+    return raw.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1)  # (N, C, W, H) on disk -> (N, H, W, C)
+
+
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An MNIST idx file (optionally .gz): magic 0,0,type,ndim, then big-endian sizes, then the data."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] or raw[1] or raw[2] not in IDX_TYPES:
+        raise DataError(f"{path} is not an idx file (bad magic number)")
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path} is cut off inside its header")
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    data = np.frombuffer(raw, dtype=IDX_TYPES[raw[2]], offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise DataError(f"{path}: header says {shape} but holds {data.size} values")
+    return data.reshape(shape)
+
+
+def from_path(path: str | Path, size: int = 32, crop: int = 64, epoch_size: int = 2048) -> Data:
+    """A dataset from disk: a folder of images (cropped like photos), an STL-10 *_X.bin, or an MNIST idx file."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"dataset path {path} does not exist")
+    if p.is_dir():
+        images = read_folder(p)
+        train_idx, test_idx = split(len(images), 0.1)
+        if len(images) < 2:
+            raise DataError(f"{path} holds one image; a dataset needs at least two (one is held out)")
+        pick = lambda idx: [images[i] for i in idx.tolist()]  # noqa: E731
+        return crop_data(p.name, pick(train_idx), pick(test_idx), crop, epoch_size)
+    if p.name.endswith("_X.bin"):
+        x = torch.from_numpy(read_stl10(p)).permute(0, 3, 1, 2).float().div(255)
+        return tensor_data(p.stem, x if x.shape[-1] == size else resize(x, size), None, 0.1)
+    if "idx" in p.name or p.name.endswith(".gz"):
+        arr = read_idx(p)
+        if arr.ndim != 3:
+            raise DataError(f"{path} holds an array of shape {arr.shape}; expected images (N, H, W)")
+        x = torch.from_numpy(arr.astype(np.float32) / 255)[:, None]
+        return tensor_data(p.name, resize(x, size), None, 0.1)
+    raise DataError(f"{path}: expected a folder of images, an STL-10 *_X.bin or an MNIST idx file")
+
+
+def load(name: str, size: int = 32, crop: int = 64, epoch_size: int = 2048) -> Data:
+    """An embedded dataset by name, or one from disk by path."""
+    if name == "digits":
+        return digits(size)
+    if name == "faces":
+        return faces(size)
+    if name == "photos":
+        return photos(crop, epoch_size)
+    if os.sep in name or Path(name).exists():
+        return from_path(name, size, crop, epoch_size)
+    raise DataError(f"unknown dataset {name!r}; use one of {', '.join(EMBEDDED)} or a path")

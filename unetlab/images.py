@@ -1,0 +1,149 @@
+"""Decode and validate uploads (the one validator every tab and the CLI use), padding, grids and heat maps.
+
+Images travel as uint8 numpy arrays (H, W, 3) or (H, W) between here and the UI; tensors only inside models.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = int(os.environ.get("UNETLAB_MAX_PIXELS", 40_000_000))  # larger uploads are refused before decoding
+MIN_SIDE = 16  # smaller images carry too little to reconstruct, and the U-Net pools 4 times
+MAX_ASPECT = 50  # long thin strips are refused: the U-Net would see mostly padding
+
+# Our MAX_PIXELS check is stricter than Pillow's warning threshold, so its warning adds nothing.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+class ImageError(ValueError):
+    """An upload that cannot be used; the message is shown to the user as is."""
+
+
+def load_image(source: str | Path | bytes, mode: Literal["RGB", "L"] = "RGB") -> np.ndarray:
+    """Decode one upload into uint8 (H, W, 3) for mode RGB or (H, W) for mode L, or raise ImageError.
+
+    Handles EXIF rotation, alpha (composited on white), palettes, 16-bit and float images, CMYK and animated
+    files (first frame). Refuses empty, undecodable, tiny, extreme-strip and decompression-bomb files.
+    """
+    name = "upload" if isinstance(source, bytes) else Path(source).name
+    if isinstance(source, bytes):
+        if not source:
+            raise ImageError("the file is empty (0 bytes)")
+        source = io.BytesIO(source)
+    elif not Path(source).is_file():
+        raise ImageError(f"{name}: no such file")
+    elif Path(source).stat().st_size == 0:
+        raise ImageError(f"{name} is empty (0 bytes)")
+    too_big = f"the limit is {MAX_PIXELS / 1e6:.0f} Mpx. Downscale it first."
+    try:
+        im = Image.open(source)
+        w, h = im.size  # read from the header: nothing is decoded yet
+        if w * h > MAX_PIXELS:
+            raise ImageError(f"{name} is {w}x{h} = {w * h / 1e6:.0f} Mpx; {too_big}")
+        im.seek(0)  # animated GIF/WebP/APNG: the first frame
+        im = ImageOps.exif_transpose(im)
+        im.load()
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:  # Pillow refuses > 2x its own limit inside open()
+        pixels = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(pixels.group(1)) / 1e6:.0f} Mpx" if pixels else "too large"
+        raise ImageError(f"{name} is {size}; {too_big}") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name} is not an image this app can read (PNG, JPEG, WebP, GIF, BMP, TIFF)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"{name} could not be decoded ({e}); is the file truncated?") from None
+    w, h = im.size
+    if min(w, h) < MIN_SIDE:
+        raise ImageError(f"{name} is {w}x{h}; both sides must be at least {MIN_SIDE} px")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise ImageError(f"{name} is {w}x{h}, a strip; the long side may be at most {MAX_ASPECT}x the short side")
+    return np.asarray(_convert(im, mode))
+
+
+def _convert(im: Image.Image, mode: str) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB or L, the way a viewer would show it."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit greys: rescale, don't clip
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        if im.mode == "F":
+            top = max(float(a.max()), 1.0) if a.max() > 1 else 1.0
+        im = Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im)
+    return im.convert(mode)  # CMYK, YCbCr, 1, ... -> RGB or L
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma Y = 0.299 R + 0.587 G + 0.114 B, the seed's grey; uint8 (H, W, 3) -> uint8 (H, W)."""
+    y = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.clip(y + 0.5, 0, 255).astype(np.uint8)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8 (H, W[, C]) -> float32 (C, H, W) in [0, 1]."""
+    a = img.astype(np.float32) / 255
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """float (C, H, W) in [0, 1] -> uint8 (H, W, C), or (H, W) for one channel."""
+    a = np.clip(np.asarray(x, dtype=np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+
+
+def pad_to_multiple(x: np.ndarray, m: int) -> np.ndarray:
+    """Reflect-pad (C, H, W) on the bottom/right so H and W are multiples of m; crop back with [..., :h, :w]."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % m, -w % m
+    if not (ph or pw):
+        return x
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode=mode)
+
+
+def grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
+    """Stack batches side by side: rows[k] is (N, C, H, W) in [0, 1]; row i of the grid shows sample i of each.
+
+    Returns uint8 (N*(H+pad)-pad, K*(W+pad)-pad, 3) on a white background (grey images become RGB).
+    """
+    rows = [np.repeat(r, 3, axis=1) if r.shape[1] == 1 else r for r in rows]
+    n, _, h, w = rows[0].shape
+    out = np.ones((3, n * (h + pad) - pad, len(rows) * (w + pad) - pad), dtype=np.float32)
+    for j, r in enumerate(rows):
+        for i in range(n):
+            out[:, i * (h + pad) : i * (h + pad) + h, j * (w + pad) : j * (w + pad) + w] = r[i]
+    return to_uint8(out)
+
+
+# Anchors of matplotlib's "inferno" colormap, enough to draw a perceptually ordered heat map without matplotlib.
+_INFERNO = np.array(
+    [[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39],
+     [252, 255, 164]],
+    dtype=np.float32,
+)  # fmt: skip
+
+
+def heat_map(err: np.ndarray, vmax: float) -> np.ndarray:
+    """Absolute error (H, W) -> uint8 RGB (H, W, 3), 0 black ... vmax and above pale yellow (inferno)."""
+    t = np.clip(err / max(vmax, 1e-8), 0, 1) * (len(_INFERNO) - 1)
+    i = np.minimum(t.astype(int), len(_INFERNO) - 2)
+    f = (t - i)[..., None]
+    return (_INFERNO[i] * (1 - f) + _INFERNO[i + 1] * f + 0.5).astype(np.uint8)
+
+
+def save_png(img: np.ndarray, path: str | Path) -> None:
+    """Write uint8 (H, W[, 3]) losslessly."""
+    Image.fromarray(img).save(path, format="PNG")

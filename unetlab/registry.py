@@ -1,0 +1,201 @@
+"""The one model registry behind the app, the CLI and training.
+
+An entry is a name, a task, a model class + config, a weights file and a card (recipe, exact command, data,
+seed, metrics, per-epoch history, sha256). Shipped entries are the cards in weights/; models trained at run time
+join with `register()`. Weights are safetensors only, loaded lazily, checked against the card's sha256 and
+cached. A missing or corrupt file raises WeightsError naming the file and the command that rebuilds it; every
+other entry keeps working.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+WEIGHTS_DIR = Path(os.environ.get("UNETLAB_WEIGHTS", Path(__file__).resolve().parent.parent / "weights"))
+
+
+class RegistryError(KeyError):
+    """An unknown model name; the message lists the valid ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class WeightsError(RuntimeError):
+    """A weights file that is missing, corrupt or does not match its card."""
+
+
+def _unet(config: dict) -> nn.Module:
+    from unetlab.models.unet import UNet, UNetConfig
+
+    return UNet(UNetConfig(**config))
+
+
+# model class name (as written in cards) -> builder from the card's config
+MODELS: dict[str, Callable[[dict], nn.Module]] = {"unet": _unet}
+
+
+def build(model: str, config: dict) -> nn.Module:
+    if model not in MODELS:
+        raise RegistryError(f"unknown model class {model!r}; known: {', '.join(sorted(MODELS))}")
+    return MODELS[model](config)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Entry:
+    name: str
+    task: str  # reconstruct | colorize | vae | diffusion | ...
+    model: str  # a key of MODELS
+    config: dict
+    card: dict
+    weights: Path | None = None  # None: registered at run time, lives only in memory
+    module: nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def rebuild_command(self) -> str:
+        return self.card.get("command") or f"python -m unetlab train --recipe {self.card.get('recipe', self.name)}"
+
+    @property
+    def params(self) -> int:
+        return int(self.card.get("params", 0))
+
+
+def read_card(path: Path) -> Entry:
+    card = json.loads(Path(path).read_text())
+    return Entry(
+        name=card["name"],
+        task=card["task"],
+        model=card["model"],
+        config=card["config"],
+        card=card,
+        weights=Path(path).with_name(card.get("weights", f"{card['name']}.safetensors")),
+    )
+
+
+def save(module: nn.Module, card: dict, out_dir: Path, dtype: torch.dtype = torch.float32) -> Path:
+    """Write <name>.safetensors (+ its sha256 in the card) and <name>.json; returns the card's path.
+
+    Floating tensors are stored in `dtype` (float16 halves the file); they are loaded back as float32.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = card["name"]
+    weights = out_dir / f"{name}.safetensors"
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(weights), metadata={"name": name, "task": card["task"]})
+    card = {**card, "weights": weights.name, "sha256": sha256(weights), "dtype": str(dtype).removeprefix("torch.")}
+    path = out_dir / f"{name}.json"
+    path.write_text(json.dumps(card, indent=1) + "\n")
+    return path
+
+
+def load_entry(entry: Entry) -> nn.Module:
+    """Build the entry's model and fill it from its weights file, checking the card's sha256."""
+    w = entry.weights
+    hint = f"rebuild it with: {entry.rebuild_command}"
+    if w is None or not w.is_file():
+        raise WeightsError(f"weights file {w} for model {entry.name!r} is missing; {hint}")
+    if entry.card.get("sha256") and sha256(w) != entry.card["sha256"]:
+        raise WeightsError(f"weights file {w} does not match the sha256 in its card (corrupt or replaced); {hint}")
+    try:
+        state = load_file(str(w))
+    except Exception as e:  # safetensors raises its own error types for truncated headers
+        raise WeightsError(f"weights file {w} cannot be read ({e}); {hint}") from None
+    model = build(entry.model, entry.config)
+    ref = model.state_dict()
+    state = {k: v.to(ref[k].dtype) if k in ref else v for k, v in state.items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise WeightsError(f"weights file {w} does not fit model {entry.name!r} ({e}); {hint}") from None
+    return model.eval()
+
+
+class Registry:
+    """Name -> Entry. Reads the cards in a folder once; loads weights on first use and caches the module."""
+
+    def __init__(self, weights_dir: Path | str = WEIGHTS_DIR):
+        self.weights_dir = Path(weights_dir)
+        self._entries: dict[str, Entry] | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        with self._lock:
+            if self._entries is None:
+                self._entries = {}
+                for card in sorted(self.weights_dir.glob("*.json")):
+                    e = read_card(card)
+                    self._entries[e.name] = e
+            return self._entries
+
+    def names(self, task: str | None = None) -> list[str]:
+        return [n for n, e in self.entries.items() if task is None or e.task == task]
+
+    def entry(self, name: str) -> Entry:
+        if name not in self.entries:
+            valid = ", ".join(self.names()) or "(none: train one with python -m unetlab train --recipe NAME)"
+            raise RegistryError(f"unknown model {name!r}; valid names: {valid}")
+        return self.entries[name]
+
+    def load(self, name: str) -> nn.Module:
+        """The model in eval mode, loaded on first use and cached."""
+        e = self.entry(name)
+        with self._lock:
+            if e.module is None:
+                e.module = load_entry(e)
+            return e.module
+
+    def register(self, name: str, task: str, model: str, config: dict, module: nn.Module, card: dict) -> Entry:
+        """Add (or replace) a model trained at run time; it is at once usable everywhere."""
+        e = Entry(name, task, model, config, {**card, "name": name, "task": task}, None, module.eval())
+        with self._lock:
+            self.entries[name] = e
+        return e
+
+
+def load_path(path: str | Path) -> tuple[Entry, nn.Module]:
+    """A model from a card (.json) or weights (.safetensors) written by `train`, outside any registry."""
+    p = Path(path)
+    card = p if p.suffix == ".json" else p.with_suffix(".json")
+    if not card.is_file():
+        raise WeightsError(f"{path}: expected a card (.json) or weights (.safetensors) written by unetlab train")
+    e = read_card(card)
+    return e, load_entry(e)
+
+
+_default: Registry | None = None
+
+
+def default() -> Registry:
+    """The process-wide registry over WEIGHTS_DIR (what the app and the CLI share)."""
+    global _default
+    if _default is None:
+        _default = Registry(WEIGHTS_DIR)
+    return _default
+
+
+def resolve(name_or_path: str, registry: Registry | None = None) -> tuple[Entry, nn.Module]:
+    """A registry name, or a path to a card/weights file."""
+    reg = registry or default()
+    if name_or_path in reg.entries or not Path(name_or_path).suffix:
+        return reg.entry(name_or_path), reg.load(name_or_path)
+    return load_path(name_or_path)
