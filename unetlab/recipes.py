@@ -19,7 +19,7 @@ import torch
 from unetlab import data as datasets
 from unetlab import metrics, registry
 from unetlab.reconstruct import reconstruct
-from unetlab.train import Report, train
+from unetlab.train import Objective, Reconstruct, Report, train
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,18 @@ def build_model(r: Recipe) -> torch.nn.Module:
     return registry.build(r.model, r.config)
 
 
+def objective(r: Recipe) -> Objective:
+    """The loss a recipe trains with, chosen by its task."""
+    return Reconstruct()
+
+
 def run(r: Recipe, data: datasets.Data | None = None, model: torch.nn.Module | None = None) -> Iterator[Report]:
     """The recipe's training as the loop's generator (the model is trained in place)."""
     data = data or load_data(r)
     model = model or build_model(r)
-    return train(model, data, epochs=r.epochs, batch_size=r.batch_size, lr=r.lr, seed=r.seed, fast=r.fast)
+    return train(
+        model, data, epochs=r.epochs, batch_size=r.batch_size, lr=r.lr, seed=r.seed, fast=r.fast, objective=objective(r)
+    )
 
 
 def evaluate(r: Recipe, model: torch.nn.Module, data: datasets.Data) -> dict:

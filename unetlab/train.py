@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -43,16 +44,26 @@ class Report:
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in d.items()}
 
 
+class Objective(Protocol):
+    """What the loop trains: a loss on a batch, and an evaluation of held-out samples."""
+
+    def loss(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor: ...
+
+    def evaluate(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Per-sample loss, per-sample MSE of the output image vs its target, and the preview grid's columns."""
+        ...
+
+
 class Reconstruct:
     """Autoencoding: the target is the input. MSE loss; PSNR on [0, 1] images."""
 
     def loss(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(model(x).float(), x)
 
-    def evaluate(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Per-sample MSE and the grid's columns."""
+    def evaluate(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         y = model(x).float()
-        return (y - x).pow(2).flatten(1).mean(1), [x, y]
+        mse = (y - x).pow(2).flatten(1).mean(1)
+        return mse, mse, [x, y]
 
 
 def cosine_schedule(steps: int, warmup: int) -> Callable[[int], float]:
@@ -67,17 +78,20 @@ def cosine_schedule(steps: int, warmup: int) -> Callable[[int], float]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Data, objective, batch_size: int, preview: int) -> tuple[float, float, np.ndarray]:
+def evaluate(
+    model: nn.Module, data: Data, objective: Objective, batch_size: int, preview: int
+) -> tuple[float, float, np.ndarray]:
     """Held-out loss, PSNR (from the mean MSE) and the preview grid, in fp32 eval mode."""
     model.eval()
-    errs, columns = [], None
+    losses, errs, columns = [], [], None
     for i in range(0, len(data.test), batch_size):
-        e, cols = objective.evaluate(model, data.test[i : i + batch_size])
-        errs.append(e)
+        loss, mse, cols = objective.evaluate(model, data.test[i : i + batch_size])
+        losses.append(loss)
+        errs.append(mse)
         if columns is None:
             columns = [c[:preview].numpy() for c in cols]
     mse = torch.cat(errs).mean().item()
-    return mse, 10 * math.log10(1 / max(mse, 1e-12)), grid(columns)
+    return torch.cat(losses).mean().item(), 10 * math.log10(1 / max(mse, 1e-12)), grid(columns)
 
 
 def train(
@@ -88,7 +102,7 @@ def train(
     batch_size: int,
     lr: float,
     seed: int = 0,
-    objective=None,
+    objective: Objective | None = None,
     fast: bool = True,
     preview: int = 8,
     stop: Callable[[], bool] | None = None,

@@ -14,17 +14,14 @@ from unetlab import images
 class UploadImage(gr.Image):
     """gr.Image whose upload goes through images.load_image, the app's one validator.
 
-    Gradio hands the raw uploaded file over (type="filepath", no mode conversion), so undecodable files,
-    bombs, CMYK, 16-bit, palette, EXIF-rotated and animated images all reach the same checks as the CLI's.
-    The value passed to the event function is uint8 RGB (H, W, 3).
+    preprocess reads the raw uploaded file itself, so undecodable files, bombs, CMYK, 16-bit, palette,
+    EXIF-rotated and animated images all reach the same checks as the CLI's. The event function receives uint8
+    RGB (H, W, 3); a subclass with mode = "L" receives (H, W). (No __init__ here: Gradio reads a component's
+    props from its constructor's signature.)
     """
 
     is_template = True  # rendered by gr.Image's front end
-
-    def __init__(self, *args, mode: str = "RGB", **kwargs):
-        kwargs.setdefault("sources", ["upload", "clipboard"])
-        super().__init__(*args, type="filepath", image_mode=None, **kwargs)
-        self.mode = mode
+    mode = "RGB"
 
     def preprocess(self, payload) -> np.ndarray | None:  # type: ignore[override]
         if payload is None:

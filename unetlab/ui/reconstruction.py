@@ -39,10 +39,12 @@ def loss_curves(registry: Registry, names: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["epoch", "MSE", "model"])
 
 
+def models_by_skips(registry: Registry, skips: bool) -> list[str]:
+    return [n for n in registry.names("reconstruct") if registry.entry(n).config.get("skips", True) == skips]
+
+
 def build(registry: Registry) -> None:
-    models = registry.names("reconstruct")
-    with_skips = [n for n in models if registry.entry(n).config.get("skips", True)]
-    without = [n for n in models if not registry.entry(n).config.get("skips", True)]
+    with_skips, without = models_by_skips(registry, True), models_by_skips(registry, False)
 
     def choose(names: list[str], preferred: str) -> str | None:
         return preferred if preferred in names else (names[0] if names else None)
@@ -50,16 +52,23 @@ def build(registry: Registry) -> None:
     gr.Markdown("## Reconstruction: the U-Net autoencoder with vs without its skip connections")
     with gr.Row():
         with gr.Column(scale=1):
-            upload = UploadImage(label="Input image", height=320)
-            gr.Examples(list(data.heldout_photo_paths().values()), inputs=upload, label="Held-out photos")
+            upload = UploadImage(
+                label="Input image", height=320, sources=["upload", "clipboard"], elem_id="recon-input"
+            )
+            gr.Examples(
+                list(data.heldout_photo_paths().values()),
+                inputs=upload,
+                label="Held-out photos",
+                elem_id="recon-examples",
+            )
             noskip = gr.Dropdown(without, value=choose(without, "recon-noskip"), label="Model without skips")
             skip = gr.Dropdown(with_skips, value=choose(with_skips, "recon-skip"), label="Model with skips")
-            run = gr.Button("Reconstruct", variant="primary")
+            run = gr.Button("Reconstruct", variant="primary", elem_id="recon-run")
         with gr.Column(scale=2):
             with gr.Row():
-                out_noskip = gr.Image(label="Without skips", format="png", interactive=False)
-                out_skip = gr.Image(label="With skips", format="png", interactive=False)
-            scores = gr.Markdown()
+                out_noskip = gr.Image(label="Without skips", format="png", interactive=False, elem_id="recon-noskip")
+                out_skip = gr.Image(label="With skips", format="png", interactive=False, elem_id="recon-skip")
+            scores = gr.Markdown(elem_id="recon-scores")
             with gr.Row():
                 err_noskip = gr.Image(label="|error| without skips", format="png", interactive=False)
                 err_skip = gr.Image(label="|error| with skips", format="png", interactive=False)
@@ -70,6 +79,7 @@ def build(registry: Registry) -> None:
         color="model",
         title="Training loss per epoch: skips converge far faster",
         height=320,
+        elem_id="recon-plot",
     )
     with gr.Accordion("What is the contracting path?", open=False):
         gr.Markdown(EXPLANATION)
@@ -99,14 +109,18 @@ def build(registry: Registry) -> None:
         [out_noskip, out_skip, err_noskip, err_skip, scores],
         api_name="reconstruct",
     )
-    upload.upload(
-        reconstruct, [upload, noskip, skip], [out_noskip, out_skip, err_noskip, err_skip, scores], api_name=False
+
+    def on_new_image(img: np.ndarray | None, name_noskip: str | None, name_skip: str | None):
+        """An upload or an example click reconstructs at once; clearing the input clears the outputs."""
+        return (None, None, None, None, "") if img is None else reconstruct(img, name_noskip, name_skip)
+
+    upload.change(
+        on_new_image, [upload, noskip, skip], [out_noskip, out_skip, err_noskip, err_skip, scores], api_name=False
     )
 
     def refresh(skips: bool):
         """Models registered since the page loaded (e.g. by the training tab) appear when the list opens."""
-        names = registry.names("reconstruct")
-        return gr.update(choices=[n for n in names if registry.entry(n).config.get("skips", True) == skips])
+        return gr.update(choices=models_by_skips(registry, skips))
 
     noskip.focus(lambda: refresh(False), None, noskip, api_name=False)
     skip.focus(lambda: refresh(True), None, skip, api_name=False)

@@ -1,0 +1,103 @@
+"""Every tab driven in a real browser: Debian's Chromium through playwright, against the app on loopback.
+
+The app runs with the shipped weights. On failure a screenshot is saved under tests/browser/failures/.
+UNETLAB_SCREENSHOTS=DIR also saves each tab's screenshot into DIR (how the README's images are made).
+UNETLAB_REQUIRE_BROWSER=1 (set by CI) turns a missing Chromium into a failure instead of a skip.
+"""
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import app
+from unetlab import data, registry
+
+CHROMIUM = "/usr/bin/chromium"
+PORT = 7880
+FAILURES = Path(__file__).parent / "failures"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+ARGS += ["--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("UNETLAB_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    demo = app.build_app(registry.Registry(registry.WEIGHTS_DIR))
+    demo.queue().launch(prevent_thread_lock=True, server_port=PORT, quiet=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+    demo.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"http://127.0.0.1:{PORT}/")
+    yield page
+    if getattr(request.node, "failed", False):
+        FAILURES.mkdir(exist_ok=True)
+        page.screenshot(path=FAILURES / f"{request.node.name}.png", full_page=True)
+    page.close()
+
+
+def shown_image(page, selector: str, timeout: float = 60_000) -> np.ndarray:
+    """Wait until an output image is displayed and return its pixels as rendered."""
+    img = page.locator(f"{selector} img").first
+    img.wait_for(state="visible", timeout=timeout)
+    page.wait_for_function(
+        "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 0 }",
+        arg=f"{selector} img",
+        timeout=timeout,
+    )
+    return np.asarray(Image.open(io.BytesIO(img.screenshot())).convert("RGB"))
+
+
+def not_blank(pixels: np.ndarray) -> bool:
+    return pixels.size > 0 and float(pixels.std()) > 10
+
+
+def save_screenshot(page, name: str) -> None:
+    out = os.environ.get("UNETLAB_SCREENSHOTS")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=Path(out) / f"{name}.png", full_page=True)
+
+
+def wait_for_text(page, selector: str, text: str, timeout: float = 60_000) -> None:
+    """Wait until an event's output shows `text` and its progress overlay is gone."""
+    page.locator(selector).filter(has_text=text).wait_for(timeout=timeout)
+    page.locator(".generating, .pending").first.wait_for(state="detached", timeout=timeout)
+
+
+def test_reconstruction_example_click(page):
+    page.locator("#recon-examples button.gallery-item").first.click()  # chelsea
+    wait_for_text(page, "#recon-scores", "on this 451x300 image")
+    assert "with skips (recon-skip)" in page.locator("#recon-scores").inner_text()
+    assert not_blank(shown_image(page, "#recon-noskip")) and not_blank(shown_image(page, "#recon-skip"))
+    page.locator("#recon-plot canvas, #recon-plot svg").first.wait_for(timeout=30_000)
+    save_screenshot(page, "reconstruction")
+
+
+def test_reconstruction_upload_and_bad_upload(page, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    page.locator("#recon-input input[type=file]").set_input_files(str(bad))
+    page.get_by_text("is not an image this app can read").first.wait_for(timeout=30_000)
+    # the page keeps working: a real upload goes through
+    page.locator("#recon-input input[type=file]").set_input_files(data.heldout_photo_paths()["coffee"])
+    wait_for_text(page, "#recon-scores", "on this 600x400 image")
+    assert not_blank(shown_image(page, "#recon-skip"))

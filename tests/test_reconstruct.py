@@ -1,0 +1,44 @@
+import numpy as np
+import torch
+
+from unetlab import images, metrics, registry
+from unetlab.reconstruct import compare, reconstruct
+from unetlab.registry import Registry
+
+
+def tiny(skips=True, in_channels=3):
+    torch.manual_seed(0)
+    return registry.build("unet", {"in_channels": in_channels, "base": 4, "depth": 3, "skips": skips}).eval()
+
+
+def test_any_size_is_padded_and_cropped_back():
+    rng = np.random.default_rng(0)
+    for h, w in [(17, 33), (64, 64), (9 * 8 + 1, 5)]:
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        assert reconstruct(tiny(), img).shape == (h, w, 3)
+
+
+def test_grey_into_rgb_model_and_rgb_into_grey_model():
+    rgb = np.full((20, 24, 3), 100, np.uint8)
+    assert reconstruct(tiny(), rgb[..., 0]).shape == (20, 24, 3)
+    assert reconstruct(tiny(in_channels=1), rgb).shape == (20, 24, 3)  # out_channels stays 3
+
+
+def test_padding_does_not_leak_into_the_visible_part():
+    """The crop-back equals running the model on an exactly divisible input."""
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    m = tiny()
+    with torch.no_grad():
+        direct = m(torch.from_numpy(images.to_float(img))[None])[0].numpy()
+    assert np.array_equal(reconstruct(m, img), images.to_uint8(direct))
+
+
+def test_compare_scores(weights_dir):
+    reg = Registry(weights_dir)
+    img = np.random.default_rng(2).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    a, b = compare(img, ["tiny-noskip", "tiny-skip"], reg)
+    assert (a.name, b.name) == ("tiny-noskip", "tiny-skip")
+    assert a.image.shape == img.shape and a.error.shape == (30, 50, 3)
+    assert a.psnr == metrics.psnr(images.to_float(a.image), images.to_float(img))
+    assert -1 <= b.ssim <= 1
