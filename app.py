@@ -12,7 +12,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from unetlab import registry  # noqa: E402
-from unetlab.ui import reconstruction  # noqa: E402
+from unetlab.ui import lab, latent, reconstruction  # noqa: E402
 
 TITLE = "unetlab: the U-Net seen as an autoencoder"
 
@@ -23,16 +23,21 @@ def build_app(reg: registry.Registry | None = None) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nRun the story instead of reading it: every model here was trained by this app.")
         with gr.Tab("Reconstruction"):
             reconstruction.build(reg)
+        with gr.Tab("Latent"):
+            latent.build(reg)
+        with gr.Tab("Lab"):
+            lab.build(reg)
     return demo
 
 
 def launch(demo: gr.Blocks, **kwargs):
-    return demo.queue(default_concurrency_limit=4).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
-        max_file_size=os.environ.get("UNETLAB_MAX_FILE_SIZE", "50mb"),
-        **kwargs,
-    )
+    """Launch with the settings from the environment; keyword arguments override them (tests use this)."""
+    settings = {
+        "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        "server_port": int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+        "max_file_size": os.environ.get("UNETLAB_MAX_FILE_SIZE", "50mb"),
+    }
+    return demo.queue(default_concurrency_limit=4).launch(**(settings | kwargs))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,14 @@ def test_padding_does_not_leak_into_the_visible_part():
     m = tiny()
     with torch.no_grad():
         direct = m(torch.from_numpy(images.to_float(img))[None])[0].numpy()
-    assert np.array_equal(reconstruct(m, img), images.to_uint8(direct))
+    assert np.array_equal(reconstruct(m, img, fast=False), images.to_uint8(direct))
+
+
+def test_fast_bf16_stays_close_to_fp32():
+    img = np.random.default_rng(3).integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    m = tiny()
+    fast, exact = reconstruct(m, img).astype(int), reconstruct(m, img, fast=False).astype(int)
+    assert np.abs(fast - exact).max() <= 8 and np.abs(fast - exact).mean() < 1.5
 
 
 def test_compare_scores(weights_dir):

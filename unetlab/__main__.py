@@ -3,6 +3,8 @@
   python -m unetlab models [--json]
   python -m unetlab train --recipe NAME [--dataset D] [--epochs N] [--batch-size B] [--lr X] [--seed S] [--out DIR]
   python -m unetlab reconstruct --model NAME_OR_PATH INPUT... --out DIR
+  python -m unetlab interpolate --model NAME A B [--steps N] [--method linear|spherical] --out DIR
+  python -m unetlab purity [--rerun [--epochs N] [--seed S] [--save] [--out DIR]] [--json]
   python -m unetlab bench [--json]
 
 Bad input gives one line on stderr and a non-zero exit, never a traceback.
@@ -77,6 +79,47 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
         print(dest)
 
 
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from unetlab import images, latent, registry
+
+    entry, model = registry.resolve(args.model)
+    if not hasattr(model, "embed"):
+        raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a VAE or plain AE (vae-digits, ...)")
+    digits = latent.dataset_of(entry) == "digits"
+    a, b = (latent.encode(model, images.load_image(src, mode="L"), digits) for src in (args.a, args.b))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(latent.frames(model, a, b, args.steps, args.method)):
+        dest = out / f"{i:03d}.png"
+        images.save_png(frame, dest)
+        print(dest)
+
+
+def cmd_purity(args: argparse.Namespace) -> None:
+    from unetlab import lab, registry
+
+    if not args.rerun:
+        if args.save or args.epochs is not None or args.seed is not None:
+            raise ValueError("--save, --epochs and --seed apply to a fresh run; add --rerun")
+        result = lab.load_purity(registry.WEIGHTS_DIR)
+    else:
+        cfg = lab.PurityConfig(**{k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None})
+        for step in lab.run_purity(cfg):
+            print(step.message, file=sys.stderr if args.json else sys.stdout, flush=True)
+            result = step.result
+        if args.save:
+            print(f"wrote {lab.save_purity(result, Path(args.out))}", file=sys.stderr if args.json else sys.stdout)
+    rows = lab.public_rows(result["rows"])
+    if args.json:
+        print(json.dumps({"rows": rows}, indent=1))
+        return
+    print(f"{'features':<28} {'purity':>8} {'std':>7} {'dims':>6}   seed (MNIST)")
+    for r in rows:
+        name = lab.label(r.get("skip"), r.get("bottleneck"))
+        s = lab.find(lab.SEED_ROWS, r.get("skip"), r.get("bottleneck"))
+        print(f"{name:<28} {r['purity_mean']:>8.4f} {r['purity_std']:>7.4f} {r['dims']:>6}   {s['purity_mean']:.4f}")
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     from unetlab import bench
 
@@ -107,6 +150,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("inputs", nargs="+", metavar="INPUT")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_reconstruct)
+
+    s = sub.add_parser("interpolate", help="frames decoded along the latent path from image A to image B")
+    s.add_argument("--model", required=True, help="a VAE or plain AE: a registry name, or a card/weights file")
+    s.add_argument("a", metavar="A", help="the first frame's image (any size or colour; resized to fit)")
+    s.add_argument("b", metavar="B", help="the last frame's image")
+    s.add_argument("--steps", type=int, default=10, help="frames, A and B included (default 10)")
+    s.add_argument("--method", choices=["linear", "spherical"], default="linear")
+    s.add_argument("--out", required=True, help="folder for 000.png, 001.png, ... (A first)")
+    s.set_defaults(func=cmd_interpolate)
+
+    s = sub.add_parser("purity", help="the seed's latent-purity table (skip x bottleneck, k-means on digits)")
+    s.add_argument("--rerun", action="store_true", help="train and cluster afresh instead of showing the shipped run")
+    s.add_argument("--epochs", type=int, help="training epochs per condition (default 40, the shipped run's)")
+    s.add_argument("--seed", type=int, help="training seed (default 0)")
+    s.add_argument("--save", action="store_true", help="write DIR/results/purity.json (the shipped results)")
+    s.add_argument("--out", default="weights")
+    s.add_argument("--json", action="store_true", help="print {rows: [...]} as JSON (progress goes to stderr)")
+    s.set_defaults(func=cmd_purity)
 
     s = sub.add_parser("bench", help="performance figures, as ratios against baselines run in the same process")
     s.add_argument("--json", action="store_true")

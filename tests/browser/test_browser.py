@@ -101,3 +101,41 @@ def test_reconstruction_upload_and_bad_upload(page, tmp_path):
     page.locator("#recon-input input[type=file]").set_input_files(data.heldout_photo_paths()["coffee"])
     wait_for_text(page, "#recon-scores", "on this 600x400 image")
     assert not_blank(shown_image(page, "#recon-skip"))
+
+
+def test_latent_interpolate_slide_and_sample(page):
+    page.get_by_role("tab", name="Latent").click()
+    page.locator("#latent-run").click()  # A = a held-out 0, B = a held-out 7 are preset
+    wait_for_text(page, "#latent-map-note", "coloured by class")
+    assert not_blank(shown_image(page, "#latent-strip")) and not_blank(shown_image(page, "#latent-ae-strip"))
+    before = shown_image(page, "#latent-frame")
+    slider = page.locator("#latent-t input[type=range]")
+    slider.fill("0.9")  # dragging: only a decode per frame
+    page.wait_for_function(
+        "() => document.querySelector('#latent-t input[type=number]').value === '0.9'", timeout=10_000
+    )
+    page.wait_for_timeout(1500)
+    after = shown_image(page, "#latent-frame")
+    assert before.shape != after.shape or np.abs(before.astype(int) - after).mean() > 2  # the frame moved
+    assert not_blank(shown_image(page, "#latent-map"))
+    page.locator("#latent-sample").click()
+    assert not_blank(shown_image(page, "#latent-samples"))
+    save_screenshot(page, "latent")
+
+
+def test_lab_purity_anomaly_and_pca(page):
+    page.get_by_role("tab", name="Lab").click()
+    # the shipped purity run shows at once, ours beside the seed's, with the reading
+    page.locator("#lab-purity").filter(has_text="0.6998").wait_for(timeout=30_000)
+    assert "raw pixels" in page.locator("#lab-purity").inner_text()
+    wait_for_text(page, "#lab-reading", "findings agree")
+    page.locator("#lab-purity-plot canvas, #lab-purity-plot svg").first.wait_for(timeout=30_000)
+    page.locator("#lab-pca-run").click()
+    wait_for_text(page, "#lab-pca-summary", "off PCA's", timeout=120_000)
+    assert not_blank(shown_image(page, "#lab-pca-grid"))
+    page.locator("#lab-anomaly-run").click()
+    wait_for_text(page, "#lab-anomaly-summary", "ROC AUC")
+    assert not_blank(shown_image(page, "#lab-worst"))
+    page.locator("#lab-anomaly-hist canvas, #lab-anomaly-hist svg").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)  # the plot draws its lines after the data arrives
+    save_screenshot(page, "lab")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 
 import gradio as gr
@@ -23,6 +24,12 @@ class UploadImage(gr.Image):
     is_template = True  # rendered by gr.Image's front end
     mode = "RGB"
 
+    def get_block_name(self) -> str:
+        return "image"  # Gradio names a template's front end after its direct base: a subclass would get none
+
+    def get_block_class(self) -> str:
+        return "image"
+
     def preprocess(self, payload) -> np.ndarray | None:  # type: ignore[override]
         if payload is None:
             return None
@@ -34,8 +41,29 @@ class UploadImage(gr.Image):
             raise gr.Error(str(e)) from None
 
 
+LIBRARY_ERRORS = (ValueError, KeyError, RuntimeError, OSError)
+
+
+def as_user_error(e: Exception) -> gr.Error:
+    return gr.Error(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Show library errors (bad input, unknown model, missing weights) as a gr.Error; the server keeps serving."""
+    """Show library errors (bad input, unknown model, missing weights) as a gr.Error; the server keeps serving.
+
+    Generator functions (streamed events) stay generators, so Gradio still streams them."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except LIBRARY_ERRORS as e:
+                raise as_user_error(e) from None
+
+        return stream
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -43,7 +71,7 @@ def user_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except (ValueError, KeyError, RuntimeError, OSError) as e:
-            raise gr.Error(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)) from None
+        except LIBRARY_ERRORS as e:
+            raise as_user_error(e) from None
 
     return wrapper

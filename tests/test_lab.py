@@ -1,0 +1,152 @@
+"""The Lab experiments' pieces on cases with known answers: purity, linear AE vs PCA, anomaly AUC, the reading."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from unetlab import data, lab, metrics, registry
+from unetlab.__main__ import main
+from unetlab.models.autoencoders import LinearAE, LinearAEConfig
+from unetlab.models.unet import UNet
+
+
+def seed_purity(y: np.ndarray, c: np.ndarray, k: int) -> float:
+    """The seed's own code: a K x K matrix (rows clusters), per-row purity, weighted by row size."""
+    matrix = np.zeros((k, k))
+    for yi, ci in zip(y, c):
+        matrix[ci, yi] += 1
+    rows = matrix.sum(axis=-1)
+    keep = rows > 0  # the seed's code divides by zero for an empty cluster; its weight is 0 anyway
+    return float(np.sum(matrix.max(axis=-1)[keep] / rows[keep] * rows[keep] / matrix.sum()))
+
+
+def test_purity_known_answers():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    assert metrics.purity(y, y) == 1.0
+    assert metrics.purity(y, np.array([5, 5, 9, 9, 7, 7])) == 1.0  # cluster ids are arbitrary names
+    assert metrics.purity(y, np.zeros(6, int)) == pytest.approx(2 / 6)  # one cluster: the majority's share
+    assert metrics.purity(np.array([3] * 7 + [4] * 3), np.zeros(10, int)) == pytest.approx(0.7)
+    # worked example: cluster A = {0,0,0,1} (purity 3/4), cluster B = {1,1,0,0,0,0} (4/6); weighted 4/10*3/4 +
+    # 6/10*4/6 = (3 + 4) / 10
+    labels = np.array([0, 0, 0, 1, 1, 1, 0, 0, 0, 0])
+    clusters = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+    assert metrics.purity(labels, clusters) == pytest.approx(0.7)
+    assert metrics.purity(labels, np.arange(10)) == 1.0  # singletons are trivially pure
+
+
+def test_purity_matches_the_seeds_formula():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y, c = rng.integers(0, 10, 200), rng.integers(0, 10, 200)
+        assert metrics.purity(y, c) == pytest.approx(seed_purity(y, c, 10))
+    with pytest.raises(ValueError, match="one cluster per label"):
+        metrics.purity(np.zeros(3), np.zeros(4))
+
+
+def test_purity_nets_are_the_seeds():
+    """Channels 4/8/16; features: 16 tanh units with the bottleneck, else the 8x8x16 middle block (tanh)."""
+    x = torch.rand(2, 1, 32, 32)
+    for skip in (False, True):
+        for bottleneck in (False, True):
+            torch.manual_seed(0)
+            m = UNet(lab.purity_net(skip, bottleneck)).eval()
+            assert [b[0].out_channels for b in m.down] + [m.mid[0].out_channels] == [4, 8, 16]
+            assert m(x).shape == x.shape
+            z = m.latent(x)
+            assert z.shape == ((2, 16) if bottleneck else (2, 16 * 8 * 8))
+            assert z.abs().max() < 1  # tanh
+            assert isinstance(m.mid[-1], torch.nn.Tanh) != bottleneck  # with a bottleneck the mid block ends in ReLU
+
+
+def test_linear_ae_reaches_pca():
+    """The small case: the digits' native 8x8 pixels, k = 2 (PCA's variances 0.64, 0.54, then 0.51)."""
+    c = lab.compare_pca(2, cfg=lab.LinearConfig(epochs=150))
+    assert 0 <= c.gap < 0.005 or abs(c.gap) < 1e-4  # the AE's error reaches PCA's, the optimum, within 0.5 %
+    assert max(c.angles) < 3.0  # and its subspace is PCA's
+    assert c.ae_test_mse == pytest.approx(c.pca_test_mse, rel=0.01)
+    assert c.grid.shape == (8 * 10 - 2, 3 * 10 - 2, 3)  # 8 rows of digits | PCA | AE, 8x8 images, 2 px gaps
+    short = lab.compare_pca(2, cfg=lab.LinearConfig(epochs=1, lr=1e-4))
+    assert short.gap > 0.5 and max(short.angles) > 20  # untrained, it is far away: the test can fail
+
+
+def test_linear_ae_is_linear_and_checks_k():
+    m = LinearAE(LinearAEConfig(dims=8, k=3))
+    x, y = torch.randn(4, 1, 2, 4), torch.randn(4, 1, 2, 4)
+    b = m(torch.zeros_like(x))
+    torch.testing.assert_close(m(x + y) - b, (m(x) - b) + (m(y) - b))
+    assert m.basis().shape == (8, 3)
+    with pytest.raises(ValueError, match="between 1 and 8"):
+        LinearAEConfig(dims=8, k=9)
+    with pytest.raises(ValueError, match="k must be between 1 and 64"):
+        lab.compare_pca(0)
+
+
+def test_anomaly_auc_on_an_easy_case():
+    """An AE that has learned a line (a 1-D linear AE set to project onto it): points off the line are anomalies."""
+    g = torch.Generator().manual_seed(0)
+    u = torch.linspace(-1, 1, 8) / torch.linspace(-1, 1, 8).norm()  # the line's unit direction
+    normal = 0.5 + 0.3 * torch.randn(60, 1, generator=g) * u + 0.01 * torch.randn(60, 8, generator=g)
+    normal = normal.view(60, 1, 2, 4)
+    off = (0.5 + 0.1 * torch.randn(40, 8, generator=g)).view(40, 1, 2, 4)
+    model = LinearAE(LinearAEConfig(dims=8, k=1))
+    with torch.no_grad():  # x -> u u^T (x - 0.5) + 0.5
+        model.encoder.weight.copy_(u[None])
+        model.encoder.bias.fill_(-0.5 * u.sum())
+        model.decoder.weight.copy_(u[:, None])
+        model.decoder.bias.fill_(0.5)
+    a = lab.anomaly_scores(model, normal, off, np.zeros(60, int), left_out=7, n=4)
+    assert a.auc > 0.99
+    assert a.worst_labels == [7, 7, 7, 7]  # the worst are all anomalies
+    assert a.anomalous.mean() > 10 * a.normal.mean()
+    assert a.worst.shape == (4 * 4 - 2, 2 * 6 - 2, 3)  # 4 rows of input | output
+    flipped = lab.anomaly_scores(model, off, normal, np.full(40, 7), left_out=0)
+    assert flipped.auc < 0.01  # the AUC follows the scores, it is not a constant
+
+
+def test_histogram_shares():
+    rows = lab.histogram({"a": np.linspace(0, 1, 50), "b": np.full(7, 0.5)}, bins=10)
+    for name in "ab":
+        assert sum(r["share"] for r in rows if r["images"] == name) == pytest.approx(1.0, abs=1e-3)
+    assert len({r["MSE"] for r in rows}) == 10
+
+
+def test_without_class():
+    d = data.load("digits")
+    w = data.without_class(d, 3)
+    assert 3 not in set(w.train_labels.tolist()) | set(w.test_labels.tolist())
+    assert len(w.train) + (d.train_labels == 3).sum() == len(d.train)
+    with pytest.raises(data.DataError, match="no class 12"):
+        data.without_class(d, 12)
+
+
+def test_reading_agrees_with_itself_and_notices_differences():
+    assert "**5 of 5 findings agree.**" in lab.reading(lab.SEED_ROWS)
+    flipped = [dict(r) for r in lab.SEED_ROWS]
+    flipped[1]["purity_mean"], flipped[3]["purity_mean"] = 0.375, 0.70  # bottleneck helps only with skips
+    text = lab.reading(flipped)
+    assert "findings agree" in text and "**5 of 5" not in text and "**no**" in text
+    assert "when all five rows" in lab.reading(lab.SEED_ROWS[:2])
+
+
+def test_cli_purity_shows_the_shipped_results(tmp_path, monkeypatch, capsys):
+    rows = [dict(r, purities=[r["purity_mean"]]) for r in lab.SEED_ROWS]
+    lab.save_purity({"rows": rows}, tmp_path)
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    assert main(["purity", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"rows": lab.SEED_ROWS}
+    assert main(["purity"]) == 0
+    assert "no skip, bottleneck" in capsys.readouterr().out
+
+
+def test_cli_purity_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    assert main(["purity", "--json"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "python -m unetlab purity --rerun --save" in err
+    assert main(["purity", "--save"]) == 1
+    assert "add --rerun" in capsys.readouterr().err
+    assert main(["purity", "--rerun", "--epochs", "0"]) == 1
+    assert "epochs must be between" in capsys.readouterr().err

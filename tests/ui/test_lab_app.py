@@ -1,0 +1,70 @@
+"""The Lab tab's endpoints called through gradio_client: purity (streamed), anomaly, pca."""
+
+import pytest
+import torch
+from gradio_client import Client
+from PIL import Image
+
+import app
+from unetlab import lab, registry
+
+
+def anomaly_card(name: str, left_out: int) -> dict:
+    return {
+        "name": name,
+        "task": lab.ANOMALY_TASK,
+        "model": "unet",
+        "config": lab.purity_net(skip=False, bottleneck=True).to_dict(),
+        "recipe": name,
+        "command": f"python -m unetlab train --recipe {name}",
+        "data": {"dataset": "digits", "without_class": left_out},
+    }
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    weights = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    for name, c in (("tiny-no3", 3), ("tiny-broken", 5)):  # untrained: the scores are still well defined
+        registry.save(registry.build("unet", anomaly_card(name, c)["config"]), anomaly_card(name, c), weights)
+    (weights / "tiny-broken.safetensors").unlink()
+    demo = app.build_app(registry.Registry(weights))
+    demo.queue().launch(prevent_thread_lock=True, server_port=7895, quiet=True)
+    yield Client("http://127.0.0.1:7895/", verbose=False)
+    demo.close()
+
+
+def test_purity_streams_a_fresh_run(client):
+    job = client.submit(1, 1, api_name="/purity")  # 1 epoch per condition, 1 k-means seed
+    steps = list(job)
+    assert len(steps) >= 9  # an update per epoch and per finished row, 4 conditions + raw pixels
+    table, reading, _, status = steps[-1]
+    rows = table["data"]
+    assert [r[4] for r in rows] == ["1024", "16", "1024", "16", "64"]  # feature dims: flattened 8x8x16, code, raw
+    assert all(0.1 <= float(r[2]) <= 1 for r in rows)  # ten classes: purity is at least about 1/10
+    assert [r[5] for r in rows] == ["0.5123", "0.6998", "0.5217", "0.3752", "0.5900"]  # the seed's, beside ours
+    assert "findings agree" in reading and "done" in status
+    first_table = steps[0][0]["data"]
+    assert all(r[2] == "" for r in first_table)  # nothing measured after the first epoch
+
+
+def test_anomaly_endpoint(client):
+    hist, summary, worst = client.predict("tiny-no3", api_name="/anomaly")
+    assert "ROC AUC" in summary and "digit 3" in summary
+    assert hist["columns"] == ["MSE", "share", "images"]
+    for group in ("normal (other digits)", "left out (3s)"):  # each group's shares sum to 1
+        assert sum(r[1] for r in hist["data"] if r[2] == group) == pytest.approx(1, abs=1e-3)
+    assert Image.open(worst).size == (4 * (2 * 34 - 2), 4 * (8 * 34 - 2))  # 8 rows of input | output, zoomed 4x
+
+
+def test_anomaly_missing_weights_is_a_clear_error(client):
+    with pytest.raises(Exception, match="tiny-broken.safetensors.*missing.*--recipe tiny-broken"):
+        client.predict("tiny-broken", api_name="/anomaly")
+
+
+def test_pca_endpoint(client):
+    text, angles, grid = client.predict(2, api_name="/pca")
+    assert "| training MSE |" in text and "off PCA's" in text
+    gap = float(text.split("**")[1].rstrip("%")) / 100  # "The AE's training error is **+0.012%** off PCA's"
+    assert abs(gap) < 0.01
+    assert Image.open(grid).size == (8 * (3 * 10 - 2), 8 * (8 * 10 - 2))  # 8 rows x 3 columns of 8x8, zoomed 8x

@@ -1,0 +1,73 @@
+"""The Latent tab's endpoints, called through gradio_client as a user's script would."""
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+import app
+from tests.latent_fixtures import save_tiny_latent_models
+from unetlab import latent, registry
+from unetlab.ui.latent import ZOOM
+
+PORT = 7893
+
+
+def small(path) -> np.ndarray:
+    """An output image back at the model's resolution."""
+    return np.asarray(Image.open(path).convert("L"))[::ZOOM, ::ZOOM]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    weights = tmp_path_factory.mktemp("weights")
+    save_tiny_latent_models(weights)
+    demo = app.build_app(registry.Registry(weights))
+    demo.queue().launch(prevent_thread_lock=True, server_port=PORT, quiet=True, max_file_size="5mb")
+    yield Client(f"http://127.0.0.1:{PORT}/", verbose=False)
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    return {p.stem: str(p) for p in latent.example_files(tmp_path_factory.mktemp("examples"))}
+
+
+def test_interpolate_endpoint(client, digits, tmp_path):
+    big = tmp_path / "seven.png"  # any size and colour: fitted to the model's 16x16 grey
+    Image.open(digits["digit-7"]).convert("RGB").resize((90, 120)).save(big)
+    out = client.predict(
+        handle_file(digits["digit-0"]), handle_file(str(big)), "tiny-vae", "tiny-ae", "spherical", 5, 0.25,
+        api_name="/interpolate",
+    )  # fmt: skip
+    frame_vae, frame_ae, strip_vae, strip_ae, lmap, recon_a, recon_b, note = out
+    for path in (frame_vae, frame_ae, recon_a, recon_b):
+        assert Image.open(path).size == (16 * ZOOM, 16 * ZOOM)  # each pixel of the 16x16 model's output as a block
+    for path in (strip_vae, strip_ae):
+        assert Image.open(path).size == ((5 * 16 + 4 * 2) * ZOOM, 16 * ZOOM)  # 5 frames, 2 px apart
+    strip = np.asarray(Image.open(strip_vae).convert("L"))[::ZOOM, ::ZOOM]
+    assert np.abs(strip[:, :16].astype(int) - small(recon_a)).max() <= 1  # A first
+    assert np.abs(strip[:, -16:].astype(int) - small(recon_b)).max() <= 1  # B last
+    assert np.asarray(Image.open(lmap)).std() > 10
+    assert "held-out images" in note and "PCA of mu" in note and "spherical path" in note
+
+
+def test_interpolate_errors_then_keeps_serving(client, digits):
+    with pytest.raises(Exception, match="choose both endpoints"):
+        client.predict(handle_file(digits["digit-0"]), None, "tiny-vae", "tiny-ae", "linear", 4, 0.5,
+                       api_name="/interpolate")  # fmt: skip
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict(handle_file(digits["digit-0"]), handle_file(digits["digit-1"]), "tiny-ae", "tiny-ae", "linear",
+                       4, 0.5, api_name="/interpolate")  # fmt: skip
+    out = client.predict(handle_file(digits["digit-3"]), handle_file(digits["digit-1"]), "tiny-vae", "tiny-ae",
+                         "linear", 4, 1.0, api_name="/interpolate")  # fmt: skip
+    assert np.array_equal(np.asarray(Image.open(out[0])), np.asarray(Image.open(out[6])))  # t = 1 is B
+
+
+def test_vae_sample_endpoint(client):
+    grid = client.predict("tiny-vae", 1.0, 16, 3, api_name="/vae_sample")
+    assert Image.open(grid).size == (2 * (8 * 16 + 7 * 2), 2 * (2 * 16 + 2))  # 16 samples, 8 per row, at 2x
+    again = client.predict("tiny-vae", 1.0, 16, 3, api_name="/vae_sample")
+    assert np.array_equal(np.asarray(Image.open(grid)), np.asarray(Image.open(again)))  # the seed fixes them
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict("tiny-ae", 1.0, 8, 0, api_name="/vae_sample")

@@ -1,0 +1,220 @@
+"""Latent tab: walk a VAE's latent space from A to B with a slider, beside the plain AE's path; map and samples."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from unetlab import images, latent
+from unetlab.registry import Registry
+from unetlab.ui.common import UploadImage, user_errors
+
+EXAMPLES_DIR = Path(tempfile.gettempdir()) / "unetlab-latent-examples"
+ZOOM = 4  # frames are 32x32: shown (and returned by the API) with each pixel as a 4x4 block, exact
+
+EXPLANATION = """
+**The VAE's encoder does not output a point, it outputs a distribution**: a mean μ and a log-variance log σ² for
+each latent dimension. Training decodes a *sample* z = μ + σ·ε with ε ~ N(0, I). That is the
+**reparameterisation trick**: the randomness sits in ε, so gradients still flow to μ and σ.
+
+The loss is reconstruction + β·KL(N(μ, σ²) ‖ N(0, I)). With β = 1 this is minus the **ELBO**, a lower bound on
+log p(x). The KL term pulls every code towards the standard normal prior and keeps σ from shrinking to zero. So
+each image claims a small cloud, not a point, and the clouds must overlap and fill the space. Every point between
+two codes then decodes to something plausible: the path morphs smoothly. β > 1 (a β-VAE) pulls harder: the
+space gets smoother and the images blurrier.
+
+**The plain autoencoder** minimises reconstruction alone. Its codes can sit anywhere, with empty space between
+them. Its path from A to B crosses those holes and shows blends and blotches rather than digits. A plain AE also
+has no prior, so there is nothing to sample. The VAE's samples are z ~ N(0, T²·I) decoded. Temperature T < 1
+stays near the centre of the prior: cleaner but less varied.
+
+**Linear** interpolation mixes the codes directly. **Spherical** interpolation (slerp) moves along a great circle
+and keeps their length, which suits points drawn from a Gaussian.
+"""
+
+
+class GreyImage(UploadImage):
+    """An upload validated by images.load_image, delivered as grey (H, W)."""
+
+    is_template = True
+    mode = "L"
+
+
+def card_summary(registry: Registry, name: str | None) -> str:
+    if not name:
+        return ""
+    e = registry.entry(name)
+    m, c = e.card.get("metrics", {}), e.config
+    bits = [f"**{name}**: latent {c.get('latent')}-D"]
+    if "beta" in c:
+        bits.append(f"β = {c['beta']:g}")
+    if "elbo" in m:
+        bits.append(f"held-out ELBO {m['elbo']:.1f} nats (reconstruction {m['recon_nll']:.1f} + KL {m['kl']:.1f})")
+    elif "recon_nll" in m:
+        bits.append(f"held-out reconstruction {m['recon_nll']:.1f} nats")
+    if "psnr" in m:
+        bits.append(f"PSNR {m['psnr']:.1f} dB")
+    return ", ".join(bits)
+
+
+def endpoint(label: str, key: str, value: Path | None, examples: list[Path]) -> GreyImage:
+    """One end of the path: upload, or draw (the drawing replaces the image), or click an example."""
+    with gr.Column():
+        img = GreyImage(
+            value=str(value) if value else None,
+            label=f"{label}: upload or pick an example",
+            sources=["upload", "clipboard"],
+            format="png",
+            height=180,
+            elem_id=f"latent-{key}",
+        )
+        with gr.Accordion(f"Draw {label}", open=False):
+            sketch = gr.Sketchpad(
+                label=f"Draw a digit for {label} (dark on light)",
+                canvas_size=(256, 256),
+                fixed_canvas=True,
+                brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+                layers=False,
+                transforms=(),
+                height=300,
+                elem_id=f"latent-{key}-sketch",
+            )
+        gr.Examples(
+            [[str(p)] for p in examples], inputs=img, label="Held-out examples", elem_id=f"latent-{key}-examples"
+        )
+
+    def use_drawing(value: dict | None):
+        composite = None if value is None else value.get("composite")
+        if composite is None or np.asarray(composite).ndim != 3 or not np.asarray(composite)[..., -1].any():
+            return gr.skip()  # an empty canvas leaves the endpoint as it was
+        return images.from_array(np.asarray(composite), "L")
+
+    sketch.change(use_drawing, sketch, img, api_name=False, show_progress="hidden")
+    return img
+
+
+def build(registry: Registry) -> None:
+    vaes, aes = registry.names("vae"), registry.names("latent-ae")
+
+    def choose(names: list[str], preferred: str) -> str | None:
+        return preferred if preferred in names else (names[0] if names else None)
+
+    examples = latent.example_files(EXAMPLES_DIR)
+    by_name = {p.stem: p for p in examples}
+
+    gr.Markdown("## Latent: walk a VAE's latent space from A to B, beside the plain autoencoder")
+    with gr.Row():
+        vae = gr.Dropdown(vaes, value=choose(vaes, "vae-digits"), label="VAE", elem_id="latent-vae")
+        ae = gr.Dropdown(aes, value=choose(aes, "ae-digits"), label="Plain AE for contrast", elem_id="latent-ae")
+        method = gr.Radio(list(latent.METHODS), value="linear", label="Interpolation")
+        steps = gr.Slider(3, 16, value=10, step=1, label="Frames in the strip")
+    info = gr.Markdown(card_summary(registry, vae.value), elem_id="latent-info")
+    with gr.Row():
+        a = endpoint("A", "a", by_name.get("digit-0"), examples)
+        b = endpoint("B", "b", by_name.get("digit-7"), examples)
+        with gr.Column():
+            t = gr.Slider(0, 1, value=0.5, step=0.01, label="t: A (0) → B (1)", elem_id="latent-t")
+            with gr.Row():
+                frame_vae = gr.Image(
+                    label="VAE at t", format="png", interactive=False, height=180, elem_id="latent-frame"
+                )
+                frame_ae = gr.Image(
+                    label="AE at t", format="png", interactive=False, height=180, elem_id="latent-frame-ae"
+                )
+            run = gr.Button("Interpolate", variant="primary", elem_id="latent-run")
+    strip_vae = gr.Image(label="VAE: A → B", format="png", interactive=False, height=110, elem_id="latent-strip")
+    strip_ae = gr.Image(
+        label="Plain AE, the same path: A → B", format="png", interactive=False, height=110, elem_id="latent-ae-strip"
+    )
+    with gr.Row():
+        latent_map = gr.Image(label="Latent map", format="png", interactive=False, height=360, elem_id="latent-map")
+        with gr.Column():
+            with gr.Row():
+                recon_a = gr.Image(label="VAE reconstruction of A", format="png", interactive=False, height=150)
+                recon_b = gr.Image(label="VAE reconstruction of B", format="png", interactive=False, height=150)
+            map_note = gr.Markdown(elem_id="latent-map-note")
+    with gr.Group():
+        gr.Markdown("### Samples from the prior: z ~ N(0, T²·I), decoded")
+        with gr.Row():
+            temperature = gr.Slider(0, 1.5, value=1.0, step=0.05, label="Temperature T")
+            count = gr.Slider(8, 64, value=32, step=8, label="Samples")
+            seed = gr.Number(0, precision=0, label="Seed")
+            sample_btn = gr.Button("Sample", elem_id="latent-sample")
+        samples = gr.Image(label="Samples", format="png", interactive=False, height=260, elem_id="latent-samples")
+    with gr.Accordion("The reparameterisation trick, β, and why the plain AE has holes", open=False):
+        gr.Markdown(EXPLANATION)
+
+    walk = gr.State(None)
+
+    def note(name: str, w: latent.Walk, m: str) -> str:
+        sp = latent.space(registry.load(name), latent.dataset_of(registry.entry(name)))
+        colour = "coloured by class" if sp.labels is not None else "one colour (no classes)"
+        return (
+            f"Map: {len(sp.z)} held-out images in {sp.title}, {colour}. Black line: the {m} path from A to B; "
+            "yellow dot: the frame at t."
+        )
+
+    @user_errors
+    def interpolate(img_a, img_b, vae_name, ae_name, how, n, at):
+        if img_a is None or img_b is None:
+            raise gr.Error("choose both endpoints A and B (upload, draw or click an example)")
+        if not vae_name:
+            raise gr.Error("no VAE is available; train one with python -m unetlab train --recipe vae-digits")
+        w = latent.start_walk(registry, vae_name, ae_name or None, img_a, img_b)
+        vae_model = registry.load(vae_name)
+        fv, fa, lmap = latent.show_frame(registry, w, float(at), how)
+        sv, sa = latent.show_strips(registry, w, int(n), how)
+        ra, rb = latent.decode(vae_model, np.stack([w.a, w.b]))
+        big = [None if im is None else images.enlarge(im, ZOOM) for im in (fv, fa, sv, sa)]
+        return *big, lmap, images.enlarge(ra, ZOOM), images.enlarge(rb, ZOOM), note(vae_name, w, how), w
+
+    outputs = [frame_vae, frame_ae, strip_vae, strip_ae, latent_map, recon_a, recon_b, map_note, walk]
+    inputs = [a, b, vae, ae, method, steps, t]
+    run.click(interpolate, inputs, outputs, api_name="interpolate")
+
+    def on_change(img_a, img_b, vae_name, ae_name, how, n, at):
+        """New endpoints, models or method re-encode at once (nothing to do until both ends are set)."""
+        if img_a is None or img_b is None or not vae_name:
+            return [gr.skip()] * len(outputs)
+        return interpolate(img_a, img_b, vae_name, ae_name, how, n, at)
+
+    for trigger in (a.change, b.change, vae.change, ae.change, method.change, steps.release):
+        trigger(on_change, inputs, outputs, api_name=False, show_progress="hidden")
+
+    @user_errors
+    def slide(w: latent.Walk | None, at: float, how: str, img_a, img_b, vae_name, ae_name):
+        """The slider only decodes: the endpoints were encoded already (a few ms per frame)."""
+        if w is None:
+            if img_a is None or img_b is None or not vae_name:
+                return gr.skip(), gr.skip(), gr.skip(), None
+            w = latent.start_walk(registry, vae_name, ae_name or None, img_a, img_b)
+        fv, fa, lmap = latent.show_frame(registry, w, float(at), how)
+        return images.enlarge(fv, ZOOM), None if fa is None else images.enlarge(fa, ZOOM), lmap, w
+
+    t.change(
+        slide,
+        [walk, t, method, a, b, vae, ae],
+        [frame_vae, frame_ae, latent_map, walk],
+        api_name=False,
+        show_progress="hidden",
+        trigger_mode="always_last",
+    )
+
+    @user_errors
+    def vae_sample(vae_name: str | None, temp: float, n: int, s: float):
+        if not vae_name:
+            raise gr.Error("no VAE is available; train one with python -m unetlab train --recipe vae-digits")
+        return images.enlarge(latent.sample_grid(registry.load(vae_name), int(n), float(temp), int(s or 0)), 2)
+
+    sample_btn.click(vae_sample, [vae, temperature, count, seed], samples, api_name="vae_sample")
+    vae.change(lambda name: card_summary(registry, name), vae, info, api_name=False)
+
+    def refresh(task: str):
+        """Models registered since the page loaded appear when the list opens."""
+        return gr.update(choices=registry.names(task))
+
+    vae.focus(lambda: refresh("vae"), None, vae, api_name=False)
+    ae.focus(lambda: refresh("latent-ae"), None, ae, api_name=False)
