@@ -6,10 +6,14 @@ same data, so ratios compare across machines better than absolute numbers do.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -82,6 +86,39 @@ def reconstruct_latency(sizes=(256, 1024), repeats: int = 5) -> dict:
     return out
 
 
+def _fresh_process(code: str) -> dict:
+    """Run Python code in a new interpreter (from the repository root) and parse the JSON it prints last."""
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+RSS = "int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) / 1024"
+
+
+def cold_start() -> dict:
+    """Seconds from a fresh interpreter to the built app, against just importing its libraries (the floor)."""
+    floor = _fresh_process(
+        "import time, json; t = time.perf_counter(); import torch, gradio, sklearn, skimage; "
+        "print(json.dumps(time.perf_counter() - t))"
+    )
+    app = _fresh_process(
+        "import time, json; t = time.perf_counter(); import app; app.build_app(); "
+        "print(json.dumps(time.perf_counter() - t))"
+    )
+    return {"app_built_s": round(app, 2), "imports_only_s": round(floor, 2), "ratio": round(app / floor, 2)}
+
+
+def memory() -> dict:
+    """Resident memory of a fresh process with the app built, then with every registry model loaded."""
+    return _fresh_process(
+        "import json\nimport app\nfrom unetlab import registry\nreg = registry.default()\napp.build_app(reg)\n"
+        f"before = {RSS}\nfor name in reg.names(): reg.load(name)\nafter = {RSS}\n"
+        "print(json.dumps({'app_mb': round(before), 'all_models_loaded_mb': round(after), "
+        "'models': len(reg.names())}))"
+    )
+
+
 def run() -> dict:
     return {
         "machine": {
@@ -92,11 +129,13 @@ def run() -> dict:
         },
         "training": training_throughput(),
         "reconstruct": reconstruct_latency(),
+        "cold_start": cold_start(),
+        "memory": memory(),
     }
 
 
 def format(results: dict) -> str:
-    t, r = results["training"], results["reconstruct"]
+    t, r, c, m = results["training"], results["reconstruct"], results["cold_start"], results["memory"]
     fast, fp32 = t["loop_bf16_channels_last"], t["loop_fp32"]
     return "\n".join(
         [
@@ -107,5 +146,9 @@ def format(results: dict) -> str:
             f"  naive fp32 loop           {t['naive_fp32']['images_per_s']} img/s",
             f"  ratio vs naive {t['ratio_vs_naive']}x, vs the loop in fp32 {t['ratio_vs_loop_fp32']}x",
             "reconstruct latency (recon-skip): " + ", ".join(f"{k} {v}" for k, v in r.items()),
+            f"cold start to a built app: {c['app_built_s']} s, {c['ratio']}x the {c['imports_only_s']} s that "
+            "importing torch, gradio, sklearn and skimage alone takes",
+            f"memory (RSS): app built {m['app_mb']} MB, with all {m['models']} models loaded "
+            f"{m['all_models_loaded_mb']} MB",
         ]
     )
