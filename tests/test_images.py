@@ -361,3 +361,11 @@ def test_save_png_is_lossless(tmp_path):
     a = np.random.default_rng(5).integers(0, 256, (16, 17, 3), dtype=np.uint8)
     images.save_png(a, tmp_path / "out.png")
     np.testing.assert_array_equal(images.load_image(tmp_path / "out.png"), a)
+
+
+def test_downscale_to_keeps_aspect_and_small_images():
+    img = np.zeros((300, 400, 3), np.uint8)
+    assert images.downscale_to(img, 300 * 400) is img
+    small = images.downscale_to(img, 30_000)
+    assert small.shape == (150, 200, 3) and small.dtype == np.uint8
+    assert images.downscale_to(np.zeros((50, 80), np.uint8), 1000).shape == (25, 40)

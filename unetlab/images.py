@@ -158,6 +158,16 @@ def enlarge(img: np.ndarray, factor: int) -> np.ndarray:
     return img.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
+def downscale_to(img: np.ndarray, max_pixels: int) -> np.ndarray:
+    """uint8 (H, W[, C]) shrunk (Lanczos, aspect kept) to at most max_pixels; returned as is if already small."""
+    h, w = img.shape[:2]
+    if h * w <= max_pixels:
+        return img
+    scale = (max_pixels / (h * w)) ** 0.5
+    size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.LANCZOS))
+
+
 def save_png(img: np.ndarray, path: str | Path) -> None:
     """Write uint8 (H, W[, 3]) losslessly."""
     Image.fromarray(img).save(path, format="PNG")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 import numpy as np
 import pandas as pd
 
-from unetlab import data
+from unetlab import data, images
 from unetlab.reconstruct import compare
 from unetlab.registry import Registry
 from unetlab.ui.common import UploadImage, user_errors
+
+COMPARE_PIXELS = int(os.environ.get("UNETLAB_COMPARE_PIXELS", 4_000_000))  # larger uploads are downscaled first
 
 EXPLANATION = """
 A U-Net is an autoencoder with shortcuts. The **encoder** (left side of the U) halves the image four times,
@@ -90,13 +94,21 @@ def build(registry: Registry) -> None:
             raise gr.Error("upload an image or pick an example first")
         if not name_noskip or not name_skip:
             raise gr.Error("no reconstruction models are available; train them with python -m unetlab train")
+        h, w = img.shape[:2]
+        img = images.downscale_to(img, COMPARE_PIXELS)
+        scaled = (
+            f" It was downscaled from {w}x{h} to {img.shape[1]}x{img.shape[0]} to keep the tab fast for everyone; "
+            "`python -m unetlab reconstruct` works at any size."
+            if img.shape[:2] != (h, w)
+            else ""
+        )
         a, b = compare(img, [name_noskip, name_skip], registry)
         table = (
             "| | PSNR (dB) | SSIM |\n|---|---:|---:|\n"
             f"| without skips ({a.name}) | {a.psnr:.2f} | {a.ssim:.4f} |\n"
             f"| with skips ({b.name}) | {b.psnr:.2f} | {b.ssim:.4f} |\n\n"
             f"The skips gain **{b.psnr - a.psnr:+.1f} dB** on this {img.shape[1]}x{img.shape[0]} image. "
-            "Error maps: black = exact, yellow = off by 25 % or more."
+            f"Error maps: black = exact, yellow = off by 25 % or more.{scaled}"
         )
         return a.image, b.image, a.error, b.error, table
 
