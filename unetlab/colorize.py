@@ -60,7 +60,8 @@ def _f(t: torch.Tensor) -> torch.Tensor:
 
 
 def _f_inv(t: torch.Tensor) -> torch.Tensor:
-    return torch.where(t**3 > _EPS, t**3, (116 * t - 16) / _KAPPA)
+    t3 = t * t * t
+    return torch.where(t3 > _EPS, t3, (116 * t - 16) / _KAPPA)
 
 
 def lightness(y: torch.Tensor) -> torch.Tensor:
@@ -131,8 +132,9 @@ class Bins:
     def annealed_mean(self, logits: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:
         """logits (B, Q, H, W) -> ab (B, 2, H, W): the mean of the re-sharpened distribution f_T(z) ∝ exp(log z / T)
         (Zhang et al. eq. 5). T -> 0 is the mode (vivid, patchy), T = 1 the mean (smooth, desaturated)."""
-        p = torch.softmax(logits.float() / temperature, dim=1)
-        return torch.einsum("bqhw,qc->bchw", p, self.centres)
+        z = logits.permute(0, 2, 3, 1).float()  # (B, H, W, Q): bins last (contiguous for a channels_last model)
+        p = torch.softmax(z.mul_(1 / temperature), dim=-1)
+        return (p @ self.centres).permute(0, 3, 1, 2)  # (B, 2, H, W)
 
 
 @lru_cache(maxsize=1)
@@ -248,18 +250,38 @@ def working_size(h: int, w: int, side: int = WORKING_SIDE, long: int = MAX_WORKI
     return max(16, round(h * s)), max(16, round(w * s))
 
 
-_LINEAR_LUT = srgb_to_linear(torch.arange(256) / 255.0)  # uint8 -> linear light, exact per level
+_LINEAR_LUT = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255).numpy()  # uint8 -> linear light
+_Y_LUTS = (_RGB2XYZ[1].double().numpy()[:, None] * _LINEAR_LUT).astype(np.float32)  # (3, 256): R, G, B share of Y
+_SRGB_LUT = torch.from_numpy(  # linear light in 1/65535 steps -> uint8 sRGB (within half a level of exact)
+    np.clip(linear_to_srgb(torch.arange(65536, dtype=torch.float64) / 65535).numpy() * 255 + 0.5, 0, 255)
+).to(torch.uint8)
 
 
 def upload_lightness(img: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) or (H, W) -> L* (1, 1, H, W). A grey upload is R = G = B: its own lightness."""
-    t = torch.from_numpy(np.ascontiguousarray(img)).long()
-    if t.ndim == 2:
-        y = _LINEAR_LUT[t]
-    else:  # the Y row of the RGB -> XYZ matrix, on linear light; the colour itself is discarded here
-        lin = _LINEAR_LUT[t]
-        y = lin @ _RGB2XYZ[1]
-    return lightness(y)[None, None]
+    """uint8 (H, W, 3) or (H, W) -> L* (1, 1, H, W). A grey upload is R = G = B: its own lightness.
+
+    Y is the Y row of the sRGB -> XYZ matrix on linear light, looked up per 8-bit level (exact and fast);
+    a colour upload's colour is discarded here."""
+    if img.ndim == 2:
+        y = _LINEAR_LUT.astype(np.float32)[img]
+    else:
+        y = _Y_LUTS[0][img[..., 0]] + _Y_LUTS[1][img[..., 1]] + _Y_LUTS[2][img[..., 2]]
+    return lightness(torch.from_numpy(y))[None, None]
+
+
+def lab_to_rgb_uint8(L: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
+    """L* (1, 1, H, W) + ab (1, 2, H, W) -> uint8 (H, W, 3): lab_to_rgb fused for full-size images (the same
+    formulas, gamma encoding by a 65536-entry table; within one level of lab_to_rgb, tested)."""
+    fy = (L[0, 0] + 16) / 116
+    x = _f_inv(fy + ab[0, 0] / 500) * _WHITE[0]
+    y = _f_inv(fy)
+    z = _f_inv(fy - ab[0, 1] / 200) * _WHITE[2]
+    m = _XYZ2RGB
+    out = torch.empty(*L.shape[-2:], 3, dtype=torch.uint8)
+    for i in range(3):
+        lin = (m[i, 0] * x + m[i, 1] * y + m[i, 2] * z).clamp_(0, 1)
+        out[..., i] = _SRGB_LUT[lin.mul_(65535).add_(0.5).long()]
+    return out.numpy()
 
 
 @dataclass
@@ -306,12 +328,11 @@ def colorize(model: nn.Module, img: np.ndarray, fast: bool = True, views: bool =
     ab = ab.float()[..., :h, :w]  # (1, 2, h, w)
     # 4. upsample chroma, keep the upload's own L*
     ab_full = F.interpolate(ab, size=(H, W), mode="bilinear", align_corners=False) if (h, w) != (H, W) else ab
-    lab = torch.cat([L, ab_full], 1)  # (1, 3, H, W)
     # 5. back to sRGB
-    out = _rgb_uint8(lab)
+    out = lab_to_rgb_uint8(L, ab_full)
     if not views:
         return Result(out, None, None, None, None, (h, w))
-    grey = _rgb_uint8(torch.cat([L, torch.zeros_like(ab_full)], 1))
+    grey = lab_to_rgb_uint8(L, torch.zeros_like(ab_full))
     return Result(
         out,
         grey,
