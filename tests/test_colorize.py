@@ -86,6 +86,13 @@ def test_rebalancing_upweights_rare_colours(rgb):
     assert w.shape == (C.bins().count,) and w[grey_bin] < 0.5 < w.max()
 
 
+def test_bins_built_in_inference_mode_still_train():
+    C.bins.cache_clear()
+    with torch.inference_mode():
+        C.bins()
+    test_objective_trains_and_evaluates("classify")
+
+
 @pytest.mark.parametrize("kind", ["classify", "rgb"])
 def test_objective_trains_and_evaluates(kind):
     model = tiny(3 if kind == "rgb" else None).train()

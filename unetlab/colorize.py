@@ -136,10 +136,11 @@ class Bins:
         B, Q, H, W = logits.shape
         z = logits.permute(0, 2, 3, 1).reshape(-1, Q)  # (B*H*W, Q): free for a channels_last model's logits
         p = torch.softmax(z * (1 / temperature), dim=-1)
-        return (p @ self.centres.to(p.dtype)).float().view(B, H, W, 2).permute(0, 3, 1, 2)  # (B, 2, H, W)
+        return (p @ self.centres.to(p.dtype)).float().reshape(B, H, W, 2).permute(0, 3, 1, 2)  # (B, 2, H, W)
 
 
 @lru_cache(maxsize=1)
+@torch.inference_mode(False)  # first built inside colorize() or in training: either way, usable by both
 def bins() -> Bins:
     """The 22 x 22 ab grid, keeping the cells whose centre is displayable in sRGB at some lightness."""
     side = int(2 * AB_RANGE / BIN)
