@@ -12,7 +12,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from unetlab import registry  # noqa: E402
-from unetlab.ui import lab, latent, reconstruction  # noqa: E402
+from unetlab.ui import colorize, lab, latent, reconstruction  # noqa: E402
 
 TITLE = "unetlab: the U-Net seen as an autoencoder"
 
@@ -23,6 +23,8 @@ def build_app(reg: registry.Registry | None = None) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nRun the story instead of reading it: every model here was trained by this app.")
         with gr.Tab("Reconstruction"):
             reconstruction.build(reg)
+        with gr.Tab("Colorize"):
+            colorize.build(reg)
         with gr.Tab("Latent"):
             latent.build(reg)
         with gr.Tab("Lab"):

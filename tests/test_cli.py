@@ -87,3 +87,27 @@ def test_models_json(default_registry, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == ["tiny-noskip", "tiny-skip"]
     assert rows[0]["task"] == "reconstruct" and rows[0]["metrics"] == {"heldout_psnr": 20.0}
+
+
+def test_train_colorize_then_cli(tmp_path, monkeypatch, capsys):
+    from unetlab.colorize import bins
+
+    cfg = {"in_channels": 1, "out_channels": bins().count, "output": "linear", "base": 4, "depth": 2}
+    tiny = Recipe("tiny-color", "colorize", "unet", cfg, "photos", 1, 8, 1e-2, crop=16, epoch_size=16)
+    monkeypatch.setitem(recipes.RECIPES, "tiny-color", tiny)
+    out = tmp_path / "w"
+    assert main(["train", "--recipe", "tiny-color", "--out", str(out)]) == 0
+    card = json.loads((out / "tiny-color.json").read_text())
+    m = card["metrics"]
+    assert card["task"] == "colorize" and "cross-entropy over" in card["hyper"]["loss"]
+    assert set(m["heldout"]) == {"chelsea", "coffee"} and 0 <= m["heldout_colourfulness_ratio"] < 5
+    assert m["heldout_grey_psnr"] == pytest.approx(16.76, abs=0.05)  # the grey baseline does not depend on the model
+    a = write_image(tmp_path / "a.png", 41, 29)
+    g = write_image(tmp_path / "g.png", 30, 20, mode="L")
+    dest = tmp_path / "o"
+    assert main(["colorize", "--model", str(out / "tiny-color.json"), str(a), str(g), "--out", str(dest)]) == 0
+    assert Image.open(dest / "a.png").size == (41, 29) and Image.open(dest / "g.png").size == (30, 20)
+    assert Image.open(dest / "g.png").mode == "RGB"
+    capsys.readouterr()
+    assert main(["colorize", "--model", str(out / "tiny-color.json"), str(tmp_path / "nope.png"), "--out", "o"]) == 1
+    assert "no such file" in capsys.readouterr().err

@@ -3,6 +3,7 @@
   python -m unetlab models [--json]
   python -m unetlab train --recipe NAME [--dataset D] [--epochs N] [--batch-size B] [--lr X] [--seed S] [--out DIR]
   python -m unetlab reconstruct --model NAME_OR_PATH INPUT... --out DIR
+  python -m unetlab colorize --model NAME_OR_PATH INPUT... --out DIR
   python -m unetlab interpolate --model NAME A B [--steps N] [--method linear|spherical] --out DIR
   python -m unetlab purity [--rerun [--epochs N] [--seed S] [--save] [--out DIR]] [--json]
   python -m unetlab bench [--json]
@@ -79,6 +80,22 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
         print(dest)
 
 
+def cmd_colorize(args: argparse.Namespace) -> None:
+    from unetlab import images, registry
+    from unetlab.colorize import colorize
+
+    entry, model = registry.resolve(args.model)
+    if entry.task != "colorize":
+        raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a colorize model (colorize-skip, ...)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for src in args.inputs:
+        img = images.load_image(src, mode="RGB")  # a grey file decodes to R = G = B: the same L*
+        dest = out / f"{Path(src).stem}.png"
+        images.save_png(colorize(model, img, views=False).image, dest)
+        print(dest)
+
+
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from unetlab import images, latent, registry
 
@@ -150,6 +167,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("inputs", nargs="+", metavar="INPUT")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_reconstruct)
+
+    s = sub.add_parser("colorize", help="colourise images from their luminance, at their full resolution")
+    s.add_argument("--model", required=True, help="a colorize model: a registry name, or a card/weights file")
+    s.add_argument("inputs", nargs="+", metavar="INPUT")
+    s.add_argument("--out", required=True, help="folder for <stem>.png")
+    s.set_defaults(func=cmd_colorize)
 
     s = sub.add_parser("interpolate", help="frames decoded along the latent path from image A to image B")
     s.add_argument("--model", required=True, help="a VAE or plain AE: a registry name, or a card/weights file")

@@ -119,6 +119,52 @@ def memory() -> dict:
     )
 
 
+def colorize_latency(side: int = 1024, repeats: int = 15) -> dict:
+    """Median end-to-end latency of colourising a side x side JPEG upload (decode, L*, model at the working size,
+    upsample chroma, recombine with the full-resolution L*, sRGB) with colorize-skip: bf16 vs fp32, and the same
+    pipeline's colour conversions done by skimage.color (rgb2lab + lab2rgb at full size) as the baseline."""
+    import io
+    import tempfile
+
+    from PIL import Image
+    from skimage import color
+
+    from unetlab import images
+    from unetlab.colorize import colorize
+
+    try:
+        model = registry.default().load("colorize-skip")
+    except (KeyError, registry.WeightsError):  # same shape, untrained: same cost
+        model = recipes.build_model(recipes.get("colorize-skip")).to(memory_format=torch.channels_last).eval()
+    rng = np.random.default_rng(0)
+    photo = datasets.photo_arrays(held_out=True)["coffee"]
+    img = np.asarray(Image.fromarray(photo).resize((side, side)))
+    img = np.clip(img.astype(np.int16) + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=90)  # a photo, as uploads usually are
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as f:
+        f.write(buf.getvalue())
+        f.flush()
+
+        def end_to_end(fast: bool) -> None:
+            colorize(model, images.load_image(f.name), fast=fast, views=False)
+
+        def skimage_conversions() -> None:
+            x = images.load_image(f.name) / 255.0
+            color.lab2rgb(color.rgb2lab(x))
+
+        out = {}
+        for name, fn in (
+            ("bf16", lambda: end_to_end(True)),
+            ("fp32", lambda: end_to_end(False)),
+            ("skimage_lab_only", skimage_conversions),
+        ):
+            fn()
+            out[f"{side}x{side}_{name}_ms"] = round(1000 * _median_time(fn, repeats), 1)
+    out["ratio_vs_fp32"] = round(out[f"{side}x{side}_fp32_ms"] / out[f"{side}x{side}_bf16_ms"], 2)
+    return out
+
+
 def run() -> dict:
     return {
         "machine": {
@@ -131,6 +177,7 @@ def run() -> dict:
         "reconstruct": reconstruct_latency(),
         "cold_start": cold_start(),
         "memory": memory(),
+        "colorize": colorize_latency(),
     }
 
 
@@ -150,5 +197,7 @@ def format(results: dict) -> str:
             "importing torch, gradio, sklearn and skimage alone takes",
             f"memory (RSS): app built {m['app_mb']} MB, with all {m['models']} models loaded "
             f"{m['all_models_loaded_mb']} MB",
+            "colorize 1024x1024 JPEG end to end (decode -> L* -> model at 256x256 -> recombine), colorize-skip: "
+            + ", ".join(f"{k} {v}" for k, v in results["colorize"].items()),
         ]
     )

@@ -43,3 +43,12 @@ def purity(labels: np.ndarray, clusters: np.ndarray) -> float:
     matrix = np.zeros((c.max() + 1, y.max() + 1), dtype=np.int64)
     np.add.at(matrix, (c, y), 1)  # rows: clusters, columns: labels
     return float(matrix.max(axis=1).sum() / labels.size)
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """Hasler & Suesstrunk 2003, "Measuring colourfulness in natural images", eq. 3, of a (3, H, W) image in [0, 1]
+    (computed on the 0-255 scale, as in the paper): M = sigma_rgyb + 0.3 mu_rgyb with rg = R - G,
+    yb = (R + G) / 2 - B, sigma_rgyb = sqrt(sigma_rg^2 + sigma_yb^2), mu_rgyb = sqrt(mu_rg^2 + mu_yb^2)."""
+    r, g, b = (np.asarray(rgb, np.float64) * 255)[:3]
+    rg, yb = r - g, 0.5 * (r + g) - b
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))

@@ -103,6 +103,17 @@ def test_reconstruction_upload_and_bad_upload(page, tmp_path):
     assert not_blank(shown_image(page, "#recon-skip"))
 
 
+def test_colorize_example_click(page):
+    page.get_by_role("tab", name="Colorize").click()
+    page.locator("#color-examples button.gallery-item").first.click()  # chelsea
+    wait_for_text(page, "#color-info", "451x300 upload")
+    assert "colorize-skip" in page.locator("#color-info").inner_text()
+    assert not_blank(shown_image(page, "#color-slider")) and not_blank(shown_image(page, "#color-other"))
+    for view in ("#color-L", "#color-a", "#color-b"):
+        assert not_blank(shown_image(page, view))
+    save_screenshot(page, "colorize")
+
+
 def test_latent_interpolate_slide_and_sample(page):
     page.get_by_role("tab", name="Latent").click()
     page.locator("#latent-run").click()  # A = a held-out 0, B = a held-out 7 are preset
