@@ -64,36 +64,34 @@ def cmd_train(args: argparse.Namespace) -> None:
     print("metrics: " + json.dumps(card["metrics"]))
 
 
-def cmd_reconstruct(args: argparse.Namespace) -> None:
+def image_to_image(args: argparse.Namespace, task: str, run) -> None:
+    """Apply a model of `task` to every input; write <out>/<input stem>.png at the input's size."""
     from unetlab import images, registry
-    from unetlab.reconstruct import reconstruct
 
     entry, model = registry.resolve(args.model)
-    if entry.task != "reconstruct":
-        raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a reconstruct model")
+    if entry.task != task:
+        valid = ", ".join(registry.default().names(task))
+        raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a {task} model ({valid})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for src in args.inputs:
-        img = images.load_image(src, mode="RGB" if model.config.in_channels == 3 else "L")
+        mode = "L" if getattr(model.config, "in_channels", 3) == 1 and task == "reconstruct" else "RGB"
         dest = out / f"{Path(src).stem}.png"
-        images.save_png(reconstruct(model, img), dest)
+        images.save_png(run(model, images.load_image(src, mode=mode)), dest)
         print(dest)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from unetlab.reconstruct import reconstruct
+
+    image_to_image(args, "reconstruct", reconstruct)
 
 
 def cmd_colorize(args: argparse.Namespace) -> None:
-    from unetlab import images, registry
     from unetlab.colorize import colorize
 
-    entry, model = registry.resolve(args.model)
-    if entry.task != "colorize":
-        raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a colorize model (colorize-skip, ...)")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for src in args.inputs:
-        img = images.load_image(src, mode="RGB")  # a grey file decodes to R = G = B: the same L*
-        dest = out / f"{Path(src).stem}.png"
-        images.save_png(colorize(model, img, views=False).image, dest)
-        print(dest)
+    # a grey file decodes to R = G = B, which has the same L* as the grey itself
+    image_to_image(args, "colorize", lambda model, img: colorize(model, img, views=False).image)
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
