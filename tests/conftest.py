@@ -1,3 +1,4 @@
+import contextlib
 import os
 
 import pytest
@@ -33,3 +34,19 @@ def weights_dir(tmp_path):
         model = registry.build("unet", {**TINY, "skips": skips})
         registry.save(model, tiny_card(name, skips), tmp_path)
     return tmp_path
+
+
+@contextlib.contextmanager
+def serve(weights, port: int):
+    """The app over a weights folder, launched in-process on loopback; yields a gradio_client.Client."""
+    from gradio_client import Client
+
+    import app
+    from unetlab import registry
+
+    demo = app.build_app(registry.Registry(weights))
+    demo.queue().launch(prevent_thread_lock=True, server_port=port, quiet=True, max_file_size="5mb")
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
-import app
-from tests.conftest import TINY, tiny_card
+from tests.conftest import TINY, serve, tiny_card
 from unetlab import data, registry
 
 
@@ -16,10 +15,8 @@ def client(tmp_path_factory):
     for name, skips in (("tiny-noskip", False), ("tiny-skip", True), ("tiny-broken", True)):
         registry.save(registry.build("unet", {**TINY, "skips": skips}), tiny_card(name, skips), weights)
     (weights / "tiny-broken.safetensors").unlink()
-    demo = app.build_app(registry.Registry(weights))
-    demo.queue().launch(prevent_thread_lock=True, server_port=7870, quiet=True, max_file_size="5mb")
-    yield Client("http://127.0.0.1:7870/", verbose=False)
-    demo.close()
+    with serve(weights, 7870) as client:
+        yield client
 
 
 def test_reconstruct_endpoint(client):

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
-import app
+from tests.conftest import serve
 from unetlab import colorize, data, registry
 
 
@@ -22,10 +22,8 @@ def client(tmp_path_factory):
         registry.save(registry.build("unet", cfg), colour_card(name, cfg), weights)
     cfg = {**tiny, "out_channels": 3, "output": "sigmoid", "skips": True}
     registry.save(registry.build("unet", cfg), colour_card("tiny-color-mse", cfg), weights)
-    demo = app.build_app(registry.Registry(weights))
-    demo.queue().launch(prevent_thread_lock=True, server_port=7897, quiet=True, max_file_size="5mb")
-    yield Client("http://127.0.0.1:7897/", verbose=False)
-    demo.close()
+    with serve(weights, 7897) as client:
+        yield client
 
 
 def test_colorize_endpoint_full_resolution(client):
