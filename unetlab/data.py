@@ -5,6 +5,10 @@ Embedded (shipped inside installed packages):
   faces   scikit-image's lfw_subset (200 grey 25x25 faces), resized to 32x32
   photos  every colour photograph in skimage.data and sklearn's sample images, as random crops with flips;
           chelsea and coffee are held out entirely (evaluation and the tabs' examples)
+Fetched by a recipe (never by the app; see photo_sources.py):
+  colour-photos  the colouriser's data: the natural photos of `photos` (no microscopy or space images) and 35
+          photographs from Debian's wallpaper packages, at two scales; three of those are the validation set,
+          and chelsea and coffee stay held out
 On disk (what users may have): an image folder (recursive), STL-10 binaries (*_X.bin), MNIST idx files.
 
 Every dataset is a `Data`: `test` is a fixed tensor of held-out samples, `batches()` yields training batches.
@@ -24,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 EMBEDDED = ("digits", "faces", "photos")
+FETCHED = ("colour-photos",)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 HELDOUT_PHOTOS = ("chelsea", "coffee")
 
@@ -194,6 +199,40 @@ def photos(crop: int = 64, epoch_size: int = 2048) -> Data:
     return crop_data("photos", train, test, crop, epoch_size)
 
 
+NATURAL_PHOTOS = ("astronaut", "rocket", "motorcycle_left", "motorcycle_right", "china", "flower")
+VALIDATION_PHOTOS = ("mate-ladybird", "plasma-eveningglow", "lomiri-aitzgorri")
+COLOUR_SCALES = (256, 384)  # short sides the colour photos are used at: the colouriser runs at 256
+
+
+def short_side(img: np.ndarray, side: int) -> np.ndarray:
+    """Resize so the short side is `side` (antialiased; never used to enlarge past the original)."""
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    s = min(1.0, side / min(h, w))
+    if s == 1.0:
+        return img
+    return np.asarray(Image.fromarray(img).resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS))
+
+
+def colour_photo_arrays(split: str = "train") -> dict[str, np.ndarray]:
+    """The colouriser's photos at full size: split 'train' (natural package photos + Debian photos) or 'val'."""
+    from unetlab import photo_sources
+    from unetlab.images import load_image
+
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    names = [n for n in photo_sources.PHOTOS if (n in VALIDATION_PHOTOS) == (split == "val")]
+    out = {} if split == "val" else {k: v for k, v in photo_arrays().items() if k in NATURAL_PHOTOS}
+    return out | {n: load_image(path, mode="RGB") for n, path in photo_sources.fetch(names).items()}
+
+
+def colour_photos(crop: int = 64, epoch_size: int = 2048) -> Data:
+    train = [short_side(a, s) for a in colour_photo_arrays("train").values() for s in COLOUR_SCALES]
+    test = [short_side(a, COLOUR_SCALES[0]) for a in colour_photo_arrays("val").values()]
+    return crop_data("colour-photos", train, test, crop, epoch_size)
+
+
 # --- on disk --------------------------------------------------------------------------------------------------
 
 
@@ -273,6 +312,8 @@ def load(name: str, size: int = 32, crop: int = 64, epoch_size: int = 2048) -> D
         return faces(size)
     if name == "photos":
         return photos(crop, epoch_size)
+    if name == "colour-photos":
+        return colour_photos(crop, epoch_size)
     if os.sep in name or Path(name).exists():
         return from_path(name, size, crop, epoch_size)
-    raise DataError(f"unknown dataset {name!r}; use one of {', '.join(EMBEDDED)} or a path")
+    raise DataError(f"unknown dataset {name!r}; use one of {', '.join(EMBEDDED + FETCHED)} or a path")
