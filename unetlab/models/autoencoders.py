@@ -80,8 +80,8 @@ class DenoisingAE(AE):
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         c = self.config
         if c.noise == "gaussian":
-            return (x + c.level * torch.randn(x.shape, generator=generator)).clamp(0, 1)
-        return x * (torch.rand(x.shape, generator=generator) >= c.level)
+            return (x + c.level * torch.randn(x.shape, generator=generator).to(x.device)).clamp(0, 1)
+        return x * (torch.rand(x.shape, generator=generator).to(x.device) >= c.level)
 
     def terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         noisy = self.corrupt(x, generator)
@@ -123,7 +123,9 @@ class ContractiveAE(AE):
     def jacobian_norm(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """||dz/dx||_F^2 per sample (B,), exact: one vector-Jacobian product per code unit, batched."""
         k = z.shape[1]
-        rows = torch.eye(k, dtype=z.dtype).unsqueeze(1).expand(k, len(z), k)  # (k, B, k): e_j for every sample
+        rows = (
+            torch.eye(k, dtype=z.dtype, device=z.device).unsqueeze(1).expand(k, len(z), k)
+        )  # (k, B, k): e_j for every sample
         (jac,) = torch.autograd.grad(z, x, rows, create_graph=self.training, is_grads_batched=True)  # (k, B, C, H, W)
         return jac.float().pow(2).flatten(2).sum(2).sum(0)
 
@@ -173,7 +175,9 @@ class VQVAE(AE):
         dead = (self.usage < 0.1 / k).nonzero().flatten()
         if len(dead):
             flat = v.detach().reshape(-1, self.config.dim)
-            self.codebook.weight[dead] = flat[torch.randint(len(flat), (len(dead),))].to(self.codebook.weight.dtype)
+            self.codebook.weight[dead] = flat[torch.randint(len(flat), (len(dead),), device=flat.device)].to(
+                self.codebook.weight.dtype
+            )
             self.usage[dead] = 1 / k
 
     def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -167,7 +167,7 @@ class VAE(AE):
     ) -> torch.Tensor:
         """z = mu + sigma * eps with eps ~ N(0, I): the randomness moves into eps, so gradients reach mu and
         sigma (the reparameterisation trick, Kingma & Welling 2013, section 2.4)."""
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
