@@ -123,9 +123,8 @@ class ContractiveAE(AE):
     def jacobian_norm(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """||dz/dx||_F^2 per sample (B,), exact: one vector-Jacobian product per code unit, batched."""
         k = z.shape[1]
-        rows = (
-            torch.eye(k, dtype=z.dtype, device=z.device).unsqueeze(1).expand(k, len(z), k)
-        )  # (k, B, k): e_j for every sample
+        eye = torch.eye(k, dtype=z.dtype, device=z.device)
+        rows = eye.unsqueeze(1).expand(k, len(z), k)  # (k, B, k): e_j for every sample
         (jac,) = torch.autograd.grad(z, x, rows, create_graph=self.training, is_grads_batched=True)  # (k, B, C, H, W)
         return jac.float().pow(2).flatten(2).sum(2).sum(0)
 
@@ -175,9 +174,8 @@ class VQVAE(AE):
         dead = (self.usage < 0.1 / k).nonzero().flatten()
         if len(dead):
             flat = v.detach().reshape(-1, self.config.dim)
-            self.codebook.weight[dead] = flat[torch.randint(len(flat), (len(dead),), device=flat.device)].to(
-                self.codebook.weight.dtype
-            )
+            pick = torch.randint(len(flat), (len(dead),), device=flat.device)
+            self.codebook.weight[dead] = flat[pick].to(self.codebook.weight.dtype)
             self.usage[dead] = 1 / k
 
     def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
