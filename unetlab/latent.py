@@ -239,7 +239,8 @@ def place(model: AE, dataset: str, x: torch.Tensor, labels: torch.Tensor | None 
         mean = z.mean(0)
         _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
         axes = vt[:2].T * np.sign(vt[:2, :1].T + 1e-12)  # a fixed sign per axis: the map does not flip
-        sp = Space(z, labels, mean, axes.astype(np.float32), float((s[:2] ** 2).sum() / (s**2).sum()))
+        explained = float((s[:2] ** 2).sum() / max((s**2).sum(), 1e-12))  # 0 if every code is the same
+        sp = Space(z, labels, mean, axes.astype(np.float32), explained)
     _spaces.setdefault(model, {})[dataset] = sp
     return sp
 

@@ -41,6 +41,7 @@ EPOCH_SIZE = 512  # photo-like data: random crops per epoch (a few seconds per e
 CROP = 64  # ... of this side, for the fully convolutional U-Nets; the fixed-size AEs see 32x32 images
 SIZE = 32
 PREVIEW = 8  # held-out samples in each grid (the loop's default)
+MAP_POINTS = 32  # fewest images on the Latent tab's map of a model trained here
 
 MODELS = {  # the tab's model choices: key -> what it is
     "unet": "U-Net autoencoder, with vs without skips (side by side)",
@@ -308,7 +309,10 @@ def hand_off(
             path = registry.save(model, card, out_dir, dtype=torch.float32)
             reg.register(r.name, r.task, r.model, card["config"], model, json.loads(path.read_text()))
             if r.task in recipes.LATENT_TASKS:  # the Latent tab's map: this job's own held-out images
-                latent.place(model, r.dataset, data.test, data.test_labels)
+                x, labels = data.test, data.test_labels
+                if len(x) < MAP_POINTS:  # a small upload: add training images, or the map holds a point or two
+                    x, labels = torch.cat([x, data.train[:MAP_POINTS]]), None
+                latent.place(model, r.dataset, x, labels)
             zf.write(path, path.name)
             zf.write(path.with_suffix(".safetensors"), path.with_suffix(".safetensors").name)
     return [r.name for r in rs], str(archive)
