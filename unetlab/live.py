@@ -322,6 +322,6 @@ def live_settings(r: Recipe) -> dict:
     return {"dataset": r.dataset, "epochs": r.epochs, "batch_size": r.batch_size, "lr": r.lr, "seed": r.seed}
 
 
-def grids(step: Step) -> list[tuple[str, np.ndarray]]:
-    """The latest held-out grid of each model, with its caption."""
-    return [(step.labels[name], r.grid) for name, r in step.reports.items()]
+def grids(step: Step) -> list[np.ndarray]:
+    """The latest held-out grid of each model, in the order the job trains them."""
+    return [r.grid for r in step.reports.values()]

@@ -42,12 +42,15 @@ def status(step: live.Step, job: live.Job) -> str:
     epochs = job.epochs
     lines = [
         f'<progress value="{step.epoch}" max="{epochs}" style="width:100%"></progress>',
-        f"<p><b>epoch {step.epoch}/{epochs}</b>, {step.elapsed:.1f} s, data: {step.data_note}</p><ul>",
+        f"<p><b>epoch {step.epoch}/{epochs}</b>, {step.elapsed:.1f} s, data: {step.data_note}. Grids: "
+        f"{live.columns(job)}.</p><ul>",
     ]
     for name, r in step.reports.items():
         speed = f", {r.images_per_s:,.0f} images/s" if r.images_per_s else " (untrained)"
         train = "" if r.train_loss != r.train_loss else f"train {r.train_loss:.4g}, "  # NaN: epoch 0
-        lines.append(f"<li>{name}: {train}held-out {r.test_loss:.4g}, PSNR {r.psnr:.2f} dB{speed}</li>")
+        lines.append(
+            f"<li>{name} ({step.labels[name]}): {train}held-out {r.test_loss:.4g}, PSNR {r.psnr:.2f} dB{speed}</li>"
+        )
     lines.append("</ul>")
     if step.done:
         why = f"Ended early ({step.stopped}); the partly trained model is kept. " if step.stopped else "Done. "
@@ -98,11 +101,12 @@ def build(registry: Registry) -> None:
             info = gr.HTML(elem_id="live-status")
             with gr.Row():
                 grid_a = gr.Image(
-                    label="Held-out samples: input | output", format="png", interactive=False, elem_id="live-grid-a"
+                    label="Held-out samples (U-Net: without skips)",
+                    format="png",
+                    interactive=False,
+                    elem_id="live-grid-a",
                 )
-                grid_b = gr.Image(
-                    label="Second model (with skips)", format="png", interactive=False, elem_id="live-grid-b"
-                )
+                grid_b = gr.Image(label="U-Net with skips", format="png", interactive=False, elem_id="live-grid-b")
             plot = gr.LinePlot(
                 live.Step({}, {}, [], "", 0).curves(),
                 x="epoch",
@@ -142,13 +146,9 @@ def build(registry: Registry) -> None:
         )
         session = request.session_hash if request is not None else ""
         for step in live.run(job, registry, session=session):
-            shown = [
-                gr.Image(images.enlarge(g, ZOOM), label=f"{caption}: {live.columns(job)}", visible=True)
-                for caption, g in live.grids(step)
-            ]
-            if len(shown) < 2:
-                shown.append(gr.Image(None, visible=False))
-            yield status(step, job), *shown, step.curves(), step.download if step.done else None
+            shown = [images.enlarge(g, ZOOM) for g in live.grids(step)]
+            second = shown[1] if len(shown) > 1 else None
+            yield status(step, job), shown[0], second, step.curves(), step.download if step.done else None
 
     def ask_stop(request: gr.Request) -> None:
         if live.request_stop(request.session_hash if request is not None else ""):
