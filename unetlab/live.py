@@ -213,7 +213,9 @@ class Step:
         return min(r.epoch for r in self.reports.values()) if self.reports else 0
 
     def curves(self) -> pd.DataFrame:
-        return pd.DataFrame(self.history, columns=["epoch", "loss", "curve"])
+        """Long format for gr.LinePlot; typed even when empty, so the plot's axes start out numeric."""
+        frame = pd.DataFrame(self.history, columns=["epoch", "loss", "curve"])
+        return frame.astype({"epoch": int, "loss": float, "curve": str})
 
 
 def label(job: Job, r: Recipe) -> str:
@@ -253,7 +255,10 @@ def run(
             test_loss, psnr, grid = evaluate(m, data, recipes.objective(r), 4 * r.batch_size, PREVIEW)
         step.elapsed = time.perf_counter() - start
         step.reports[r.name] = Report(0, r.epochs, math.nan, test_loss, psnr, 0.0, step.elapsed, grid)
-        step.history.append({"epoch": 0, "loss": test_loss, "curve": f"{lab}: held-out"})
+        step.history += [  # no train loss yet; the empty point names the curve, so the plot's legend has it
+            {"epoch": 0, "loss": math.nan, "curve": f"{lab}: train"},
+            {"epoch": 0, "loss": test_loss, "curve": f"{lab}: held-out"},
+        ]
     yield step
     loops = [recipes.run(r, data, m, stop=should_stop) for r, m in zip(rs, models)]
     active = list(range(len(rs)))

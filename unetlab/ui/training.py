@@ -106,9 +106,11 @@ def build(registry: Registry) -> None:
                     interactive=False,
                     elem_id="live-grid-a",
                 )
-                grid_b = gr.Image(label="U-Net with skips", format="png", interactive=False, elem_id="live-grid-b")
+                grid_b = gr.Image(
+                    label="U-Net with skips", format="png", interactive=False, height=420, elem_id="live-grid-b"
+                )
             plot = gr.LinePlot(
-                live.Step({}, {}, [], "", 0).curves(),
+                None,  # no empty frame: the plot's colour legend is set up from the first data it gets
                 x="epoch",
                 y="loss",
                 color="curve",
