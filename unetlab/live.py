@@ -41,6 +41,7 @@ EPOCH_SIZE = 512  # photo-like data: random crops per epoch (a few seconds per e
 CROP = 64  # ... of this side, for the fully convolutional U-Nets; the fixed-size AEs see 32x32 images
 SIZE = 32
 PREVIEW = 8  # held-out samples in each grid (the loop's default)
+HELDOUT = 256  # held-out samples scored after every epoch (a fixed subset): the curve costs under a tenth
 MAP_POINTS = 32  # fewest images on the Latent tab's map of a model trained here
 
 MODELS = {  # the tab's model choices: key -> what it is
@@ -116,15 +117,17 @@ def columns(job: Job) -> str:
 def load_data(job: Job) -> tuple[datasets.Data, str]:
     """The job's data and a line describing it (for uploads: what was used and what was skipped)."""
     fully_convolutional = job.model in ("unet", "colorizer")
+    note = job.dataset
     if job.dataset == "upload":
         up = read_uploads(job.files)
         d = datasets.from_images("upload", up.images, SIZE, CROP if fully_convolutional else 0, EPOCH_SIZE)
-        return d, f"your upload: {up.summary()}"
-    if job.dataset == "photos":
+        note = f"your upload: {up.summary()}"
+    elif job.dataset == "photos":
         d = datasets.photos(crop=CROP if fully_convolutional else SIZE, epoch_size=EPOCH_SIZE)
     else:
         d = datasets.load(job.dataset, size=SIZE)
-    return d, job.dataset
+    labels = None if d.test_labels is None else d.test_labels[:HELDOUT]
+    return replace(d, test=d.test[:HELDOUT], test_labels=labels), note
 
 
 def job_recipes(job: Job, data: datasets.Data) -> list[Recipe]:
@@ -251,6 +254,7 @@ def run(
     histories: dict[str, list[dict]] = {r.name: [] for r in rs}
     # epoch 0: the untrained models on the held-out samples, shown at once (the loop's own evaluation)
     for r, m, lab in zip(rs, models, labels):
+        m.to(memory_format=torch.channels_last if r.fast else torch.contiguous_format)  # as the loop will
         with torch_threads(threads or TRAIN_THREADS):
             test_loss, psnr, grid = evaluate(m, data, recipes.objective(r), 4 * r.batch_size, PREVIEW)
         step.elapsed = time.perf_counter() - start
