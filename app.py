@@ -12,7 +12,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from unetlab import registry  # noqa: E402
-from unetlab.ui import colorize, lab, latent, reconstruction  # noqa: E402
+from unetlab.ui import colorize, lab, latent, reconstruction, training  # noqa: E402
 
 TITLE = "unetlab: the U-Net seen as an autoencoder"
 
@@ -29,6 +29,8 @@ def build_app(reg: registry.Registry | None = None) -> gr.Blocks:
             latent.build(reg)
         with gr.Tab("Lab"):
             lab.build(reg)
+        with gr.Tab("Live training"):
+            training.build(reg)
     return demo
 
 

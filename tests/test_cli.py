@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,3 +112,29 @@ def test_train_colorize_then_cli(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["colorize", "--model", str(out / "tiny-color.json"), str(tmp_path / "nope.png"), "--out", "o"]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_accelerate_launch_trains_and_only_the_main_process_saves(tmp_path):
+    """`accelerate launch -m unetlab train` runs THE loop through an Accelerator (CPU, one process here)."""
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "w"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1"]
+    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    train = ["-m", "unetlab", "train", "--recipe", "dae-digits", "--epochs", "1", "--batch-size", "256"]
+    p = subprocess.run([*launch, *train, "--out", str(out)], cwd=root, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "accelerate: 1 process(es) on cpu" in p.stdout and "epoch   1/1" in p.stdout
+    card = json.loads((out / "dae-digits.json").read_text())
+    assert card["sha256"] == registry.sha256(out / "dae-digits.safetensors")
+    assert "corrupted" in card["hyper"]["loss"] and card["metrics"]["psnr"] > 0
+
+
+def test_seed_recipe_is_the_seed_model_and_names_its_data(capsys, monkeypatch):
+    from unetlab.models.unet import count_parameters
+
+    r = recipes.get("seed-colorize-stl10")
+    assert (r.epochs, r.size, r.task) == (100, 96, "colorize")
+    assert count_parameters(recipes.build_model(r)) == 31_042_499  # the seed's Keras summary
+    assert main(["train", "--recipe", "seed-colorize-stl10", "--dataset", "/nowhere/unlabeled_X.bin"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "/nowhere/unlabeled_X.bin does not exist" in err and "UNETLAB_STL10" in err

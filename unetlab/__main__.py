@@ -46,19 +46,31 @@ def progress_line(r) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    """Train a recipe. Under `accelerate launch` it runs data parallel; only the main process prints and saves."""
     from unetlab import recipes
+    from unetlab.train import launched_accelerator
 
     r = recipes.get(args.recipe).with_overrides(
         dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed
     )
     data = recipes.load_data(r)
     model = recipes.build_model(r)
-    print(f"{r.name}: {r.description}\n{len(data)} samples/epoch from {r.dataset}, {len(data.test)} held out")
+    accelerator = launched_accelerator()
+    main = accelerator is None or accelerator.is_main_process
+    if main:
+        print(f"{r.name}: {r.description}\n{len(data)} samples/epoch from {r.dataset}, {len(data.test)} held out")
+        if accelerator is not None:
+            print(f"accelerate: {accelerator.num_processes} process(es) on {accelerator.device}")
     history, start = [], time.perf_counter()
-    for report in recipes.run(r, data, model):
+    for report in recipes.run(r, data, model, accelerator=accelerator):
         history.append(report.row())
-        print(progress_line(report), flush=True)
-    path = recipes.finish(r, model, data, history, time.perf_counter() - start, Path(args.out))
+        if main:
+            print(progress_line(report), flush=True)
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+    if not main:
+        return
+    path = recipes.finish(r, model.cpu(), data, history, time.perf_counter() - start, Path(args.out))
     card = json.loads(path.read_text())
     print(f"wrote {path.with_suffix('.safetensors')} and {path}")
     print("metrics: " + json.dumps(card["metrics"]))

@@ -72,7 +72,7 @@ def lightness(y: torch.Tensor) -> torch.Tensor:
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB in [0, 1], (..., 3, H, W) -> L*a*b* (..., 3, H, W): L in [0, 100], a, b about [-110, 110]."""
     with torch.autocast("cpu", enabled=False):
-        xyz = _mix(_RGB2XYZ, srgb_to_linear(rgb.float())) / _WHITE[:, None, None]
+        xyz = _mix(_RGB2XYZ, srgb_to_linear(rgb.float())) / _WHITE[:, None, None].to(rgb.device)
         fx, fy, fz = _f(xyz).unbind(-3)
         return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=-3)
 
@@ -83,7 +83,7 @@ def lab_to_linear(lab: torch.Tensor) -> torch.Tensor:
         L, a, b = lab.float().unbind(-3)
         fy = (L + 16) / 116
         f = torch.stack([fy + a / 500, fy, fy - b / 200], dim=-3)
-        return _mix(_XYZ2RGB, _f_inv(f) * _WHITE[:, None, None])
+        return _mix(_XYZ2RGB, _f_inv(f) * _WHITE[:, None, None].to(lab.device))
 
 
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,7 @@ EMBEDDED = ("digits", "faces", "photos")
 FETCHED = ("colour-photos",)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 HELDOUT_PHOTOS = ("chelsea", "coffee")
+MAX_TEST_TILES = 64  # held-out crops of a user's images: evaluated every epoch, so bounded
 
 
 class DataError(ValueError):
@@ -302,6 +303,36 @@ def from_path(path: str | Path, size: int = 32, crop: int = 64, epoch_size: int 
         x = torch.from_numpy(arr.astype(np.float32) / 255)[:, None]
         return tensor_data(p.name, resize(x, size), None, 0.1)
     raise DataError(f"{path}: expected a folder of images, an STL-10 *_X.bin or an MNIST idx file")
+
+
+def from_images(name: str, images: list[np.ndarray], size: int = 32, crop: int = 0, epoch_size: int = 512) -> Data:
+    """A dataset from decoded images (uint8 RGB), a tenth of them (at least one) held out.
+
+    crop > 0 (fully convolutional models): each image is scaled so its short side is 1.5 x crop, then trained on as
+    random crops, like photos. crop = 0 (fixed-size models): each image's centre square, resized to size x size.
+    """
+    if len(images) < 2:
+        raise DataError(f"{name} holds {len(images)} image(s); a dataset needs at least two (one is held out)")
+    train_idx, test_idx = split(len(images), 0.1)
+    if not crop:
+        squares = []
+        for img in images:
+            h, w = img.shape[:2]
+            s = min(h, w)
+            square = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+            squares.append(resize(to_tensor(square)[None], size)[0])
+        x = torch.stack(squares)
+        return Data(name, x[train_idx], x[test_idx])
+    scaled = []
+    for img in images:
+        t = to_tensor(img)[None]
+        h, w = t.shape[-2:]
+        f = 1.5 * crop / min(h, w)
+        t = F.interpolate(t, size=(round(h * f), round(w * f)), mode="bilinear", antialias=f < 1, align_corners=False)
+        scaled.append(t[0].clamp(0, 1))
+    test = torch.cat([tile_crops(scaled[i], crop) for i in test_idx.tolist()])
+    keep = torch.linspace(0, len(test) - 1, min(len(test), MAX_TEST_TILES)).round().long()  # bounded held-out cost
+    return Data(name, [scaled[i] for i in train_idx.tolist()], test[keep], crop=crop, epoch_size=epoch_size)
 
 
 def load(name: str, size: int = 32, crop: int = 64, epoch_size: int = 2048) -> Data:

@@ -27,13 +27,18 @@ class ImageError(ValueError):
     """An upload that cannot be used; the message is shown to the user as is."""
 
 
-def load_image(source: str | Path | bytes, mode: Literal["RGB", "L"] = "RGB") -> np.ndarray:
+def load_image(
+    source: str | Path | bytes, mode: Literal["RGB", "L"] = "RGB", name: str = "", max_pixels: int = 0
+) -> np.ndarray:
     """Decode one upload into uint8 (H, W, 3) for mode RGB or (H, W) for mode L, or raise ImageError.
 
     Handles EXIF rotation, alpha (composited on white), palettes, 16-bit and float images, CMYK and animated
     files (first frame). Refuses empty, undecodable, tiny, extreme-strip and decompression-bomb files.
+    name: what messages call the file (default: its file name, or "upload" for bytes); max_pixels: a stricter
+    limit than MAX_PIXELS (0: MAX_PIXELS), checked from the header before decoding.
     """
-    name = "upload" if isinstance(source, bytes) else Path(source).name
+    name = name or ("upload" if isinstance(source, bytes) else Path(source).name)
+    limit = min(max_pixels or MAX_PIXELS, MAX_PIXELS)
     if isinstance(source, bytes):
         if not source:
             raise ImageError("the file is empty (0 bytes)")
@@ -42,11 +47,11 @@ def load_image(source: str | Path | bytes, mode: Literal["RGB", "L"] = "RGB") ->
         raise ImageError(f"{name}: no such file")
     elif Path(source).stat().st_size == 0:
         raise ImageError(f"{name} is empty (0 bytes)")
-    too_big = f"the limit is {MAX_PIXELS / 1e6:.0f} Mpx. Downscale it first."
+    too_big = f"the limit is {limit / 1e6:g} Mpx. Downscale it first."
     try:
         im = Image.open(source)
         w, h = im.size  # read from the header: nothing is decoded yet
-        if w * h > MAX_PIXELS:
+        if w * h > limit:
             raise ImageError(f"{name} is {w}x{h} = {w * h / 1e6:.0f} Mpx; {too_big}")
         im.seek(0)  # animated GIF/WebP/APNG: the first frame
         im = ImageOps.exif_transpose(im)

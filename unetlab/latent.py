@@ -227,21 +227,30 @@ _spaces: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {da
 
 
 @torch.inference_mode()
+def place(model: AE, dataset: str, x: torch.Tensor, labels: torch.Tensor | None = None) -> Space:
+    """Held-out images x (N, C, S, S) of `dataset` in the model's latent space; remembered for `space`. The Live
+    training tab calls it with the held-out set of data it trained on (e.g. a user's upload)."""
+    x = x if x.shape[1] == model.config.in_channels else x.mean(1, keepdim=True)
+    z = model.embed(x).float().numpy()
+    labels = None if labels is None else labels.numpy()
+    if z.shape[1] == 2:
+        sp = Space(z, labels, np.zeros(2, np.float32), np.eye(2, dtype=np.float32), 1.0)
+    else:
+        mean = z.mean(0)
+        _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
+        axes = vt[:2].T * np.sign(vt[:2, :1].T + 1e-12)  # a fixed sign per axis: the map does not flip
+        explained = float((s[:2] ** 2).sum() / max((s**2).sum(), 1e-12))  # 0 if every code is the same
+        sp = Space(z, labels, mean, axes.astype(np.float32), explained)
+    _spaces.setdefault(model, {})[dataset] = sp
+    return sp
+
+
 def space(model: AE, dataset: str) -> Space:
     """The held-out set of `dataset` in the model's latent space, computed once per model."""
     cache = _spaces.setdefault(model, {})
     if dataset not in cache:
         d = datasets.load(dataset, size=model.config.image_size)
-        x = d.test if d.channels == model.config.in_channels else d.test.mean(1, keepdim=True)
-        z = model.embed(x).float().numpy()
-        labels = None if d.test_labels is None else d.test_labels.numpy()
-        if z.shape[1] == 2:
-            cache[dataset] = Space(z, labels, np.zeros(2, np.float32), np.eye(2, dtype=np.float32), 1.0)
-        else:
-            mean = z.mean(0)
-            _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
-            axes = vt[:2].T * np.sign(vt[:2, :1].T + 1e-12)  # a fixed sign per axis: the map does not flip
-            cache[dataset] = Space(z, labels, mean, axes.astype(np.float32), float((s[:2] ** 2).sum() / (s**2).sum()))
+        place(model, dataset, d.test, d.test_labels)
     return cache[dataset]
 
 

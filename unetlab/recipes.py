@@ -7,8 +7,9 @@ file can be rebuilt. Overrides (--epochs, --lr, ...) are written into that comma
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class Recipe:
     without_class: int | None = None  # labelled datasets: leave this class out of train and test (anomaly models)
     keep_best: bool = False  # keep the weights of the epoch with the lowest held-out (validation) loss
     description: str = ""
+    data_hint: str = ""  # how to get the data, shown when it cannot be loaded
     overrides: dict = field(default_factory=dict)  # what the command line changed
 
     @property
@@ -58,6 +60,10 @@ COLOR = dict(in_channels=1, base=16, depth=4)  # L* in; recon-skip's width and d
 COLOR_DATA = dict(dataset="colour-photos", crop=96, epoch_size=1024, batch_size=16, keep_best=True)
 LATENT = dict(in_channels=1, image_size=32, base=32, depth=3)  # the VAE/AE shape: 32x32 grey -> 4x4x128 -> z
 
+# The seed article's model: 31,042,499 parameters, grey 96x96 in, RGB out, per-pixel MSE (models/unet.py)
+SEED_UNET = dict(in_channels=1, out_channels=3, base=64, depth=4, skips=True, output="sigmoid")
+STL10 = os.environ.get("UNETLAB_STL10", "data/stl10_binary/unlabeled_X.bin")  # STL-10's 100,000 unlabeled images
+VARIANT = dict(LATENT, latent=16, recon="bce")  # the regularised AEs (models/autoencoders.py): vae-digits' shape
 EPOCHS_COLOR = 24  # about 20 min on one core (0.7 s per batch of 16 96px crops, 64 batches an epoch)
 EPOCHS_MSE = 15  # the baseline: about 6 min
 
@@ -160,6 +166,66 @@ RECIPES: dict[str, Recipe] = {
             lr=1e-3,
             description="convolutional VAE on 32x32 lfw faces, 16-D latent, Gaussian likelihood (MSE, sigma 0.1)",
         ),
+        Recipe(
+            "seed-colorize-stl10",
+            "colorize",
+            "unet",
+            SEED_UNET,
+            STL10,
+            epochs=100,
+            batch_size=32,
+            lr=1e-3,
+            size=96,
+            description="the seed article at full size: the 31 M U-Net colourising STL-10's unlabeled 96x96 images",
+            data_hint=(
+                "download stl10_binary.tar.gz from https://cs.stanford.edu/~acoates/stl10/, unpack it, and set "
+                "UNETLAB_STL10=/path/to/stl10_binary/unlabeled_X.bin or pass --dataset /path/to/unlabeled_X.bin"
+            ),
+        ),
+        Recipe(
+            "dae-digits",
+            "latent-ae",
+            "dae",
+            {**VARIANT, "noise": "gaussian", "level": 0.3},
+            "digits",
+            epochs=60,
+            batch_size=64,
+            lr=2e-3,
+            description="denoising AE: digits with Gaussian noise (std 0.3) in, the clean digit out",
+        ),
+        Recipe(
+            "sparse-digits",
+            "latent-ae",
+            "sparse-ae",
+            {**VARIANT, "latent": 64, "l1": 0.1},
+            "digits",
+            epochs=60,
+            batch_size=64,
+            lr=2e-3,
+            description="sparse AE: a 64-unit ReLU code with an L1 penalty, so few units fire per digit",
+        ),
+        Recipe(
+            "contractive-digits",
+            "latent-ae",
+            "contractive-ae",
+            {**VARIANT, "weight": 1.0},
+            "digits",
+            epochs=60,
+            batch_size=64,
+            lr=2e-3,
+            description="contractive AE: the code penalised by the squared Frobenius norm of its Jacobian dz/dx",
+        ),
+        Recipe(
+            "vqvae-digits",
+            "latent-ae",
+            "vq-vae",
+            {**VARIANT, "dim": 4, "codebook": 64, "commitment": 0.25},
+            "digits",
+            epochs=60,
+            batch_size=64,
+            lr=2e-3,
+            description="VQ-VAE: the code is 4 vectors, each snapped to the nearest of 64 codebook vectors",
+        ),
     ]
 }
 
@@ -190,7 +256,10 @@ def get(name: str) -> Recipe:
 
 
 def load_data(r: Recipe) -> datasets.Data:
-    d = datasets.load(r.dataset, size=r.size, crop=r.crop, epoch_size=r.epoch_size)
+    try:
+        d = datasets.load(r.dataset, size=r.size, crop=r.crop, epoch_size=r.epoch_size)
+    except datasets.DataError as e:
+        raise datasets.DataError(f"{e}; {r.data_hint}" if r.data_hint else str(e)) from None
     return d if r.without_class is None else datasets.without_class(d, r.without_class)
 
 
@@ -210,8 +279,18 @@ def loss_name(r: Recipe) -> str:
         return "MSE"
     c = r.config
     recon = "BCE" if c.get("recon", "bce") == "bce" else f"squared error / 2 sigma^2 (sigma {c.get('sigma', 0.1)})"
-    kl = f" + {c.get('beta', 1.0):g} * KL" if r.task == "vae" else ""
-    return f"{recon}{kl}, summed per image, nats"
+    if r.model == "dae":
+        recon += f" of the clean image from a corrupted one ({c.get('noise')} noise, level {c.get('level'):g})"
+    penalty = ""
+    if r.model == "vae":
+        penalty = f" + {c.get('beta', 1.0):g} * KL"
+    elif r.model == "sparse-ae":
+        penalty = f" + {c.get('l1'):g} * L1 of the code"
+    elif r.model == "contractive-ae":
+        penalty = f" + {c.get('weight'):g} * ||dz/dx||_F^2"
+    elif r.model == "vq-vae":
+        penalty = f" + codebook ||sg[z] - q||^2 + {c.get('commitment'):g} * commitment ||z - sg[q]||^2"
+    return f"{recon}{penalty}, summed per image, nats"
 
 
 def objective(r: Recipe, data: datasets.Data) -> Objective:
@@ -230,7 +309,13 @@ def objective(r: Recipe, data: datasets.Data) -> Objective:
     return Reconstruct()
 
 
-def run(r: Recipe, data: datasets.Data | None = None, model: torch.nn.Module | None = None) -> Iterator[Report]:
+def run(
+    r: Recipe,
+    data: datasets.Data | None = None,
+    model: torch.nn.Module | None = None,
+    stop: Callable[[], bool] | None = None,
+    accelerator=None,
+) -> Iterator[Report]:
     """The recipe's training as the loop's generator (the model is trained in place)."""
     data = data or load_data(r)
     model = model or build_model(r)
@@ -243,6 +328,8 @@ def run(r: Recipe, data: datasets.Data | None = None, model: torch.nn.Module | N
         seed=r.seed,
         fast=r.fast,
         objective=objective(r, data),
+        stop=stop,
+        accelerator=accelerator,
     )
     return keep_best(reports, model) if r.keep_best else reports
 

@@ -63,11 +63,12 @@ def compare(img: np.ndarray, names: list[str], registry: Registry, vmax: float =
 
     vmax: the error (in [0, 1] units) drawn brightest, shared so that heat maps are comparable.
     """
-    ref = images.to_float(img)
     out = []
     for name in names:
         y = reconstruct(registry.load(name), img)
         yf = images.to_float(y)
+        # a grey model (e.g. trained on digits) reconstructs a colour upload's luma: score it against that
+        ref = images.to_float(images.luma(img) if y.ndim < img.ndim else img)
         err = np.abs(yf - ref).mean(0)
         out.append(Result(name, y, metrics.psnr(yf, ref), metrics.ssim(yf, ref), images.heat_map(err, vmax)))
     return out

@@ -10,6 +10,7 @@ other entry keeps working.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import platform
@@ -36,26 +37,28 @@ class WeightsError(RuntimeError):
     """A weights file that is missing, corrupt or does not match its card."""
 
 
-def _unet(config: dict) -> nn.Module:
-    from unetlab.models.unet import UNet, UNetConfig
+def _builder(module: str, model: str, config: str) -> Callable[[dict], nn.Module]:
+    """A builder that imports its model's module on first use (torch models load only when needed)."""
 
-    return UNet(UNetConfig(**config))
+    def build(c: dict) -> nn.Module:
+        m = importlib.import_module(module)
+        return getattr(m, model)(getattr(m, config)(**c))
 
-
-def _vae(config: dict) -> nn.Module:
-    from unetlab.models.vae import VAE, VAEConfig
-
-    return VAE(VAEConfig(**config))
+    return build
 
 
-def _ae(config: dict) -> nn.Module:
-    from unetlab.models.vae import AE, AEConfig
-
-    return AE(AEConfig(**config))
-
+AUTOENCODERS = "unetlab.models.autoencoders"
 
 # model class name (as written in cards) -> builder from the card's config
-MODELS: dict[str, Callable[[dict], nn.Module]] = {"unet": _unet, "vae": _vae, "ae": _ae}
+MODELS: dict[str, Callable[[dict], nn.Module]] = {
+    "unet": _builder("unetlab.models.unet", "UNet", "UNetConfig"),
+    "vae": _builder("unetlab.models.vae", "VAE", "VAEConfig"),
+    "ae": _builder("unetlab.models.vae", "AE", "AEConfig"),
+    "dae": _builder(AUTOENCODERS, "DenoisingAE", "DenoisingAEConfig"),
+    "sparse-ae": _builder(AUTOENCODERS, "SparseAE", "SparseAEConfig"),
+    "contractive-ae": _builder(AUTOENCODERS, "ContractiveAE", "ContractiveAEConfig"),
+    "vq-vae": _builder(AUTOENCODERS, "VQVAE", "VQVAEConfig"),
+}
 
 
 def build(model: str, config: dict) -> nn.Module:

@@ -167,7 +167,7 @@ class VAE(AE):
     ) -> torch.Tensor:
         """z = mu + sigma * eps with eps ~ N(0, I): the randomness moves into eps, so gradients reach mu and
         sigma (the reparameterisation trick, Kingma & Welling 2013, section 2.4)."""
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -189,7 +189,8 @@ class VAE(AE):
 
 
 class ELBO:
-    """The training loop's objective for both models: mean over the batch of recon + beta * KL (AE: recon)."""
+    """The training loop's objective for the VAE, the AE and its variants (models/autoencoders.py): the mean over
+    the batch of each model's per-sample loss (VAE: recon + beta * KL; AE: recon; variants: recon + penalty)."""
 
     def __init__(self, name: str = "negative ELBO"):
         self.name = name  # as the card's hyper.loss names it
@@ -198,7 +199,14 @@ class ELBO:
         return model.terms(x)["loss"].mean()
 
     def evaluate(self, model: AE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Held-out loss (one z per image, fixed seed: comparable across epochs), MSE of the mean decoding."""
+        """Held-out loss (one z per image, fixed seed: comparable across epochs), MSE of the mean decoding.
+
+        A denoising AE (its terms hold the corrupted input) shows noisy | clean | output, scored on the clean image.
+        """
         t = model.terms(x, torch.Generator().manual_seed(0))
-        y = model.decode(model.embed(x)).float()
-        return t["loss"], (y - x).pow(2).flatten(1).mean(1), [x, y]
+        if "noisy" in t:
+            y, columns = t["image"], [t["noisy"], x, t["image"]]
+        else:
+            y = model.decode(model.embed(x)).float()
+            columns = [x, y]
+        return t["loss"], (y - x).pow(2).flatten(1).mean(1), columns

@@ -1,0 +1,77 @@
+"""The Live training tab in a real browser (Debian's Chromium through playwright): train the U-Net with vs without
+skips on digits, watch the grids and curves stream, stop, then use the new model in the Reconstruction tab.
+
+UNETLAB_SCREENSHOTS=DIR saves the tab's screenshot as DIR/training.png (the README's image).
+"""
+
+import time
+
+import pytest
+
+import app
+from tests.browser.test_browser import ARGS, CHROMIUM, FAILURES, not_blank, save_screenshot, shown_image
+from unetlab import data, registry
+
+PORT = 7905
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    import os
+    import shutil
+
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("UNETLAB_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    demo = app.build_app(registry.Registry(registry.WEIGHTS_DIR))
+    demo.queue().launch(prevent_thread_lock=True, server_port=PORT, quiet=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+    demo.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(f"http://127.0.0.1:{PORT}/")
+    yield page
+    if getattr(request.node, "failed", False):
+        FAILURES.mkdir(exist_ok=True)
+        page.screenshot(path=FAILURES / f"{request.node.name}.png", full_page=True)
+    page.close()
+
+
+def test_train_compare_stop_and_use_in_reconstruction(page):
+    page.get_by_role("tab", name="Live training").click()
+    page.locator("#live-start").click()
+    t0 = time.perf_counter()
+    page.locator("#live-status").filter(has_text="epoch 0/10").wait_for(timeout=30_000)
+    first_grid = time.perf_counter() - t0
+    assert not_blank(shown_image(page, "#live-grid-a")) and not_blank(shown_image(page, "#live-grid-b"))
+    page.locator("#live-status").filter(has_text="epoch 1/10").wait_for(timeout=60_000)
+    first_epoch = time.perf_counter() - t0
+    page.locator("#live-status").filter(has_text="epoch 4/10").wait_for(timeout=120_000)
+    page.locator("#live-stop").click()
+    page.locator("#live-status").filter(has_text="Registered as").wait_for(timeout=60_000)
+    page.locator("#live-plot canvas, #live-plot svg").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)  # the plot draws its lines after the data arrives
+    save_screenshot(page, "training")
+    text = page.locator("#live-status").inner_text()
+    assert "stopped" in text and "live-unet-skip-digits" in text and "epoch 10/10" not in text
+    print(f"first grid (epoch 0, untrained) after {first_grid:.1f} s; both models' epoch 1 after {first_epoch:.1f} s")
+
+    # the new model, at once, in the Reconstruction tab
+    page.get_by_role("tab", name="Reconstruction").click()
+    skip = page.get_by_label("Model with skips")
+    skip.click()  # opening the list refreshes it from the registry
+    page.get_by_role("option", name="live-unet-skip-digits").click()
+    page.locator("#recon-input input[type=file]").set_input_files(data.heldout_photo_paths()["coffee"])
+    page.locator("#recon-scores").filter(has_text="with skips (live-unet-skip-digits)").wait_for(timeout=60_000)
+    assert not_blank(shown_image(page, "#recon-skip"))

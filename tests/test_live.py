@@ -1,0 +1,159 @@
+"""Live training jobs: side-by-side runs, Stop, Reset determinism, the time cap, threads, and the hand-off to the
+registry (and so to every tab) and the download."""
+
+import io
+import json
+import math
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from unetlab import latent, live, registry
+from unetlab.colorize import colorize
+from unetlab.reconstruct import compare
+
+FAST = dict(dataset="faces", epochs=2, batch_size=32, width=4)  # 160 training faces: a fraction of a second/epoch
+
+
+def run(job, reg=None, **kw):
+    """The last step, and the epoch shown at each step (a job streams one Step object, updated in place)."""
+    epochs = []
+    for step in live.run(job, reg or registry.Registry("/nonexistent"), threads=1, **kw):
+        epochs.append(step.epoch)
+    return step, epochs
+
+
+def losses(step):
+    return [(h["epoch"], h["curve"], h["loss"]) for h in step.history if not math.isnan(h["loss"])]
+
+
+def test_side_by_side_streams_epoch_0_then_each_model_each_epoch(tmp_path):
+    reg = registry.Registry(tmp_path)
+    last, epochs = run(live.Job(model="unet", **FAST), reg, out_dir=tmp_path / "out")
+    assert epochs == [0, 0, 1, 1, 2, 2]  # then: after noskip's epoch, after skip's, ...
+    assert last.done and not last.stopped
+    curves = {h["curve"] for h in last.history}
+    assert curves == {f"{m}: {k}" for m in ("with skips", "without skips") for k in ("train", "held-out")}
+    assert set(last.reports) == {"live-unet-noskip-faces", "live-unet-skip-faces"}
+    assert all(r.grid.dtype == np.uint8 and r.grid.shape == (8 * 34 - 2, 2 * 34 - 2, 3) for r in last.reports.values())
+    noskip, skip = last.reports.values()
+    assert skip.test_loss < noskip.test_loss  # the skips win already
+
+
+def test_reset_reproduces_the_same_curve():
+    a, _ = run(live.Job(model="unet", seed=3, **FAST))
+    b, _ = run(live.Job(model="unet", seed=3, **FAST))
+    c, _ = run(live.Job(model="unet", seed=4, **FAST))
+    assert losses(a) == losses(b)
+    assert losses(a) != losses(c)
+
+
+def test_stop_ends_within_an_epoch_and_keeps_the_model(tmp_path):
+    reg = registry.Registry(tmp_path)
+    steps = []
+    for step in live.run(live.Job(model="dae", dataset="digits", epochs=50, batch_size=16), reg, "s1", threads=1):
+        steps.append(step.epoch)
+        if step.epoch == 1:
+            assert live.request_stop("s1")
+    assert step.done and step.stopped == "stopped"
+    assert steps[-1] <= 2 and len(steps) <= 4  # stopped in epoch 2, after a batch: never 50 epochs
+    assert not live.request_stop("s1")  # the job is over: nothing to stop
+    (r,) = step.reports.values()
+    assert r.stopped and r.epoch == 2  # stopped at epoch 2's first batch: the model of epoch 1 is kept
+    assert [h["epoch"] for h in reg.entry("live-dae-digits").card["history"]] == [1]
+    assert reg.load("live-dae-digits") is not None  # the partly trained model is registered
+
+
+def test_time_cap(tmp_path):
+    last, _ = run(live.Job(model="vae", **FAST), registry.Registry(tmp_path), seconds=0)
+    assert last.stopped.startswith("time cap") and last.names == ["live-vae-faces"]
+
+
+def test_hand_off_to_the_other_tabs_and_download(tmp_path):
+    reg = registry.Registry(tmp_path)
+    last, _ = run(live.Job(model="unet", **FAST), reg)
+    assert reg.names("reconstruct") == ["live-unet-noskip-faces", "live-unet-skip-faces"]
+    photo = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    a, b = compare(photo, last.names, reg)  # what the Reconstruction tab runs
+    assert a.image.shape == photo.shape[:2] and b.psnr > a.psnr - 5  # grey models: the luma, at full size
+    with zipfile.ZipFile(last.download) as zf:
+        assert sorted(zf.namelist()) == sorted(f"{n}.{ext}" for n in last.names for ext in ("json", "safetensors"))
+        zf.extractall(tmp_path / "dl")
+    entry, model = registry.load_path(tmp_path / "dl" / "live-unet-skip-faces.json")  # loads with nothing else
+    assert entry.card["config"]["skips"] and entry.card["seed"] == 0 and "Live training" in entry.card["command"]
+    x = torch.rand(1, 1, 32, 32)
+    assert torch.allclose(model(x), reg.load("live-unet-skip-faces")(x), atol=1e-5)
+
+
+def test_variants_register_for_the_latent_tab(tmp_path):
+    reg = registry.Registry(tmp_path)
+    for kind in ("vae", "dae", "sparse-ae", "contractive-ae", "vq-vae"):
+        last, _ = run(live.Job(model=kind, **{**FAST, "epochs": 1}), reg)
+        assert last.done and last.reports[last.names[0]].psnr > 0
+    assert reg.names("vae") == ["live-vae-faces"]
+    assert len(reg.names("latent-ae")) == 4
+    face = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
+    walk = latent.start_walk(reg, "live-vae-faces", "live-vq-vae-faces", face, face[::-1])  # the Latent tab's call
+    frame, ae_frame, _ = latent.show_frame(reg, walk, 0.5)
+    assert frame.shape == ae_frame.shape == (32, 32)
+
+
+def png_zip(path, n=6, grey=False):
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(n):
+            buf = io.BytesIO()
+            img = rng.integers(0, 256, (70 + i, 90, 3), dtype=np.uint8)
+            Image.fromarray(img[..., 0] if grey else img).save(buf, format="PNG")
+            zf.writestr(f"img{i}.png", buf.getvalue())
+        zf.writestr("readme.txt", "not an image")
+    return str(path)
+
+
+def test_own_zip_for_the_colouriser_and_a_vae(tmp_path):
+    reg = registry.Registry(tmp_path)
+    z = png_zip(tmp_path / "mine.zip")
+    last, _ = run(live.Job(model="colorizer", dataset="upload", files=[z], epochs=1, batch_size=16, width=4), reg)
+    assert "6 image(s), 1 skipped (readme.txt: not an image" in last.data_note
+    assert reg.names("colorize") == ["live-colorizer-upload"]
+    out = colorize(reg.load("live-colorizer-upload"), np.full((40, 30, 3), 120, np.uint8), views=False)
+    assert out.image.shape == (40, 30, 3)
+    last, _ = run(live.Job(model="vae", dataset="upload", files=[z], epochs=1, batch_size=4, width=4), reg)
+    walk = latent.start_walk(reg, "live-vae-upload", None, np.zeros((40, 40, 3), np.uint8), np.ones((40, 40), np.uint8))
+    assert latent.show_frame(reg, walk, 0.3)[2].ndim == 3  # the map uses the upload's own held-out images
+
+
+@pytest.mark.parametrize(
+    "job, message",
+    [
+        (live.Job(model="colorizer", dataset="digits"), "digits are grey: the colouriser needs colour"),
+        (live.Job(dataset="upload"), "upload a zip of images"),
+        (live.Job(model="gan"), "unknown model 'gan'"),
+        (live.Job(epochs=0), "epochs must be between 1 and 500"),
+        (live.Job(lr=0), "learning rate must be in"),
+        (live.Job(noise="masking", noise_level=2), "masking noise hides a share"),
+        (live.Job(beta=-1), "cannot be negative"),
+    ],
+)
+def test_bad_jobs_say_what_to_do(job, message):
+    with pytest.raises(ValueError, match=message):
+        job.check()
+
+
+def test_training_threads_are_set_and_restored():
+    before = torch.get_num_threads()
+    with live.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_card_history_matches_the_stream(tmp_path):
+    reg = registry.Registry(tmp_path)
+    last, _ = run(live.Job(model="sparse-ae", **FAST), reg)
+    card = reg.entry("live-sparse-ae-faces").card
+    assert [h["epoch"] for h in card["history"]] == [1, 2]
+    assert "L1 of the code" in card["hyper"]["loss"]
+    assert json.loads(json.dumps(card))["metrics"]["test_loss"] == pytest.approx(last.reports[last.names[0]].test_loss)

@@ -1,0 +1,67 @@
+"""The Live training tab's streaming endpoint, called through gradio_client: submit, outputs, stop, bad input."""
+
+import io
+import time
+import zipfile
+
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from PIL import Image
+
+from tests.conftest import serve
+
+# model, dataset, files, epochs, batch size, lr, width, seed, noise, level, beta, l1, contraction, codebook, commitment
+SETTINGS = ["gaussian", 0.3, 1.0, 0.1, 1.0, 64, 0.25]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    with serve(tmp_path_factory.mktemp("weights"), 7900) as client:
+        yield client
+
+
+def test_train_streams_every_epoch_then_hands_off(client, tmp_path):
+    job = client.submit("unet", "faces", [], 2, 32, 3e-3, 4, 0, *SETTINGS, api_name="/train")
+    outputs = list(job)
+    assert len(outputs) == 6  # epoch 0, then each model's epoch 1 and 2, then the hand-off
+    status, grid_a, grid_b, plot, download = outputs[-1]
+    assert "epoch 2/2" in status and "Registered as <code>live-unet-noskip-faces</code>" in status
+    assert "Reconstruction tab" in status
+    assert Image.open(grid_a).size == Image.open(grid_b).size == (3 * (2 * 34 - 2), 3 * (8 * 34 - 2))
+    curves = {row[2] for row in plot["data"]}
+    assert curves == {f"{m}: {k}" for m in ("with skips", "without skips") for k in ("train", "held-out")}
+    assert [row[0] for row in plot["data"] if row[2] == "with skips: train" and row[1] is not None] == [1, 2]
+    with zipfile.ZipFile(download) as zf:
+        assert "live-unet-skip-faces.safetensors" in zf.namelist()
+    assert outputs[0][4] is None  # no download before the job ends
+
+
+def test_stop_ends_the_job_and_keeps_the_model(client):
+    job = client.submit("dae", "digits", [], 60, 16, 3e-3, 4, 0, *SETTINGS, api_name="/train")
+    deadline = time.time() + 120
+    while len(job.outputs()) < 3 and time.time() < deadline:  # epoch 0 and epoch 1 are in
+        time.sleep(0.2)
+    client.predict(api_name="/stop_training")
+    status = list(job)[-1][0]  # the job ends on its own soon after
+    assert "stopped" in status and "live-dae-digits" in status and "epoch 60/60" not in status
+
+
+def test_own_zip_and_bad_input_then_keeps_serving(client, tmp_path):
+    with pytest.raises(Exception, match="upload a zip of images"):
+        client.predict("unet", "upload", [], 1, 32, 3e-3, 4, 0, *SETTINGS, api_name="/train")
+    slip = tmp_path / "slip.zip"
+    with zipfile.ZipFile(slip, "w") as zf:
+        zf.writestr("../x.png", b"x")
+    with pytest.raises(Exception, match="unsafe path"):
+        client.predict("unet", "upload", [handle_file(str(slip))], 1, 32, 3e-3, 4, 0, *SETTINGS, api_name="/train")
+    mine = tmp_path / "mine.zip"
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(mine, "w") as zf:
+        for i in range(4):
+            buf = io.BytesIO()
+            Image.fromarray(rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)).save(buf, format="PNG")
+            zf.writestr(f"{i}.png", buf.getvalue())
+        zf.writestr("notes.txt", "x")
+    out = client.predict("unet", "upload", [handle_file(str(mine))], 1, 8, 3e-3, 4, 0, *SETTINGS, api_name="/train")
+    assert "4 image(s), 1 skipped" in out[0] and "live-unet-skip-upload" in out[0]

@@ -1,0 +1,336 @@
+"""Live training: what the Live training tab runs. A job (model, data, settings) becomes one recipe, or two for the
+U-Net with vs without skips, trained by THE loop (train.py) and streamed epoch by epoch.
+
+The two U-Nets of a comparison get the same seed, so the same initial weights where their shapes agree, and the
+same batches in the same order; their loops advance alternately, one epoch each. A job ends when its epochs are
+done, when its session asks it to stop (within one batch) or at the time cap; either way its models are
+registered in the shared registry (so every tab can use them at once) and written to a zip for download.
+
+Sharing one CPU: the app lets one job run at a time (its event's concurrency limit), caps each at
+UNETLAB_TRAIN_SECONDS, and trains on UNETLAB_TRAIN_THREADS torch threads (default half the cores), set only on the
+thread that runs each epoch, so the other tabs keep theirs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from unetlab import data as datasets
+from unetlab import latent, recipes, registry
+from unetlab.recipes import Recipe
+from unetlab.train import Report, evaluate
+from unetlab.uploads import read_uploads
+
+TRAIN_SECONDS = float(os.environ.get("UNETLAB_TRAIN_SECONDS", 600))  # a job stops (and keeps its model) after this
+TRAIN_THREADS = int(os.environ.get("UNETLAB_TRAIN_THREADS", max(1, (os.cpu_count() or 1) // 2)))
+EPOCH_SIZE = 512  # photo-like data: random crops per epoch (a few seconds per epoch on one core)
+CROP = 64  # ... of this side, for the fully convolutional U-Nets; the fixed-size AEs see 32x32 images
+SIZE = 32
+PREVIEW = 8  # held-out samples in each grid (the loop's default)
+HELDOUT = 256  # held-out samples scored after every epoch (a fixed subset): the curve costs under a tenth
+MAP_POINTS = 32  # fewest images on the Latent tab's map of a model trained here
+
+MODELS = {  # the tab's model choices: key -> what it is
+    "unet": "U-Net autoencoder, with vs without skips (side by side)",
+    "colorizer": "U-Net colouriser: grey in, RGB out (the seed's MSE)",
+    "vae": "VAE (β)",
+    "dae": "denoising AE",
+    "sparse-ae": "sparse AE (L1 on the code)",
+    "contractive-ae": "contractive AE (Jacobian penalty)",
+    "vq-vae": "VQ-VAE (codebook)",
+}
+DATASETS = ("digits", "faces", "photos", "upload")
+NOISES = ("gaussian", "masking")
+
+
+@dataclass
+class Job:
+    model: str = "unet"  # a key of MODELS
+    dataset: str = "digits"  # digits | faces | photos | upload
+    files: list[str] = field(default_factory=list)  # upload: a zip and/or image files
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 3e-3
+    width: int = 8  # channels of the first layer; doubles at every level down
+    seed: int = 0
+    noise: str = "gaussian"  # denoising AE: gaussian | masking
+    noise_level: float = 0.3  # its std, or the masked share
+    beta: float = 1.0  # VAE: weight of the KL term
+    l1: float = 0.1  # sparse AE: weight of the code's L1 norm
+    contraction: float = 1.0  # contractive AE: weight of ||dz/dx||_F^2
+    codebook: int = 64  # VQ-VAE: codebook size K
+    commitment: float = 0.25  # VQ-VAE: commitment cost beta
+
+    def check(self) -> None:
+        """Raise ValueError with a message a user can act on."""
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if self.dataset == "upload" and not self.files:
+            raise ValueError("upload a zip of images, or several images, to train on your own data")
+        if self.model == "colorizer" and self.dataset in ("digits", "faces"):
+            raise ValueError(f"{self.dataset} are grey: the colouriser needs colour images (photos, or your own)")
+        for name, value, lo, hi in (
+            ("epochs", self.epochs, 1, 500),
+            ("batch size", self.batch_size, 1, 1024),
+            ("width", self.width, 1, 64),
+            ("codebook size", self.codebook, 2, 4096),
+        ):
+            if not lo <= value <= hi:
+                raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+        if not 0 < self.lr <= 1:
+            raise ValueError(f"learning rate must be in (0, 1], got {self.lr}")
+        if self.noise not in NOISES:
+            raise ValueError(f"noise must be one of {', '.join(NOISES)}, got {self.noise!r}")
+        if min(self.noise_level, self.beta, self.l1, self.contraction, self.commitment) < 0:
+            raise ValueError("noise level, β, L1, contraction and commitment weights cannot be negative")
+        if self.noise == "masking" and self.noise_level > 1:
+            raise ValueError(f"masking noise hides a share of the pixels, 0 to 1; got {self.noise_level}")
+
+
+def job_task(job: Job) -> str:
+    """The registry task of the job's models, which decides the tab that lists them."""
+    return {"unet": "reconstruct", "colorizer": "colorize", "vae": "vae"}.get(job.model, "latent-ae")
+
+
+def columns(job: Job) -> str:
+    """What the columns of the job's held-out grid show."""
+    shown = {"dae": "noisy | clean | output", "colorizer": "grey input | output | truth"}
+    return shown.get(job.model, "input | output")
+
+
+def load_data(job: Job) -> tuple[datasets.Data, str]:
+    """The job's data and a line describing it (for uploads: what was used and what was skipped)."""
+    fully_convolutional = job.model in ("unet", "colorizer")
+    note = job.dataset
+    if job.dataset == "upload":
+        up = read_uploads(job.files)
+        d = datasets.from_images("upload", up.images, SIZE, CROP if fully_convolutional else 0, EPOCH_SIZE)
+        note = f"your upload: {up.summary()}"
+    elif job.dataset == "photos":
+        d = datasets.photos(crop=CROP if fully_convolutional else SIZE, epoch_size=EPOCH_SIZE)
+    else:
+        d = datasets.load(job.dataset, size=SIZE)
+    labels = None if d.test_labels is None else d.test_labels[:HELDOUT]
+    return replace(d, test=d.test[:HELDOUT], test_labels=labels), note
+
+
+def job_recipes(job: Job, data: datasets.Data) -> list[Recipe]:
+    """The recipe(s) a job trains: two for the U-Net comparison (without skips first), else one."""
+    depth = 3 if data.size <= 32 else 4  # 32x32 -> a 4x4 bottom; 64x64 crops -> 4x4 as well
+    c = data.channels
+    base = Recipe(
+        f"live-{job.model}-{job.dataset}",
+        job_task(job),
+        job.model,
+        {},
+        job.dataset,
+        epochs=job.epochs,
+        batch_size=job.batch_size,
+        lr=job.lr,
+        seed=job.seed,
+        crop=data.crop,
+        epoch_size=data.epoch_size,
+        size=data.size,
+        description=f"trained in the Live training tab: {MODELS[job.model]} on {job.dataset}",
+    )
+    if job.model == "unet":
+        unet = dict(in_channels=c, out_channels=c, base=job.width, depth=depth)
+        return [
+            replace(base, name=f"live-unet-{tag}-{job.dataset}", model="unet", config={**unet, "skips": skips})
+            for tag, skips in (("noskip", False), ("skip", True))
+        ]
+    if job.model == "colorizer":
+        config = dict(in_channels=1, out_channels=3, base=job.width, depth=depth, skips=True, output="sigmoid")
+        return [replace(base, model="unet", config=config)]
+    ae = dict(in_channels=c, image_size=data.size, base=job.width, depth=3, latent=16, recon="bce")
+    extra = {
+        "vae": {"beta": job.beta},
+        "dae": {"noise": job.noise, "level": job.noise_level},
+        "sparse-ae": {"latent": 64, "l1": job.l1},
+        "contractive-ae": {"weight": job.contraction},
+        "vq-vae": {"dim": 4, "codebook": job.codebook, "commitment": job.commitment},
+    }[job.model]
+    return [replace(base, config={**ae, **extra})]
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block on n torch threads. The setting belongs to the calling thread (OpenMP), so a server's other
+    request threads keep their own; restored afterwards because request threads are reused."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# --- stopping: one flag per browser session ----------------------------------------------------------------------
+
+_stops: dict[str, threading.Event] = {}
+
+
+def request_stop(session: str) -> bool:
+    """Ask the session's running job to stop after its current batch; False if it has none."""
+    event = _stops.get(session)
+    if event is not None:
+        event.set()
+    return event is not None
+
+
+# --- the run --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """What the tab shows after each model's epoch."""
+
+    reports: dict[str, Report]  # the latest report of each model, by recipe name
+    labels: dict[str, str]  # each model's caption, by recipe name
+    history: list[dict]  # rows for the loss plot: epoch, loss, curve
+    data_note: str
+    elapsed: float
+    done: bool = False
+    stopped: str = ""  # why it ended early ("" if it ran all its epochs)
+    names: list[str] = field(default_factory=list)  # registered models, once done
+    download: str | None = None  # the zip of weights + cards, once done
+
+    @property
+    def epoch(self) -> int:
+        return min(r.epoch for r in self.reports.values()) if self.reports else 0
+
+    def curves(self) -> pd.DataFrame:
+        """Long format for gr.LinePlot; typed even when empty, so the plot's axes start out numeric."""
+        frame = pd.DataFrame(self.history, columns=["epoch", "loss", "curve"])
+        return frame.astype({"epoch": int, "loss": float, "curve": str})
+
+
+def label(job: Job, r: Recipe) -> str:
+    """A model's name in the plot's legend and the tab's captions."""
+    if job.model == "unet":
+        return "with skips" if r.config["skips"] else "without skips"
+    return MODELS[job.model]
+
+
+def run(
+    job: Job,
+    reg: registry.Registry,
+    session: str = "",
+    seconds: float | None = None,
+    threads: int | None = None,
+    out_dir: Path | None = None,
+) -> Iterator[Step]:
+    """Train the job, yielding a Step after every model's epoch and a final one with the registered models."""
+    job.check()
+    data, note = load_data(job)
+    rs = job_recipes(job, data)
+    event = threading.Event()
+    _stops[session] = event  # a newer job of the same session replaces the older one's flag
+    start = time.perf_counter()
+    cap = TRAIN_SECONDS if seconds is None else seconds
+
+    def should_stop() -> bool:
+        return event.is_set() or time.perf_counter() - start > cap
+
+    models = [recipes.build_model(r) for r in rs]  # each seeded: the same start for the same seed
+    labels = [label(job, r) for r in rs]
+    step = Step({}, {r.name: lab for r, lab in zip(rs, labels)}, [], note, 0.0)
+    histories: dict[str, list[dict]] = {r.name: [] for r in rs}
+    # epoch 0: the untrained models on the held-out samples, shown at once (the loop's own evaluation)
+    for r, m, lab in zip(rs, models, labels):
+        m.to(memory_format=torch.channels_last if r.fast else torch.contiguous_format)  # as the loop will
+        with torch_threads(threads or TRAIN_THREADS):
+            test_loss, psnr, grid = evaluate(m, data, recipes.objective(r, data), 4 * r.batch_size, PREVIEW)
+        step.elapsed = time.perf_counter() - start
+        step.reports[r.name] = Report(0, r.epochs, math.nan, test_loss, psnr, 0.0, step.elapsed, grid)
+        step.history += [  # no train loss yet; the empty point names the curve, so the plot's legend has it
+            {"epoch": 0, "loss": math.nan, "curve": f"{lab}: train"},
+            {"epoch": 0, "loss": test_loss, "curve": f"{lab}: held-out"},
+        ]
+    yield step
+    loops = [recipes.run(r, data, m, stop=should_stop) for r, m in zip(rs, models)]
+    active = list(range(len(rs)))
+    try:
+        while active:
+            for i in list(active):
+                with torch_threads(threads or TRAIN_THREADS):
+                    report = next(loops[i], None)
+                if report is None:
+                    active.remove(i)
+                    continue
+                name = rs[i].name
+                step.reports[name] = report
+                if not math.isnan(report.train_loss):  # a loop stopped before its epoch's first batch adds nothing
+                    histories[name].append(report.row())
+                    step.history += [
+                        {"epoch": report.epoch, "loss": report.train_loss, "curve": f"{labels[i]}: train"},
+                        {"epoch": report.epoch, "loss": report.test_loss, "curve": f"{labels[i]}: held-out"},
+                    ]
+                step.elapsed = time.perf_counter() - start
+                yield step
+    finally:
+        if _stops.get(session) is event:
+            del _stops[session]
+    if event.is_set():
+        step.stopped = "stopped"
+    elif step.elapsed > cap:
+        step.stopped = f"time cap ({cap:g} s, UNETLAB_TRAIN_SECONDS)"
+    step.names, step.download = hand_off(rs, models, data, histories, step.elapsed, reg, out_dir)
+    step.done = True
+    yield step
+
+
+def hand_off(
+    rs: list[Recipe],
+    models: list[torch.nn.Module],
+    data: datasets.Data,
+    histories: dict[str, list[dict]],
+    seconds: float,
+    reg: registry.Registry,
+    out_dir: Path | None = None,
+) -> tuple[list[str], str]:
+    """Register every model (usable at once in every tab) and zip their weights + cards for download."""
+    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="unetlab-live-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    archive = out_dir / f"{rs[-1].name}.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for r, model in zip(rs, models):
+            card = recipes.card(r, model, data, histories[r.name], seconds)
+            card["command"] = f"the Live training tab, settings: {json.dumps(live_settings(r))}"
+            last = histories[r.name][-1] if histories[r.name] else {}
+            card["metrics"] = {"test_psnr": last.get("psnr"), "test_loss": last.get("test_loss")}
+            path = registry.save(model, card, out_dir, dtype=torch.float32)
+            reg.register(r.name, r.task, r.model, card["config"], model, json.loads(path.read_text()))
+            if r.task in recipes.LATENT_TASKS:  # the Latent tab's map: this job's own held-out images
+                x, labels = data.test, data.test_labels
+                if len(x) < MAP_POINTS:  # a small upload: add training images, or the map holds a point or two
+                    x, labels = torch.cat([x, data.train[:MAP_POINTS]]), None
+                latent.place(model, r.dataset, x, labels)
+            zf.write(path, path.name)
+            zf.write(path.with_suffix(".safetensors"), path.with_suffix(".safetensors").name)
+    return [r.name for r in rs], str(archive)
+
+
+def live_settings(r: Recipe) -> dict:
+    return {"dataset": r.dataset, "epochs": r.epochs, "batch_size": r.batch_size, "lr": r.lr, "seed": r.seed}
+
+
+def grids(step: Step) -> list[np.ndarray]:
+    """The latest held-out grid of each model, in the order the job trains them."""
+    return [r.grid for r in step.reports.values()]

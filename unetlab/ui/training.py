@@ -1,0 +1,163 @@
+"""Live training tab: train a model in the browser and watch it learn, epoch by epoch; then use it in every tab."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from unetlab import images, live
+from unetlab.registry import Registry
+from unetlab.ui.common import user_errors
+
+ZOOM = 3  # grids of 32x32 samples: each pixel shown as a 3x3 block
+TASK_TABS = {"reconstruct": "Reconstruction", "colorize": "Colorize", "vae": "Latent (VAE)", "latent-ae": "Latent (AE)"}
+
+EXPLANATION = f"""
+**What happens when you press Start.** The model is built from the seed, then THE training loop (the same one
+`python -m unetlab train` prints) runs epoch by epoch: AdamW with warm-up + cosine decay, bf16 autocast. After
+every epoch the fixed held-out samples are passed through the model and shown (input | output; for the
+denoising AE noisy | clean | output), and both losses join the plot. Epoch 0 is the untrained model.
+
+**With vs without skips.** The U-Net choice trains two models side by side, alternating one epoch each, with the
+same seed (the same initial weights where their layers match) and the same batches in the same order. The only
+difference is the contracting path. Watch the held-out curves separate.
+
+**Stop** ends the job after the current batch and keeps the partly trained model. **Reset** stops it and starts
+again with the same settings and seed: the curve repeats exactly. A finished or stopped model is registered
+under the name shown below and can be picked at once in the other tabs (open their model list), or downloaded
+as safetensors + card.
+
+**Sharing the CPU.** One training job runs at a time (others wait in the queue); each stops after
+{live.TRAIN_SECONDS:g} s (`UNETLAB_TRAIN_SECONDS`) and uses {live.TRAIN_THREADS} torch thread(s)
+(`UNETLAB_TRAIN_THREADS`), so the other tabs stay responsive.
+
+**Your own data.** Upload a zip of images or several image files. Zips are read in memory, never extracted;
+unsafe paths, zip bombs and oversized images are refused, and files that are not images are skipped and counted.
+The U-Nets train on random 64x64 crops (each image scaled to a short side of 96); the other models on each
+image's centre square at 32x32.
+"""
+
+
+def status(step: live.Step, job: live.Job) -> str:
+    """Progress bar, per-model numbers, and (once done) the hand-off."""
+    epochs = job.epochs
+    lines = [
+        f'<progress value="{step.epoch}" max="{epochs}" style="width:100%"></progress>',
+        f"<p><b>epoch {step.epoch}/{epochs}</b>, {step.elapsed:.1f} s, data: {step.data_note}. Grids: "
+        f"{live.columns(job)}.</p><ul>",
+    ]
+    for name, r in step.reports.items():
+        speed = f", {r.images_per_s:,.0f} images/s" if r.images_per_s else " (untrained)"
+        train = "" if r.train_loss != r.train_loss else f"train {r.train_loss:.4g}, "  # NaN: epoch 0
+        lines.append(
+            f"<li>{name} ({step.labels[name]}): {train}held-out {r.test_loss:.4g}, PSNR {r.psnr:.2f} dB{speed}</li>"
+        )
+    lines.append("</ul>")
+    if step.done:
+        why = f"Ended early ({step.stopped}); the partly trained model is kept. " if step.stopped else "Done. "
+        tabs = TASK_TABS.get(live.job_task(job), "")
+        names = ", ".join(f"<code>{n}</code>" for n in step.names)
+        lines.append(f"<p>{why}Registered as {names}: pick it in the {tabs} tab, or download it below.</p>")
+    return "\n".join(lines)
+
+
+def build(registry: Registry) -> None:
+    gr.Markdown("## Live training: watch an autoencoder learn, then use it in every tab")
+    with gr.Row():
+        with gr.Column(scale=1):
+            model = gr.Dropdown(
+                [(label, key) for key, label in live.MODELS.items()], value="unet", label="Model", elem_id="live-model"
+            )
+            dataset = gr.Radio(list(live.DATASETS), value="digits", label="Data", elem_id="live-dataset")
+            files = gr.File(
+                label="Your images: a zip, or several image files (Data: upload)",
+                file_count="multiple",
+                file_types=[".zip", "image"],
+                type="filepath",
+                elem_id="live-files",
+            )
+            with gr.Row():
+                epochs = gr.Slider(1, 100, value=10, step=1, label="Epochs", elem_id="live-epochs")
+                batch_size = gr.Slider(8, 256, value=64, step=8, label="Batch size")
+            with gr.Row():
+                lr = gr.Number(3e-3, label="Learning rate", minimum=0)
+                width = gr.Slider(4, 32, value=8, step=4, label="Width (first layer's channels)")
+                seed = gr.Number(0, precision=0, label="Seed")
+            with gr.Accordion("Variant settings", open=False):
+                with gr.Row():
+                    noise = gr.Radio(list(live.NOISES), value="gaussian", label="Denoising AE: noise")
+                    noise_level = gr.Slider(0, 1, value=0.3, step=0.05, label="Noise level (std or masked share)")
+                with gr.Row():
+                    beta = gr.Number(1.0, label="VAE: β", minimum=0)
+                    l1 = gr.Number(0.1, label="Sparse AE: L1 weight", minimum=0)
+                    contraction = gr.Number(1.0, label="Contractive AE: λ", minimum=0)
+                with gr.Row():
+                    codebook = gr.Slider(4, 512, value=64, step=4, label="VQ-VAE: codebook size")
+                    commitment = gr.Number(0.25, label="VQ-VAE: commitment cost", minimum=0)
+            with gr.Row():
+                start = gr.Button("Start", variant="primary", elem_id="live-start")
+                stop = gr.Button("Stop", variant="stop", elem_id="live-stop")
+                reset = gr.Button("Reset", elem_id="live-reset")
+        with gr.Column(scale=2):
+            info = gr.HTML(elem_id="live-status")
+            with gr.Row():
+                grid_a = gr.Image(
+                    label="Held-out samples (U-Net: without skips)",
+                    format="png",
+                    interactive=False,
+                    elem_id="live-grid-a",
+                )
+                grid_b = gr.Image(
+                    label="U-Net with skips", format="png", interactive=False, height=420, elem_id="live-grid-b"
+                )
+            plot = gr.LinePlot(
+                None,  # no empty frame: the plot's colour legend is set up from the first data it gets
+                x="epoch",
+                y="loss",
+                color="curve",
+                title="Loss per epoch (train and held-out)",
+                height=320,
+                elem_id="live-plot",
+            )
+            download = gr.DownloadButton("Download weights + card (.zip)", elem_id="live-download")
+    with gr.Accordion("How live training works", open=False):
+        gr.Markdown(EXPLANATION)
+
+    inputs = [model, dataset, files, epochs, batch_size, lr, width, seed]
+    inputs += [noise, noise_level, beta, l1, contraction, codebook, commitment]
+    outputs = [info, grid_a, grid_b, plot, download]
+
+    @user_errors
+    def train(m, d, fs, ep, bs, rate, w, s, nz, level, b, sparsity, lam, k, commit, request: gr.Request):
+        """Stream one job: status, grids, curves; the download once it ends."""
+        job = live.Job(
+            model=m,
+            dataset=d,
+            files=list(fs or []),
+            epochs=int(ep),
+            batch_size=int(bs),
+            lr=float(rate if rate is not None else 0),
+            width=int(w),
+            seed=int(s or 0),
+            noise=nz,
+            noise_level=float(level),
+            beta=float(b if b is not None else -1),
+            l1=float(sparsity if sparsity is not None else -1),
+            contraction=float(lam if lam is not None else -1),
+            codebook=int(k),
+            commitment=float(commit if commit is not None else -1),
+        )
+        session = request.session_hash if request is not None else ""
+        for step in live.run(job, registry, session=session):
+            shown = [images.enlarge(g, ZOOM) for g in live.grids(step)]
+            second = shown[1] if len(shown) > 1 else None
+            yield status(step, job), shown[0], second, step.curves(), step.download if step.done else None
+
+    def ask_stop(request: gr.Request) -> None:
+        if live.request_stop(request.session_hash if request is not None else ""):
+            gr.Info("Stopping after the current batch; the model so far is kept.")
+
+    start.click(train, inputs, outputs, api_name="train", concurrency_limit=1, concurrency_id="live-train")
+    stop.click(ask_stop, None, None, api_name="stop_training")
+    reset.click(ask_stop, None, None, api_name=False).then(
+        train, inputs, outputs, api_name=False, concurrency_limit=1, concurrency_id="live-train"
+    )
