@@ -154,6 +154,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(json.dumps(results, indent=1) if args.json else bench.format(results))
 
 
+def cmd_load(args: argparse.Namespace) -> None:
+    from unetlab import loadtest
+
+    results = loadtest.run(clients=args.clients, rounds=args.rounds, port=args.port)
+    print(json.dumps(results, indent=1) if args.json else loadtest.format(results))
+    if results["errors"] or not results["train"]["stop_within_one_epoch"]:
+        sys.exit(1)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m unetlab", description="U-Net as an autoencoder, runnable.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -205,6 +214,13 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="performance figures, as ratios against baselines run in the same process")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("load", help="N clients on /colorize and /reconstruct while /train streams (loopback)")
+    s.add_argument("--clients", type=int, default=20)
+    s.add_argument("--rounds", type=int, default=2, help="requests per client and endpoint")
+    s.add_argument("--port", type=int, default=7950)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_load)
     return p
 
 

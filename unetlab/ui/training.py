@@ -46,7 +46,7 @@ def status(step: live.Step, job: live.Job) -> str:
         f"{live.columns(job)}.</p><ul>",
     ]
     for name, r in step.reports.items():
-        speed = f", {r.images_per_s:,.0f} images/s" if r.images_per_s else " (untrained)"
+        speed = f", {r.images_per_s:,.0f} images/s" if r.images_per_s else (" (untrained)" if not r.epoch else "")
         train = "" if r.train_loss != r.train_loss else f"train {r.train_loss:.4g}, "  # NaN: epoch 0
         lines.append(
             f"<li>{name} ({step.labels[name]}): {train}held-out {r.test_loss:.4g}, PSNR {r.psnr:.2f} dB{speed}</li>"
@@ -104,6 +104,7 @@ def build(registry: Registry) -> None:
                     label="Held-out samples (U-Net: without skips)",
                     format="png",
                     interactive=False,
+                    height=420,
                     elem_id="live-grid-a",
                 )
                 grid_b = gr.Image(
