@@ -65,6 +65,7 @@ def build(registry: Registry) -> None:
 
     @user_errors
     def run_colorize(img: np.ndarray | None, name: str | None, name_other: str | None):
+        """Colourise a photo from its luminance alone, at its full resolution, with two colorize models."""
         if img is None:
             raise gr.Error("upload an image or pick an example first")
         if not name:

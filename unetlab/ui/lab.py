@@ -144,6 +144,7 @@ def build(registry: Registry) -> None:
 
     @user_errors
     def score_anomaly(name: str | None):
+        """Score held-out digits by reconstruction error with a detector trained without one digit; ROC AUC."""
         if not name:
             raise gr.Error("no anomaly models are available; train them: python -m unetlab train --recipe anomaly-no3")
         a = lab.anomaly(name, registry)
@@ -224,6 +225,7 @@ def build(registry: Registry) -> None:
 
     @user_errors
     def compare_pca(k_value: float):
+        """Compare a linear autoencoder with PCA at k components: errors and principal angles."""
         c = lab.compare_pca(int(k_value))
         lam = c.eigenvalues
         eig_gap = f"λ{c.k}/λ{c.k + 1} = {lam[c.k - 1] / lam[c.k]:.2f}" if len(lam) > c.k else ""

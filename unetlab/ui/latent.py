@@ -159,6 +159,7 @@ def build(registry: Registry) -> None:
 
     @user_errors
     def interpolate(img_a, img_b, vae_name, ae_name, how, n, at):
+        """Interpolate between two images through a VAE's latent space and a plain AE's, frame by frame."""
         if img_a is None or img_b is None:
             raise gr.Error("choose both endpoints A and B (upload, draw or click an example)")
         if not vae_name:
@@ -205,6 +206,7 @@ def build(registry: Registry) -> None:
 
     @user_errors
     def vae_sample(vae_name: str | None, temp: float, n: int, s: float):
+        """Decode samples from a VAE's prior, z ~ N(0, temperature^2 I)."""
         if not vae_name:
             raise gr.Error("no VAE is available; train one with python -m unetlab train --recipe vae-digits")
         return images.enlarge(latent.sample_grid(registry.load(vae_name), int(n), float(temp), int(s or 0)), 2)

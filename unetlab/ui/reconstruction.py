@@ -90,6 +90,7 @@ def build(registry: Registry) -> None:
 
     @user_errors
     def reconstruct(img: np.ndarray | None, name_noskip: str | None, name_skip: str | None):
+        """Reconstruct a photo with the U-Net autoencoder without and with skips; error maps and PSNR/SSIM."""
         if img is None:
             raise gr.Error("upload an image or pick an example first")
         if not name_noskip or not name_skip:

@@ -154,6 +154,7 @@ def build(registry: Registry) -> None:
             yield status(step, job), shown[0], second, step.curves(), step.download if step.done else None
 
     def ask_stop(request: gr.Request) -> None:
+        """Stop this session's training job after the current batch; the model so far is kept."""
         if live.request_stop(request.session_hash if request is not None else ""):
             gr.Info("Stopping after the current batch; the model so far is kept.")
 
