@@ -12,13 +12,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from unetlab import registry  # noqa: E402
-from unetlab.ui import colorize, lab, latent, reconstruction, training  # noqa: E402
+from unetlab.ui import cache_writes, colorize, lab, latent, reconstruction, training  # noqa: E402
 
 TITLE = "unetlab: the U-Net seen as an autoencoder"
 
 
 def build_app(reg: registry.Registry | None = None) -> gr.Blocks:
     reg = reg or registry.default()
+    cache_writes.install()  # output images are written atomically: identical results for concurrent users
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nRun the story instead of reading it: every model here was trained by this app.")
         with gr.Tab("Reconstruction"):

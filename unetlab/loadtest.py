@@ -8,6 +8,8 @@ training epoch. `python -m unetlab load` runs it; the README's load figures come
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import threading
 import time
@@ -104,7 +106,8 @@ def run(
             },
         }
     finally:
-        demo.close()
+        with contextlib.redirect_stdout(io.StringIO()):  # gradio prints "Closing server..." to stdout
+            demo.close()
 
 
 def format(r: dict) -> str:
