@@ -45,7 +45,10 @@ class Report:
 
 
 class Objective(Protocol):
-    """What the loop trains: a loss on a batch, and an evaluation of held-out samples."""
+    """What the loop trains: a loss on a batch, and an evaluation of held-out samples.
+
+    An objective with `labels = True` (diffusion, the classifier) is also given the batch's class labels, as a
+    third argument to both methods."""
 
     def loss(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor: ...
 
@@ -85,7 +88,11 @@ def evaluate(
     model.eval()
     losses, errs, columns = [], [], None
     for i in range(0, len(data.test), batch_size):
-        loss, mse, cols = objective.evaluate(model, data.test[i : i + batch_size])
+        batch = data.test[i : i + batch_size]
+        if getattr(objective, "labels", False):
+            loss, mse, cols = objective.evaluate(model, batch, data.test_labels[i : i + batch_size])
+        else:
+            loss, mse, cols = objective.evaluate(model, batch)
         losses.append(loss)
         errs.append(mse)
         if columns is None:
@@ -121,13 +128,15 @@ def train(
         model.train()
         losses, seen, stopped = [], 0, False
         t0 = time.perf_counter()
-        for x in data.batches(batch_size, gen):
+        labelled = getattr(objective, "labels", False)
+        for batch in data.batches(batch_size, gen, labels=labelled):
             if stop is not None and stop():
                 stopped = True
                 break
+            x, y = batch if labelled else (batch, None)
             x = x.contiguous(memory_format=memory_format)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
-                loss = objective.loss(model, x)
+                loss = objective.loss(model, x, y) if labelled else objective.loss(model, x)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
