@@ -8,6 +8,7 @@ classifier-free guidance. Both objectives use the same U-Net and DDPMScheduler; 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -294,3 +295,49 @@ def class_grid(model: DigitDiffusion, per_class: int, **kw) -> tuple[np.ndarray,
     xs = final(model, labels, **kw)
     rows = xs.view(10, per_class, *xs.shape[1:]).numpy()
     return images.grid([rows[:, j] for j in range(per_class)], pad=1), xs
+
+
+@functools.cache
+def _real(size: int) -> np.ndarray:
+    return real_digits(size)
+
+
+def card_figures(cards: dict[str, dict]) -> str:
+    """The cards' measured numbers: the classifier's accuracy on each model's samples, and the HF energy ratio."""
+    lines = ["| model | predicts | classifier accuracy on its samples | HF energy ratio (samples / real digits) |"]
+    lines.append("|---|---|---:|---:|")
+    for name, card in cards.items():
+        m, kind = card.get("metrics", {}), card.get("config", {}).get("prediction_type", "?")
+        acc = f"{m['sample_accuracy']:.1%}" if "sample_accuracy" in m else "not measured"
+        hf = f"{m['hf_ratio']:.3f}" if "hf_ratio" in m else "not measured"
+        lines.append(f"| {name} | {'noise ε' if kind == 'epsilon' else 'clean x0'} | {acc} | {hf} |")
+    sampler = next((c["metrics"]["sampler"] for c in cards.values() if "sampler" in c.get("metrics", {})), None)
+    if sampler:
+        lines.append(
+            f"\nFrom the cards: {sampler['per_class']} samples per digit, {sampler['scheduler'].upper()} "
+            f"{sampler['steps']} steps, guidance {sampler['guidance']:g}. HF energy = share of the power above half "
+            "the Nyquist frequency; 1 = as much fine detail as real digits, below 1 = blurrier."
+        )
+    return "\n".join(lines)
+
+
+def grid_report(
+    models: dict[str, DigitDiffusion], classifier: nn.Module | None, per_class: int, **kw
+) -> tuple[list[np.ndarray], str]:
+    """Each model's class grid (row c = digit c) from the same noise, and what the classifier and the spectrum
+    say about these samples."""
+    from unetlab.models.classifier import predict
+
+    if not 1 <= per_class <= 16:
+        raise ValueError(f"samples per class must be between 1 and 16, got {per_class}")
+    grids, lines = [], []
+    labels = torch.arange(10).repeat_interleave(per_class)
+    for name, model in models.items():
+        g, xs = class_grid(model, per_class, **kw)
+        grids.append(g)
+        line = f"**{name}**: HF energy ratio {hf_ratio(xs, _real(model.config.image_size)):.3f}"
+        if classifier is not None:
+            hit = (predict(classifier, xs) == labels).float().mean().item()
+            line += f", the classifier reads the asked digit in {hit:.0%} of these {len(xs)} samples"
+        lines.append(line)
+    return grids, "\n\n".join(lines)

@@ -103,7 +103,9 @@ class DigitDiffusion(nn.Module):
     def save_pretrained(self, folder: Path, dtype: torch.dtype = torch.float32) -> list[Path]:
         """Write the diffusers folder (weights in `dtype`); returns the files written."""
         folder = Path(folder)
-        unet = copy.deepcopy(self.unet).to(dtype=dtype, memory_format=torch.contiguous_format)
+        unet = copy.deepcopy(self.unet).to(memory_format=torch.contiguous_format)
+        for p in [*unet.parameters(), *unet.buffers()]:  # not unet.to(dtype): diffusers warns about that cast
+            p.data = p.data.to(dtype) if p.is_floating_point() else p.data
         unet.save_pretrained(folder / "unet", safe_serialization=True)
         self.scheduler().save_pretrained(folder / "scheduler")
         table = self.prompt_table.weight.detach().to(dtype).contiguous()
