@@ -88,5 +88,5 @@ def test_resolve_by_path(weights_dir):
 
 
 def test_unknown_model_class():
-    with pytest.raises(RegistryError, match="known: ae, unet, vae"):
+    with pytest.raises(RegistryError, match="known: ae, classifier, diffusion, unet, vae"):
         registry.build("transformer", {})

@@ -166,6 +166,40 @@ def colorize_latency(side: int = 1024, repeats: int = 15) -> dict:
     return out
 
 
+def diffusion_latency(samples: int = 8, steps: int = 50, repeats: int = 3) -> dict:
+    """8 samples from each of ddpm-eps and ddpm-x0 (the tab's Denoise: both models, same noise), 50 DDIM steps,
+    guidance 2 (a batch of 16 per model call: class + null prompt): bf16 autocast + channels_last vs plain fp32."""
+    from unetlab import diffusion
+
+    models = []
+    for name in ("ddpm-eps", "ddpm-x0"):
+        try:
+            models.append(registry.default().load(name))
+        except (KeyError, registry.WeightsError):  # same shape, untrained: same cost
+            models.append(recipes.build_model(recipes.get(name)).to(memory_format=torch.channels_last).eval())
+    labels = torch.arange(samples) % 10
+    out = {}
+    for name, fast, memory_format in (
+        ("bf16_channels_last", True, torch.channels_last),
+        ("fp32_channels_last", False, torch.channels_last),
+        ("fp32_contiguous", False, torch.contiguous_format),
+    ):
+        for m in models:
+            m.to(memory_format=memory_format)
+
+        def both(fast: bool = fast) -> None:
+            for m in models:
+                diffusion.final(m, labels, steps=steps, scheduler="ddim", guidance=2.0, fast=fast)
+
+        both()
+        out[f"{name}_s"] = round(_median_time(both, repeats), 3)
+    for m in models:
+        m.to(memory_format=torch.channels_last)
+    out["ratio_bf16_vs_fp32"] = round(out["fp32_channels_last_s"] / out["bf16_channels_last_s"], 2)
+    out["ratio_channels_last_vs_contiguous_fp32"] = round(out["fp32_contiguous_s"] / out["fp32_channels_last_s"], 2)
+    return out
+
+
 def run() -> dict:
     return {
         "machine": {
@@ -179,6 +213,7 @@ def run() -> dict:
         "cold_start": cold_start(),
         "memory": memory(),
         "colorize": colorize_latency(),
+        "diffusion": diffusion_latency(),
     }
 
 
@@ -200,5 +235,7 @@ def format(results: dict) -> str:
             f"{m['all_models_loaded_mb']} MB",
             "colorize 1024x1024 JPEG end to end (decode -> L* -> model at 256x256 -> recombine), colorize-skip: "
             + ", ".join(f"{k} {v}" for k, v in results["colorize"].items()),
+            "diffusion: 8 samples from each of ddpm-eps and ddpm-x0, 50 DDIM steps, guidance 2: "
+            + ", ".join(f"{k} {v}" for k, v in results["diffusion"].items()),
         ]
     )

@@ -117,9 +117,7 @@ class DigitDiffusion(nn.Module):
     def from_pretrained(cls, folder: Path) -> DigitDiffusion:
         """Load a folder written by save_pretrained, offline, as float32."""
         folder = Path(folder)
-        unet = UNet2DConditionModel.from_pretrained(
-            folder, subfolder="unet", local_files_only=True, torch_dtype=torch.float32
-        )
+        unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", local_files_only=True)  # float32
         from safetensors import safe_open
 
         with safe_open(str(folder / "prompt.safetensors"), "pt") as f:
