@@ -11,16 +11,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
 from unetlab import metrics
-from unetlab.models.diffusion import NULL, DigitDiffusion
+
+if TYPE_CHECKING:  # diffusers is imported on first use: it would add seconds to the app's cold start
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    from unetlab.models.diffusion import DigitDiffusion
 
 SCHEDULERS = ("ddpm", "ddim")
 LABEL_DROP = 0.1  # share of training prompts replaced by the null token, so one model is also unconditional
@@ -55,6 +58,8 @@ class Denoise:
         self.label_drop = label_drop
 
     def loss(self, model: DigitDiffusion, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        from unetlab.models.diffusion import NULL
+
         sched = model.scheduler()
         x0 = x * 2 - 1  # digits in [0, 1] -> [-1, 1]
         noise = torch.randn_like(x0)
@@ -85,6 +90,8 @@ class Denoise:
 
 def make_scheduler(model: nn.Module, kind: Literal["ddpm", "ddim"]) -> DDPMScheduler | DDIMScheduler:
     """The model's training scheduler, or DDIM built from the same config (same betas, same prediction_type)."""
+    from diffusers import DDIMScheduler, DDPMScheduler
+
     if kind not in SCHEDULERS:
         raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {kind!r}")
     config = model.scheduler().config
@@ -116,6 +123,8 @@ def sample(
     fast: bool = True,
 ) -> Iterator[Step]:
     """Denoise from seeded noise, one Step per timestep. guidance 1 = conditional only, 0 = unconditional."""
+    from unetlab.models.diffusion import NULL
+
     if not 1 <= steps <= model.config.train_timesteps:
         raise ValueError(f"steps must be between 1 and {model.config.train_timesteps}, got {steps}")
     if not 0 <= eta <= 1:
