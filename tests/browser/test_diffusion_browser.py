@@ -2,15 +2,11 @@
 
 UNETLAB_SCREENSHOTS=DIR saves DIR/diffusion.png (the README's image)."""
 
-import os
-import shutil
-
 import numpy as np
 import pytest
 
-import app
-from tests.browser.test_browser import ARGS, CHROMIUM, FAILURES, not_blank, save_screenshot, shown_image, wait_for_text
-from unetlab import registry
+from tests.browser.conftest import app_in_chromium, new_page
+from tests.browser.test_browser import not_blank, save_screenshot, shown_image, wait_for_text
 
 PORT = 7915
 
@@ -19,30 +15,13 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def browser():
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("UNETLAB_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    demo = app.build_app(registry.Registry(registry.WEIGHTS_DIR))
-    demo.queue().launch(prevent_thread_lock=True, server_port=PORT, quiet=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with app_in_chromium(PORT) as b:
         yield b
-        b.close()
-    demo.close()
 
 
 @pytest.fixture
 def page(browser, request):
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(f"http://127.0.0.1:{PORT}/")
-    yield page
-    if getattr(request.node, "failed", False):
-        FAILURES.mkdir(exist_ok=True)
-        page.screenshot(path=FAILURES / f"{request.node.name}.png", full_page=True)
-    page.close()
+    yield from new_page(browser, PORT, request)
 
 
 def test_denoise_scrub_play_and_grid(page):
