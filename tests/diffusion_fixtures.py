@@ -17,7 +17,10 @@ def tiny_card(name: str, prediction_type: str) -> dict:
         "recipe": name,
         "command": f"python -m unetlab train --recipe {name}",
         "history": [{"epoch": 1, "train_loss": 0.5, "test_loss": 0.4, "psnr": 10.0}],
-        "metrics": {"sample_accuracy": 0.5, "hf_ratio": 1.0},
+        "metrics": {
+            "sampler": {"scheduler": "ddim", "steps": 50, "eta": 0.0, "per_class": 1, "guidance": 1.0},
+            "by_guidance": {"1": {"sample_accuracy": 0.5, "hf_ratio": 1.0}},
+        },
     }
 
 

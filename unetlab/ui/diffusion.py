@@ -72,7 +72,7 @@ def build(registry: Registry) -> None:
         label = gr.Dropdown([str(d) for d in range(10)], value="3", label="Class (the prompt)", elem_id="diff-class")
         scheduler = gr.Radio(["ddim", "ddpm"], value="ddim", label="Scheduler", elem_id="diff-scheduler")
         steps = gr.Slider(1, 1000, value=50, step=1, label="Steps", elem_id="diff-steps")
-        guidance = gr.Slider(0, 8, value=2.0, step=0.5, label="Guidance scale", elem_id="diff-guidance")
+        guidance = gr.Slider(0, 8, value=1.0, step=0.5, label="Guidance scale", elem_id="diff-guidance")
         eta = gr.Slider(0, 1, value=0.0, step=0.1, label="η (DDIM noise)", elem_id="diff-eta")
         seed = gr.Number(0, precision=0, label="Seed", elem_id="diff-seed")
     with gr.Row():
