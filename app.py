@@ -1,7 +1,8 @@
 """unetlab: the U-Net seen as an autoencoder, runnable. Assembles the tabs and launches; nothing else.
 
 Settings (environment): GRADIO_SERVER_NAME (default 127.0.0.1), GRADIO_SERVER_PORT (default 7860),
-UNETLAB_WEIGHTS (the weights folder, default ./weights), UNETLAB_MAX_FILE_SIZE (upload limit, default 50mb).
+UNETLAB_WEIGHTS (the weights folder, default ./weights), UNETLAB_MAX_FILE_SIZE (upload limit, default 50mb),
+UNETLAB_SD_PATH (optional: a local diffusers Stable Diffusion folder for the Diffusion tab; default none).
 """
 
 import os
@@ -12,7 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from unetlab import registry  # noqa: E402
-from unetlab.ui import cache_writes, colorize, lab, latent, reconstruction, training  # noqa: E402
+from unetlab.ui import cache_writes, colorize, diffusion, lab, latent, reconstruction, training  # noqa: E402
 
 TITLE = "unetlab: the U-Net seen as an autoencoder"
 
@@ -30,6 +31,8 @@ def build_app(reg: registry.Registry | None = None) -> gr.Blocks:
             latent.build(reg)
         with gr.Tab("Lab"):
             lab.build(reg)
+        with gr.Tab("Diffusion"):
+            diffusion.build(reg)
         with gr.Tab("Live training"):
             training.build(reg)
     return demo

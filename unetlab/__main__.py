@@ -5,6 +5,8 @@
   python -m unetlab reconstruct --model NAME_OR_PATH INPUT... --out DIR
   python -m unetlab colorize --model NAME_OR_PATH INPUT... --out DIR
   python -m unetlab interpolate --model NAME A B [--steps N] [--method linear|spherical] --out DIR
+  python -m unetlab sample --model NAME --label {0-9|all} [--n N] [--steps S] [--scheduler ddpm|ddim] [--guidance G]
+                           [--eta E] [--seed X] --out DIR [--timeline]
   python -m unetlab purity [--rerun [--epochs N] [--seed S] [--save] [--out DIR]] [--json]
   python -m unetlab bench [--json]
 
@@ -72,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         return
     path = recipes.finish(r, model.cpu(), data, history, time.perf_counter() - start, Path(args.out))
     card = json.loads(path.read_text())
-    print(f"wrote {path.with_suffix('.safetensors')} and {path}")
+    print(f"wrote {path.with_name(card['weights'])} and {path}")
     print("metrics: " + json.dumps(card["metrics"]))
 
 
@@ -120,6 +122,41 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
         dest = out / f"{i:03d}.png"
         images.save_png(frame, dest)
         print(dest)
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from unetlab import diffusion, images, registry
+
+    entry, model = registry.resolve(args.model)
+    if entry.task != "diffusion":
+        valid = ", ".join(registry.default().names("diffusion"))
+        raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a diffusion model ({valid})")
+    if args.n < 1:
+        raise ValueError(f"--n must be at least 1, got {args.n}")
+    classes = range(10) if args.label == "all" else [int(args.label)]
+    labels = torch.tensor(classes).repeat_interleave(args.n)
+    kw = dict(steps=args.steps, scheduler=args.scheduler, guidance=args.guidance, eta=args.eta, seed=args.seed)
+    x_t, x0 = [], []
+    for step in diffusion.sample(model, labels, **kw):
+        if args.timeline:
+            x_t.append(diffusion.to_unit(step.x_t).numpy())
+            x0.append(diffusion.to_unit(step.x0).numpy())
+    final = diffusion.to_unit(step.x_t).numpy()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for k, label in enumerate(labels.tolist()):
+        i = k % args.n
+        dest = out / f"{label}_{i}.png"
+        images.save_png(images.to_uint8(final[k]), dest)
+        print(dest)
+        if args.timeline:  # top row: x_t after each step; bottom row: the predicted x0 at that step
+            strip = images.grid([np.stack([a[k], b[k]]) for a, b in zip(x_t, x0)], pad=1)
+            dest = out / f"{label}_{i}_timeline.png"
+            images.save_png(strip, dest)
+            print(dest)
 
 
 def cmd_purity(args: argparse.Namespace) -> None:
@@ -201,6 +238,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=["linear", "spherical"], default="linear")
     s.add_argument("--out", required=True, help="folder for 000.png, 001.png, ... (A first)")
     s.set_defaults(func=cmd_interpolate)
+
+    s = sub.add_parser("sample", help="generate digits with a diffusion model; writes DIR/<label>_<i>.png")
+    s.add_argument("--model", required=True, help="a diffusion model: a registry name (ddpm-eps, ddpm-x0) or a card")
+    s.add_argument("--label", default="all", choices=[str(d) for d in range(10)] + ["all"], help="a digit, or all")
+    s.add_argument("--n", type=int, default=4, help="samples per label (default 4)")
+    s.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
+    s.add_argument("--scheduler", choices=["ddpm", "ddim"], default="ddim")
+    s.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale (1 = none)")
+    s.add_argument("--eta", type=float, default=0.0, help="DDIM's eta: 0 deterministic, 1 DDPM-like")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--timeline", action="store_true", help="also <label>_<i>_timeline.png: x_t over x0, every step")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("purity", help="the seed's latent-purity table (skip x bottleneck, k-means on digits)")
     s.add_argument("--rerun", action="store_true", help="train and cluster afresh instead of showing the shipped run")

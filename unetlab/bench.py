@@ -213,6 +213,42 @@ def live_overhead(epochs: int = 4) -> dict:
     }
 
 
+def diffusion_latency(samples: int = 8, steps: int = 50, repeats: int = 3) -> dict:
+    """8 samples from each of ddpm-eps and ddpm-x0 (the tab's Denoise: both models, same noise), 50 DDIM steps, at
+    the tab's default guidance 1 (one batch of 8 per model call): bf16 autocast + channels_last vs fp32, and fp32
+    channels_last vs fp32 in the default layout. Guidance 2 (classifier-free: a batch of 16) is timed in bf16."""
+    from unetlab import diffusion
+
+    models = []
+    for name in ("ddpm-eps", "ddpm-x0"):
+        try:
+            models.append(registry.default().load(name))
+        except (KeyError, registry.WeightsError):  # same shape, untrained: same cost
+            models.append(recipes.build_model(recipes.get(name)).to(memory_format=torch.channels_last).eval())
+    labels = torch.arange(samples) % 10
+    out = {}
+    for name, fast, memory_format in (
+        ("bf16_channels_last", True, torch.channels_last),
+        ("fp32_channels_last", False, torch.channels_last),
+        ("fp32_contiguous", False, torch.contiguous_format),
+    ):
+        for m in models:
+            m.to(memory_format=memory_format)
+
+        def both(fast: bool = fast, guidance: float = 1.0) -> None:
+            for m in models:
+                diffusion.final(m, labels, steps=steps, scheduler="ddim", guidance=guidance, fast=fast)
+
+        both()
+        out[f"{name}_s"] = round(_median_time(both, repeats), 3)
+    for m in models:
+        m.to(memory_format=torch.channels_last)
+    out["guidance2_bf16_channels_last_s"] = round(_median_time(lambda: both(True, 2.0), repeats), 3)
+    out["ratio_bf16_vs_fp32"] = round(out["fp32_channels_last_s"] / out["bf16_channels_last_s"], 2)
+    out["ratio_channels_last_vs_contiguous_fp32"] = round(out["fp32_contiguous_s"] / out["fp32_channels_last_s"], 2)
+    return out
+
+
 def run() -> dict:
     return {
         "machine": {
@@ -227,6 +263,7 @@ def run() -> dict:
         "memory": memory(),
         "colorize": colorize_latency(),
         "live": live_overhead(),
+        "diffusion": diffusion_latency(),
     }
 
 
@@ -253,5 +290,7 @@ def format(results: dict) -> str:
             f"{lv['train_s']} s training; the held-out pass, grids, plot and status add {lv['overhead_share']:.1%} "
             f"(target <= 10 %; the display alone {lv['display_share']:.1%}); {lv['images_per_s']} img/s; "
             f"first grid after {lv['first_grid_s']} s",
+            "diffusion: 8 samples from each of ddpm-eps and ddpm-x0, 50 DDIM steps, guidance 1 unless named: "
+            + ", ".join(f"{k} {v}" for k, v in results["diffusion"].items()),
         ]
     )

@@ -59,13 +59,20 @@ class Data:
     def __len__(self) -> int:
         return self.epoch_size if self.crop else len(self.train)
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-        """One epoch of training batches; the order depends only on the generator's state."""
+    def batches(
+        self, batch_size: int, generator: torch.Generator, labels: bool = False
+    ) -> Iterator[torch.Tensor] | Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of training batches; the order depends only on the generator's state.
+
+        labels=True yields (images, labels) pairs, for labelled image sets (digits)."""
         n = len(self)
+        if labels and (self.crop or self.train_labels is None):
+            raise DataError(f"{self.name} has no labels; a labelled objective needs digits")
         if not self.crop:
             order = torch.randperm(n, generator=generator)
             for i in range(0, n, batch_size):
-                yield self.train[order[i : i + batch_size]]
+                idx = order[i : i + batch_size]
+                yield (self.train[idx], self.train_labels[idx]) if labels else self.train[idx]
             return
         for i in range(0, n, batch_size):
             yield random_crops(self.train, min(batch_size, n - i), self.crop, generator)

@@ -52,3 +52,23 @@ def colourfulness(rgb: np.ndarray) -> float:
     r, g, b = (np.asarray(rgb, np.float64) * 255)[:3]
     rg, yb = r - g, 0.5 * (r + g) - b
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def radial_power(x: np.ndarray, mean: bool = True) -> np.ndarray:
+    """Radial power spectrum of images (..., H, W), averaged over the images: the power |FFT|^2 of each image
+    (its mean removed) at each integer spatial frequency radius 0 .. H // 2 (cycles per image, corners folded into
+    the last bin). mean=True: the mean power per frequency in each ring (for plots); False: the ring's total."""
+    x = np.asarray(x, np.float64)
+    h, w = x.shape[-2:]
+    x = x.reshape(-1, h, w)
+    power = np.abs(np.fft.fft2(x - x.mean(axis=(-2, -1), keepdims=True))) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(h) * h, np.fft.fftfreq(w) * w, indexing="ij")
+    radius = np.minimum(np.rint(np.hypot(fy, fx)).astype(int), min(h, w) // 2)
+    total = np.bincount(radius.ravel(), power.mean(axis=0).ravel(), minlength=min(h, w) // 2 + 1)
+    return total / np.bincount(radius.ravel()) if mean else total
+
+
+def hf_fraction(x: np.ndarray) -> float:
+    """Share of images' (non-DC) energy above half the Nyquist frequency (radius > H / 4): fine detail and noise."""
+    total = radial_power(x, mean=False)
+    return float(total[np.shape(x)[-2] // 4 + 1 :].sum() / total[1:].sum())

@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import platform
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,13 @@ def _builder(module: str, model: str, config: str) -> Callable[[dict], nn.Module
 
 AUTOENCODERS = "unetlab.models.autoencoders"
 
+
+def _diffusion_folder(folder: Path) -> nn.Module:
+    from unetlab.models.diffusion import DigitDiffusion
+
+    return DigitDiffusion.from_pretrained(folder)
+
+
 # model class name (as written in cards) -> builder from the card's config
 MODELS: dict[str, Callable[[dict], nn.Module]] = {
     "unet": _builder("unetlab.models.unet", "UNet", "UNetConfig"),
@@ -58,7 +66,11 @@ MODELS: dict[str, Callable[[dict], nn.Module]] = {
     "sparse-ae": _builder(AUTOENCODERS, "SparseAE", "SparseAEConfig"),
     "contractive-ae": _builder(AUTOENCODERS, "ContractiveAE", "ContractiveAEConfig"),
     "vq-vae": _builder(AUTOENCODERS, "VQVAE", "VQVAEConfig"),
+    "classifier": _builder("unetlab.models.classifier", "DigitClassifier", "ClassifierConfig"),
+    "diffusion": _builder("unetlab.models.diffusion", "DigitDiffusion", "DiffusionConfig"),
 }
+# model classes stored as a diffusers folder (save_pretrained) rather than one safetensors file -> loader
+FOLDER_MODELS: dict[str, Callable[[Path], nn.Module]] = {"diffusion": _diffusion_folder}
 
 
 def build(model: str, config: dict) -> nn.Module:
@@ -124,6 +136,8 @@ def save(module: nn.Module, card: dict, out_dir: Path, dtype: torch.dtype = torc
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = card["name"]
+    if card["model"] in FOLDER_MODELS:
+        return _save_folder(module, card, out_dir, dtype)
     weights = out_dir / f"{name}.safetensors"
     state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in module.state_dict().items()}
     save_file(state, str(weights), metadata={"name": name, "task": card["task"]})
@@ -133,10 +147,44 @@ def save(module: nn.Module, card: dict, out_dir: Path, dtype: torch.dtype = torc
     return path
 
 
+def _save_folder(module: nn.Module, card: dict, out_dir: Path, dtype: torch.dtype) -> Path:
+    """A diffusers model: <name>/ written by its save_pretrained, each file's sha256 in the card."""
+    name = card["name"]
+    folder = out_dir / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    files = module.save_pretrained(folder, dtype=dtype)
+    hashes = {p.relative_to(folder).as_posix(): sha256(p) for p in files}
+    card = {**card, "weights": name, "files": hashes, "dtype": str(dtype).removeprefix("torch.")}
+    path = out_dir / f"{name}.json"
+    path.write_text(json.dumps(card, indent=1) + "\n")
+    return path
+
+
+def _load_folder(entry: Entry, hint: str) -> nn.Module:
+    """Check every file of a diffusers folder against the card, then load it offline."""
+    folder = entry.weights
+    if folder is None or not folder.is_dir():
+        raise WeightsError(f"weights folder {folder} for model {entry.name!r} is missing; {hint}")
+    for rel, digest in entry.card["files"].items():
+        f = folder / rel
+        if not f.is_file():
+            raise WeightsError(f"weights file {f} for model {entry.name!r} is missing; {hint}")
+        if sha256(f) != digest:
+            raise WeightsError(f"weights file {f} does not match the sha256 in its card (corrupt or replaced); {hint}")
+    try:
+        model = FOLDER_MODELS[entry.model](folder)
+    except Exception as e:  # diffusers / safetensors raise many types for unreadable folders
+        raise WeightsError(f"weights folder {folder} cannot be loaded ({e}); {hint}") from None
+    return model.to(memory_format=torch.channels_last).eval()
+
+
 def load_entry(entry: Entry) -> nn.Module:
     """Build the entry's model and fill it from its weights file, checking the card's sha256."""
     w = entry.weights
     hint = f"rebuild it with: {entry.rebuild_command}"
+    if entry.model in FOLDER_MODELS:
+        return _load_folder(entry, hint)
     if w is None or not w.is_file():
         raise WeightsError(f"weights file {w} for model {entry.name!r} is missing; {hint}")
     if entry.card.get("sha256") and sha256(w) != entry.card["sha256"]:

@@ -50,7 +50,10 @@ class Report:
 
 
 class Objective(Protocol):
-    """What the loop trains: a loss on a batch, and an evaluation of held-out samples."""
+    """What the loop trains: a loss on a batch, and an evaluation of held-out samples.
+
+    An objective with `labels = True` (diffusion, the classifier) is also given the batch's class labels, as a
+    third argument to both methods."""
 
     def loss(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor: ...
 
@@ -100,7 +103,11 @@ def evaluate(
     model.eval()
     losses, errs, columns = [], [], None
     for i in range(0, len(data.test), batch_size):
-        loss, mse, cols = objective.evaluate(model, data.test[i : i + batch_size].to(device))
+        batch = data.test[i : i + batch_size].to(device)
+        if getattr(objective, "labels", False):
+            loss, mse, cols = objective.evaluate(model, batch, data.test_labels[i : i + batch_size].to(device))
+        else:
+            loss, mse, cols = objective.evaluate(model, batch)
         losses.append(loss)
         errs.append(mse)
         if columns is None:
@@ -144,15 +151,17 @@ def train(
         model.train()
         losses, seen, stopped = [], 0, False
         t0 = time.perf_counter()
-        for i, x in enumerate(data.batches(batch_size, gen)):
+        labelled = getattr(objective, "labels", False)
+        for i, batch in enumerate(data.batches(batch_size, gen, labels=labelled)):
             if i % shards != rank:  # every process draws the same batches (same seed) and keeps its share
                 continue
             if stop is not None and stop():
                 stopped = True
                 break
+            x, y = batch if labelled else (batch, None)
             x = x.to(device).contiguous(memory_format=memory_format)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
-                loss = objective.loss(model, x)
+                loss = objective.loss(model, x, y.to(device)) if labelled else objective.loss(model, x)
             opt.zero_grad(set_to_none=True)
             if accelerator is not None:
                 accelerator.backward(loss)

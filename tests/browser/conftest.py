@@ -1,4 +1,14 @@
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
 import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+FAILURES = Path(__file__).parent / "failures"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+ARGS += ["--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -7,3 +17,39 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     if outcome.get_result().failed:
         item.failed = True
+
+
+@contextlib.contextmanager
+def app_in_chromium(port: int):
+    """The app with the shipped weights on loopback at `port`, and a headless Chromium to drive it.
+
+    Skips without Chromium, unless UNETLAB_REQUIRE_BROWSER is set (CI): then that is a failure."""
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("UNETLAB_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    import app
+    from unetlab import registry
+
+    demo = app.build_app(registry.Registry(registry.WEIGHTS_DIR))
+    demo.queue().launch(prevent_thread_lock=True, server_port=port, quiet=True)
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            yield b
+            b.close()
+    finally:
+        demo.close()
+
+
+def new_page(browser, port: int, request):
+    """A fresh page on the app (a fixture's body); on failure, a screenshot goes to tests/browser/failures/."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"http://127.0.0.1:{port}/")
+    yield page
+    if getattr(request.node, "failed", False):
+        FAILURES.mkdir(exist_ok=True)
+        page.screenshot(path=FAILURES / f"{request.node.name}.png", full_page=True)
+    page.close()

@@ -7,51 +7,29 @@ UNETLAB_REQUIRE_BROWSER=1 (set by CI) turns a missing Chromium into a failure in
 
 import io
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-import app
-from unetlab import data, registry
+from tests.browser.conftest import app_in_chromium, new_page
+from unetlab import data
 
-CHROMIUM = "/usr/bin/chromium"
 PORT = 7880
-FAILURES = Path(__file__).parent / "failures"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-ARGS += ["--disable-sync", "--no-first-run", "--disable-quic"]
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("UNETLAB_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    demo = app.build_app(registry.Registry(registry.WEIGHTS_DIR))
-    demo.queue().launch(prevent_thread_lock=True, server_port=PORT, quiet=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with app_in_chromium(PORT) as b:
         yield b
-        b.close()
-    demo.close()
 
 
 @pytest.fixture
 def page(browser, request):
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(f"http://127.0.0.1:{PORT}/")
-    yield page
-    if getattr(request.node, "failed", False):
-        FAILURES.mkdir(exist_ok=True)
-        page.screenshot(path=FAILURES / f"{request.node.name}.png", full_page=True)
-    page.close()
+    yield from new_page(browser, PORT, request)
 
 
 def shown_image(page, selector: str, timeout: float = 60_000) -> np.ndarray:

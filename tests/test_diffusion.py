@@ -1,0 +1,177 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler
+from PIL import Image
+
+from tests.diffusion_fixtures import save_tiny_models, tiny_model
+from unetlab import data, diffusion, metrics, registry
+from unetlab.__main__ import main
+from unetlab.train import train
+
+
+@pytest.fixture
+def clean():
+    """Clean images in [-1, 1], noise, and timesteps from a 1000-step schedule."""
+    g = torch.Generator().manual_seed(0)
+    return torch.rand((4, 1, 8, 8), generator=g) * 2 - 1, torch.randn((4, 1, 8, 8), generator=g)
+
+
+@pytest.mark.parametrize("cls", [DDPMScheduler, DDIMScheduler])
+def test_x0_is_recovered_exactly_from_a_perfect_epsilon(cls, clean):
+    x0, noise = clean
+    sched = cls(prediction_type="epsilon")
+    sched.set_timesteps(50)
+    for t in sched.timesteps[[0, 10, 49]]:
+        x_t = sched.add_noise(x0, noise, t.expand(4))
+        out = sched.step(noise, t, x_t).pred_original_sample
+        torch.testing.assert_close(out, x0, atol=2e-4, rtol=0)  # t = 999: x_t is 99.998% noise, fp32 round-off
+        ours = diffusion.predicted_x0(noise, x_t, t.expand(4), sched.alphas_cumprod, "epsilon")
+        torch.testing.assert_close(ours, out, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("cls", [DDPMScheduler, DDIMScheduler])
+def test_x0_is_recovered_exactly_from_a_perfect_x0(cls, clean):
+    x0, noise = clean
+    sched = cls(prediction_type="sample")
+    sched.set_timesteps(50)
+    for t in sched.timesteps[[0, 25, 49]]:
+        x_t = sched.add_noise(x0, noise, t.expand(4))
+        assert torch.equal(sched.step(x0, t, x_t).pred_original_sample, x0)
+        assert torch.equal(diffusion.predicted_x0(x0, x_t, t.expand(4), sched.alphas_cumprod, "sample"), x0)
+
+
+def test_sampling_steps_and_shapes():
+    model = tiny_model().eval()
+    steps = list(diffusion.sample(model, torch.tensor([1, 2, 3]), steps=5, scheduler="ddim"))
+    assert [s.index for s in steps] == [0, 1, 2, 3, 4]
+    assert steps[0].t > steps[-1].t
+    assert steps[-1].x_t.shape == steps[-1].x0.shape == (3, 1, 8, 8)
+
+
+def test_same_seed_same_noise_same_samples():
+    model = tiny_model().eval()
+    kw = dict(steps=4, scheduler="ddpm", seed=3, fast=False)
+    a, b = diffusion.final(model, torch.tensor([4]), **kw), diffusion.final(model, torch.tensor([4]), **kw)
+    assert torch.equal(a, b)
+    other = diffusion.final(model, torch.tensor([4]), **(kw | {"seed": 4}))
+    assert not torch.equal(a, other)
+
+
+def test_conditioning_and_guidance_change_the_output():
+    model = tiny_model().eval()
+    kw = dict(steps=4, scheduler="ddim", seed=0, fast=False)
+    three = diffusion.final(model, torch.tensor([3]), guidance=1.0, **kw)
+    eight = diffusion.final(model, torch.tensor([8]), guidance=1.0, **kw)
+    guided = diffusion.final(model, torch.tensor([3]), guidance=4.0, **kw)
+    assert (three - eight).abs().max() > 1e-4
+    assert (three - guided).abs().max() > 1e-4
+
+
+def test_bad_sampling_settings_say_what_is_valid():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="ddpm"):
+        next(diffusion.sample(model, torch.tensor([1]), scheduler="euler"))
+    with pytest.raises(ValueError, match="steps must be between 1 and 50"):
+        next(diffusion.sample(model, torch.tensor([1]), steps=51))
+    with pytest.raises(ValueError, match="eta"):
+        next(diffusion.sample(model, torch.tensor([1]), eta=2.0))
+
+
+def test_the_loop_trains_diffusion_with_labels():
+    d = data.digits(8)
+    d.train, d.train_labels = d.train[:64], d.train_labels[:64]
+    model = tiny_model("sample")
+    reports = list(train(model, d, epochs=2, batch_size=32, lr=1e-3, objective=diffusion.Denoise()))
+    assert len(reports) == 2 and np.isfinite(reports[-1].train_loss)
+    assert reports[-1].grid.shape[1] == 3 * 8 + 2 * 2  # columns: x0 | x_t | predicted x0
+
+
+def test_batches_with_labels_need_labels():
+    with pytest.raises(data.DataError, match="no labels"):
+        next(data.faces(8).batches(4, torch.Generator(), labels=True))
+    x, y = next(data.digits(8).batches(4, torch.Generator(), labels=True))
+    assert x.shape == (4, 1, 8, 8) and y.shape == (4,)
+
+
+def test_save_load_round_trip_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = tiny_model("sample")
+    card_path = registry.save(model, {"name": "m", "task": "diffusion", "model": "diffusion", "config": {}}, tmp_path)
+    card = json.loads(card_path.read_text())
+    assert card["weights"] == "m"
+    assert set(card["files"]) == {
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.safetensors",
+        "scheduler/scheduler_config.json",
+        "prompt.safetensors",
+    }
+    loaded = registry.Registry(tmp_path).load("m")
+    assert loaded.config == model.config
+    assert loaded.scheduler().config.prediction_type == "sample"
+    x, t, y = torch.randn(2, 1, 8, 8), torch.tensor([3, 30]), torch.tensor([1, 10])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, t, y), model.eval()(x, t, y))
+
+
+def test_corrupt_or_missing_files_name_the_file_and_the_command(tmp_path):
+    save_tiny_models(tmp_path)
+    weights = tmp_path / "ddpm-eps" / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    reg = registry.Registry(tmp_path)
+    with pytest.raises(registry.WeightsError, match="diffusion_pytorch_model.safetensors does not match.*ddpm-eps"):
+        reg.load("ddpm-eps")
+    (tmp_path / "ddpm-x0" / "prompt.safetensors").unlink()
+    with pytest.raises(registry.WeightsError, match="prompt.safetensors .* is missing.*--recipe ddpm-x0"):
+        reg.load("ddpm-x0")
+
+
+def test_radial_power_puts_a_cosine_at_its_frequency():
+    yy, xx = np.mgrid[:16, :16]
+    wave = np.cos(2 * np.pi * 3 * xx / 16)
+    p = metrics.radial_power(wave, mean=False)
+    assert p.argmax() == 3 and p[3] / p.sum() == pytest.approx(1)
+    assert metrics.hf_fraction(wave) == pytest.approx(0)
+    assert metrics.hf_fraction((-1.0) ** (xx + yy)) == pytest.approx(1)  # the checkerboard: Nyquist only
+
+
+def test_hf_ratio_of_real_digits_to_themselves_is_one():
+    real = data.digits(16).test.numpy()
+    assert diffusion.hf_ratio(real, real) == pytest.approx(1)
+    blurred = torch.nn.functional.avg_pool2d(torch.from_numpy(real), 3, 1, 1).numpy()
+    assert diffusion.hf_ratio(blurred, real) < 0.8
+
+
+def test_the_trajectory_keeps_both_models_from_the_same_noise():
+    models = {"eps": tiny_model("epsilon").eval(), "x0": tiny_model("sample", seed=1).eval()}
+    traj = diffusion.denoise(models, 5, n=2, steps=3, scheduler="ddim", guidance=2.0, seed=0)
+    assert traj.x_t["eps"].shape == traj.x0["x0"].shape == (3, 2, 8, 8)
+    assert diffusion.panel(traj, "eps", 99).shape == (8 * (2 * 8 + 1), 8 * (2 * 8 + 1), 3)  # clamped to the last
+    real = np.random.default_rng(0).random((5, 1, 8, 8))
+    assert {r["series"] for r in diffusion.band_curves(traj, real)} == {
+        "eps: low",
+        "eps: mid",
+        "x0: low",
+        "x0: mid",
+    }  # 8x8: no high ring
+
+
+def test_cli_sample_writes_label_files_and_timelines(tmp_path, monkeypatch, capsys):
+    save_tiny_models(tmp_path)
+    monkeypatch.setattr(registry, "_default", registry.Registry(tmp_path))
+    out = tmp_path / "out"
+    args = ["sample", "--model", "ddpm-eps", "--label", "7", "--n", "2", "--steps", "3", "--out", str(out)]
+    assert main(args + ["--timeline"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["7_0.png", "7_0_timeline.png", "7_1.png", "7_1_timeline.png"]
+    assert Image.open(out / "7_0.png").size == (8, 8)
+    assert Image.open(out / "7_0_timeline.png").size == (3 * 9 - 1, 2 * 9 - 1)  # 3 steps; x_t over x0
+    assert main(["sample", "--model", "ddpm-x0", "--label", "all", "--n", "1", "--steps", "2", "--out", str(out)]) == 0
+    assert all((out / f"{d}_0.png").is_file() for d in range(10))
+    capsys.readouterr()
+    assert main(["sample", "--model", "tiny", "--label", "3", "--out", str(out)]) == 1
+    assert "valid names" in capsys.readouterr().err
+    assert main(["sample", "--model", "ddpm-eps", "--steps", "0", "--out", str(out)]) == 1
+    assert "steps must be between" in capsys.readouterr().err

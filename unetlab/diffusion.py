@@ -1,0 +1,369 @@
+"""Diffusion on digits: the training objective, the sampling loop, and the measurements the tab and cards show.
+
+The sampling loop is diffusers' own, visible here (one model call and one `scheduler.step` per timestep), with
+classifier-free guidance. Both objectives use the same U-Net and DDPMScheduler; only `prediction_type` differs:
+  epsilon  the U-Net predicts the noise; x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)  (Ho et al. 2020, eq. 15)
+  sample   the U-Net predicts x0 directly
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unetlab import metrics
+
+if TYPE_CHECKING:  # diffusers is imported on first use: it would add seconds to the app's cold start
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    from unetlab.models.diffusion import DigitDiffusion
+
+SCHEDULERS = ("ddpm", "ddim")
+LABEL_DROP = 0.1  # share of training prompts replaced by the null token, so one model is also unconditional
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1], clipped (for showing x_t and x0 as images)."""
+    return ((x.float() + 1) / 2).clamp(0, 1)
+
+
+def predicted_x0(
+    prediction: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor, prediction_type: str
+) -> torch.Tensor:
+    """The clean image implied by a U-Net output at timesteps t (B,)."""
+    if prediction_type == "sample":
+        return prediction
+    abar = alphas_cumprod[t].view(-1, 1, 1, 1)
+    return (x_t - (1 - abar).sqrt() * prediction) / abar.sqrt()  # Ho et al. 2020, eq. 15
+
+
+class Denoise:
+    """DDPM training (Ho et al. 2020, algorithm 1): noise a clean digit to a random t, predict epsilon or x0, MSE.
+
+    The x0 objective is plain MSE on x0, not SNR-weighted: MSE on x0 equals SNR(t) x MSE on epsilon, so it already
+    weighs low-noise steps far more; no extra weighting (diffusers' --snr_gamma) is applied to either objective.
+    A LABEL_DROP share of the prompts is the null token (classifier-free guidance, Ho & Salimans 2022).
+    """
+
+    labels = True
+
+    def __init__(self, label_drop: float = LABEL_DROP):
+        self.label_drop = label_drop
+
+    def loss(self, model: DigitDiffusion, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        from unetlab.models.diffusion import NULL
+
+        sched = model.scheduler()
+        x0 = x * 2 - 1  # digits in [0, 1] -> [-1, 1]
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, sched.config.num_train_timesteps, (len(x0),))
+        x_t = sched.add_noise(x0, noise, t)
+        y = torch.where(torch.rand(len(y)) < self.label_drop, torch.full_like(y, NULL), y)
+        target = noise if model.config.prediction_type == "epsilon" else x0
+        return F.mse_loss(model(x_t, t, y).float(), target)
+
+    def evaluate(
+        self, model: DigitDiffusion, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Fixed noise and timesteps spread over 0..T: per-sample loss, MSE of the implied x0 (in [0, 1]), and
+        preview columns x0 | x_t | predicted x0."""
+        sched = model.scheduler()
+        g = torch.Generator().manual_seed(0)
+        x0 = x * 2 - 1
+        noise = torch.randn(x0.shape, generator=g)
+        t = torch.linspace(0, sched.config.num_train_timesteps - 1, len(x0)).long()
+        x_t = sched.add_noise(x0, noise, t)
+        pred = model(x_t, t, y).float()
+        target = noise if model.config.prediction_type == "epsilon" else x0
+        x0_hat = predicted_x0(pred, x_t, t, sched.alphas_cumprod, model.config.prediction_type)
+        loss = (pred - target).pow(2).flatten(1).mean(1)
+        mse = (to_unit(x0_hat) - x).pow(2).flatten(1).mean(1)
+        return loss, mse, [x, to_unit(x_t), to_unit(x0_hat)]
+
+
+def make_scheduler(model: nn.Module, kind: Literal["ddpm", "ddim"]) -> DDPMScheduler | DDIMScheduler:
+    """The model's training scheduler, or DDIM built from the same config (same betas, same prediction_type)."""
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    if kind not in SCHEDULERS:
+        raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {kind!r}")
+    config = model.scheduler().config
+    return DDPMScheduler.from_config(config) if kind == "ddpm" else DDIMScheduler.from_config(config)
+
+
+def initial_noise(n: int, size: int, seed: int, channels: int = 1) -> torch.Tensor:
+    """x_T: the same seed gives the same noise, so two models can start from exactly the same point."""
+    return torch.randn((n, channels, size, size), generator=torch.Generator().manual_seed(seed))
+
+
+@dataclass
+class Step:
+    index: int  # 0-based position in the sampling schedule
+    t: int  # the timestep this step denoised from
+    x_t: torch.Tensor  # the sample after this step (x_{t-1}), in [-1, 1]
+    x0: torch.Tensor  # the scheduler's pred_original_sample at this step
+
+
+def sample(
+    model: DigitDiffusion,
+    labels: torch.Tensor,
+    *,
+    steps: int = 50,
+    scheduler: Literal["ddpm", "ddim"] = "ddim",
+    guidance: float = 1.0,
+    eta: float = 0.0,
+    seed: int = 0,
+    fast: bool = True,
+) -> Iterator[Step]:
+    """Denoise from seeded noise, one Step per timestep. guidance 1 = conditional only, 0 = unconditional."""
+    from unetlab.models.diffusion import NULL
+
+    if not 1 <= steps <= model.config.train_timesteps:
+        raise ValueError(f"steps must be between 1 and {model.config.train_timesteps}, got {steps}")
+    if not 0 <= eta <= 1:
+        raise ValueError(f"eta must be between 0 (deterministic DDIM) and 1 (DDPM-like), got {eta}")
+    sched = make_scheduler(model, scheduler)
+    sched.set_timesteps(steps)
+    labels = torch.as_tensor(labels).long()
+    x = initial_noise(len(labels), model.config.image_size, seed, model.config.channels)
+    g = torch.Generator().manual_seed(seed + 1)  # the per-step noise of DDPM / DDIM with eta > 0: also shared
+    null = torch.full_like(labels, NULL)
+    extra = {"eta": eta} if scheduler == "ddim" else {}
+    for i, t in enumerate(sched.timesteps):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+            if guidance == 1:
+                pred = model(x, t.expand(len(x)), labels).float()
+            elif guidance == 0:
+                pred = model(x, t.expand(len(x)), null).float()
+            else:
+                both = model(torch.cat([x, x]), t.expand(2 * len(x)), torch.cat([labels, null])).float()
+                cond, uncond = both.chunk(2)
+                pred = uncond + guidance * (cond - uncond)  # classifier-free guidance, Ho & Salimans 2022, eq. 6
+        out = sched.step(pred, t, x, generator=g, **extra)
+        x = out.prev_sample
+        yield Step(i, int(t), x, out.pred_original_sample)
+
+
+def final(model: DigitDiffusion, labels, **kw) -> torch.Tensor:
+    """The finished samples in [0, 1], (N, 1, S, S)."""
+    *_, last = sample(model, labels, **kw)
+    return to_unit(last.x_t)
+
+
+# --- measurements -------------------------------------------------------------------------------------------
+
+
+def hf_ratio(samples: torch.Tensor | np.ndarray, real: torch.Tensor | np.ndarray) -> float:
+    """High-frequency energy of samples relative to real digits: metrics.hf_fraction(samples) / hf_fraction(real).
+    1 = as much fine detail as real digits; below 1 = blurrier; above 1 = noisier."""
+    return metrics.hf_fraction(np.asarray(samples)) / metrics.hf_fraction(np.asarray(real))
+
+
+GUIDANCES = (1.0, 2.0)  # the cards measure plain conditioning (the tab's default) and classifier-free guidance 2
+
+
+def sample_metrics(
+    model: DigitDiffusion,
+    classifier: nn.Module,
+    real: torch.Tensor,
+    *,
+    per_class: int = 50,
+    steps: int = 50,
+    scheduler: Literal["ddpm", "ddim"] = "ddim",
+    guidances: tuple[float, ...] = GUIDANCES,
+    seed: int = 0,
+) -> dict:
+    """Card metrics: the classifier's accuracy on per_class samples of each digit, and the HF energy ratio, at each
+    guidance scale; the first scale's numbers are also the card's headline (sample_accuracy, hf_ratio)."""
+    from unetlab.models.classifier import predict
+
+    labels = torch.arange(10).repeat_interleave(per_class)
+    by_guidance = {}
+    for g in guidances:
+        xs = torch.cat(
+            [
+                final(model, labels[i : i + 100], steps=steps, scheduler=scheduler, guidance=g, seed=seed + i)
+                for i in range(0, len(labels), 100)
+            ]
+        )
+        hit = (predict(classifier, xs) == labels).float()
+        by_guidance[f"{g:g}"] = {
+            "sample_accuracy": round(hit.mean().item(), 4),
+            "sample_accuracy_per_class": [round(hit[labels == c].mean().item(), 3) for c in range(10)],
+            "hf_ratio": round(hf_ratio(xs, real), 4),
+            "hf_fraction_samples": round(metrics.hf_fraction(xs.numpy()), 5),
+        }
+    sampler = {"scheduler": scheduler, "steps": steps, "eta": 0.0, "per_class": per_class, "guidance": guidances[0]}
+    return {
+        "sampler": sampler,
+        **by_guidance[f"{guidances[0]:g}"],
+        "hf_fraction_real": round(metrics.hf_fraction(np.asarray(real)), 5),
+        "by_guidance": by_guidance,
+    }
+
+
+# --- the tab: two models from the same noise, every step kept ------------------------------------------------
+
+
+@dataclass
+class Trajectory:
+    """Both models' denoising of the same noise, every step, as uint8 images (for the tab's scrubber)."""
+
+    names: list[str]
+    label: int
+    timesteps: list[int]
+    x_t: dict[str, np.ndarray]  # name -> (steps, N, S, S) uint8: the sample after each step
+    x0: dict[str, np.ndarray]  # name -> (steps, N, S, S) uint8: pred_original_sample at each step
+    seconds: dict[str, float]  # name -> sampling time
+
+
+def _uint8(x: torch.Tensor) -> np.ndarray:
+    return (to_unit(x)[:, 0].numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def denoise(
+    models: dict[str, DigitDiffusion],
+    label: int,
+    *,
+    n: int = 4,
+    steps: int = 50,
+    scheduler: Literal["ddpm", "ddim"] = "ddim",
+    guidance: float = 1.0,
+    eta: float = 0.0,
+    seed: int = 0,
+) -> Trajectory:
+    """Run every model on n samples of one class from the same seeded noise, keeping x_t and x0 at every step."""
+    import time
+
+    if label not in range(10):
+        raise ValueError(f"class must be a digit 0-9, got {label}")
+    labels = torch.full((n,), label)
+    xs, x0s, seconds, timesteps = {}, {}, {}, []
+    for name, model in models.items():
+        start, x_t, x0, timesteps = time.perf_counter(), [], [], []
+        kw = dict(steps=steps, scheduler=scheduler, guidance=guidance, eta=eta, seed=seed)
+        for step in sample(model, labels, **kw):
+            timesteps.append(step.t)
+            x_t.append(_uint8(step.x_t))
+            x0.append(_uint8(step.x0))
+        xs[name], x0s[name], seconds[name] = np.stack(x_t), np.stack(x0), time.perf_counter() - start
+    return Trajectory(list(models), label, timesteps, xs, x0s, seconds)
+
+
+def panel(traj: Trajectory, name: str, i: int, zoom: int = 8) -> np.ndarray:
+    """Step i of one model: x_t (top row) over the predicted x0 (bottom row), each pixel zoom x zoom."""
+    from unetlab import images
+
+    i = min(max(int(i), 0), len(traj.timesteps) - 1)
+    rows = [traj.x_t[name][i][:, None] / 255.0, traj.x0[name][i][:, None] / 255.0]
+    return images.enlarge(images.grid([np.stack(r, 0) for r in zip(*rows)], pad=1), zoom)
+
+
+def real_digits(size: int = 16) -> np.ndarray:
+    """The held-out real digits (N, 1, S, S) in [0, 1]: the reference spectrum."""
+    from unetlab import data
+
+    return data.digits(size).test.numpy()
+
+
+BANDS = {"low": (1, 2), "mid": (3, 5), "high": (6, 8)}  # radial frequency rings of a 16x16 image (cycles/image)
+
+
+def band_curves(traj: Trajectory, real: np.ndarray) -> list[dict]:
+    """Power of each model's predicted x0 in low / mid / high frequency rings over the steps, in dB relative to
+    real digits (0 dB = a real digit's power there): the low ring reaches its level first, the high ring last."""
+    ref = metrics.radial_power(real)
+    rows = []
+    for name in traj.names:
+        for i, t in enumerate(traj.timesteps):
+            p = metrics.radial_power(traj.x0[name][i] / 255.0)
+            for band, (lo, hi) in BANDS.items():
+                if ref[lo : hi + 1].sum() == 0:  # a ring beyond this image size's Nyquist frequency
+                    continue
+                db = 10 * np.log10(p[lo : hi + 1].sum() / ref[lo : hi + 1].sum() + 1e-12)
+                row = {"step": i + 1, "t": t, "power (dB vs real digits)": round(float(db), 3)}
+                rows.append(row | {"series": f"{name}: {band}"})
+    return rows
+
+
+def spectrum_rows(traj: Trajectory, i: int, real: np.ndarray) -> list[dict]:
+    """The radial power spectrum (log10) of each model's x_t and predicted x0 at step i, and of real digits."""
+    i = min(max(int(i), 0), len(traj.timesteps) - 1)
+    series = {"real digits": metrics.radial_power(real)}
+    for name in traj.names:
+        series[f"{name}: predicted x0"] = metrics.radial_power(traj.x0[name][i] / 255.0)
+        series[f"{name}: x_t"] = metrics.radial_power(traj.x_t[name][i] / 255.0)
+    return [
+        {"frequency": f, "log10 power": round(float(np.log10(p[f] + 1e-12)), 4), "series": s}
+        for s, p in series.items()
+        for f in range(1, len(p))
+    ]
+
+
+def class_grid(model: DigitDiffusion, per_class: int, **kw) -> tuple[np.ndarray, torch.Tensor]:
+    """per_class finished samples of every digit: uint8 grid (row c = class c), and the samples in [0, 1]."""
+    from unetlab import images
+
+    labels = torch.arange(10).repeat_interleave(per_class)
+    xs = final(model, labels, **kw)
+    rows = xs.view(10, per_class, *xs.shape[1:]).numpy()
+    return images.grid([rows[:, j] for j in range(per_class)], pad=1), xs
+
+
+@functools.cache
+def _real(size: int) -> np.ndarray:
+    return real_digits(size)
+
+
+def card_figures(cards: dict[str, dict]) -> str:
+    """The cards' measured numbers: the classifier's accuracy on each model's samples, and the HF energy ratio,
+    at each guidance scale the cards measured."""
+    scales = sorted({g for c in cards.values() for g in c.get("metrics", {}).get("by_guidance", {})}, key=float)
+    head = "| model | predicts |" + "".join(f" accuracy, guidance {g} | HF ratio, guidance {g} |" for g in scales)
+    lines = [head, "|---|---|" + "---:|---:|" * len(scales)]
+    for name, card in cards.items():
+        m, kind = card.get("metrics", {}), card.get("config", {}).get("prediction_type", "?")
+        row = f"| {name} | {'noise ε' if kind == 'epsilon' else 'clean x0'} |"
+        for g in scales:
+            r = m.get("by_guidance", {}).get(g)
+            row += f" {r['sample_accuracy']:.1%} | {r['hf_ratio']:.3f} |" if r else " not measured | not measured |"
+        lines.append(row)
+    if not scales:
+        return "The cards of these models hold no sample metrics (train them with `python -m unetlab train`)."
+    sampler = next(c["metrics"]["sampler"] for c in cards.values() if "sampler" in c.get("metrics", {}))
+    lines.append(
+        f"\nFrom the cards: {sampler['per_class']} samples per digit, {sampler['scheduler'].upper()} "
+        f"{sampler['steps']} steps, judged by a classifier trained on real digits. HF ratio = the samples' share of "
+        "power above half the Nyquist frequency over real digits' share: 1 = as much fine detail as real digits, "
+        "below 1 = blurrier, above 1 = more speckle."
+    )
+    return "\n".join(lines)
+
+
+def grid_report(
+    models: dict[str, DigitDiffusion], classifier: nn.Module | None, per_class: int, **kw
+) -> tuple[list[np.ndarray], str]:
+    """Each model's class grid (row c = digit c) from the same noise, and what the classifier and the spectrum
+    say about these samples."""
+    from unetlab.models.classifier import predict
+
+    if not 1 <= per_class <= 16:
+        raise ValueError(f"samples per class must be between 1 and 16, got {per_class}")
+    grids, lines = [], []
+    labels = torch.arange(10).repeat_interleave(per_class)
+    for name, model in models.items():
+        g, xs = class_grid(model, per_class, **kw)
+        grids.append(g)
+        line = f"**{name}**: HF energy ratio {hf_ratio(xs, _real(model.config.image_size)):.3f}"
+        if classifier is not None:
+            hit = (predict(classifier, xs) == labels).float().mean().item()
+            line += f", the classifier reads the asked digit in {hit:.0%} of these {len(xs)} samples"
+        lines.append(line)
+    return grids, "\n\n".join(lines)
