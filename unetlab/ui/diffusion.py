@@ -159,6 +159,7 @@ def build(registry: Registry) -> None:
 
     @user_errors
     def denoise(digit, sched, n_steps, scale, s, e, eps_name, x0_name):
+        """Denoise one digit with the eps- and the x0-model from the same noise; every step's x_t and x0 estimate."""
         if digit is None or str(digit) not in [str(d) for d in range(10)]:
             raise gr.Error("pick a class: a digit 0-9")
         t = diffusion.denoise(
@@ -215,6 +216,7 @@ def build(registry: Registry) -> None:
 
     @user_errors
     def sample_grid(n: float, scale, s, eps_name, x0_name):
+        """Sample every class with both models; the digits classifier's accuracy and high-frequency energy."""
         judge = registry.load("digits-classifier") if "digits-classifier" in registry.entries else None
         kw = dict(steps=20, scheduler="ddim", guidance=float(scale), seed=int(s or 0))
         (g_eps, g_x0), note = diffusion.grid_report(models(eps_name, x0_name), judge, int(n), **kw)
@@ -226,6 +228,7 @@ def build(registry: Registry) -> None:
 
     @user_errors
     def run_sd(path: str, n_steps: float, sched: str, s):
+        """Denoise with a local Stable Diffusion folder (offline): its eps-prediction steps and x0 previews."""
         strip, text = sd.denoise_folder(path, steps=int(n_steps), scheduler=sched, seed=int(s or 0))
         return strip, text
 
