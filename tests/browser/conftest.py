@@ -44,9 +44,9 @@ def app_in_chromium(port: int):
         demo.close()
 
 
-def new_page(browser, port: int, request):
+def new_page(browser, port: int, request, height: int = 1100):
     """A fresh page on the app (a fixture's body); on failure, a screenshot goes to tests/browser/failures/."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page = browser.new_page(viewport={"width": 1400, "height": height})
     page.goto(f"http://127.0.0.1:{port}/")
     yield page
     if getattr(request.node, "failed", False):

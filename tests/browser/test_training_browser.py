@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-import app
-from tests.browser.test_browser import ARGS, CHROMIUM, FAILURES, not_blank, save_screenshot, shown_image
-from unetlab import data, registry
+from tests.browser.conftest import app_in_chromium, new_page
+from tests.browser.test_browser import not_blank, save_screenshot, shown_image
+from unetlab import data
 
 PORT = 7905
 
@@ -18,34 +18,14 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    import os
-    import shutil
-
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("UNETLAB_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    demo = app.build_app(registry.Registry(registry.WEIGHTS_DIR))
-    demo.queue().launch(prevent_thread_lock=True, server_port=PORT, quiet=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+def browser():
+    with app_in_chromium(PORT) as b:
         yield b
-        b.close()
-    demo.close()
 
 
 @pytest.fixture
 def page(browser, request):
-    page = browser.new_page(viewport={"width": 1400, "height": 1300})
-    page.goto(f"http://127.0.0.1:{PORT}/")
-    yield page
-    if getattr(request.node, "failed", False):
-        FAILURES.mkdir(exist_ok=True)
-        page.screenshot(path=FAILURES / f"{request.node.name}.png", full_page=True)
-    page.close()
+    yield from new_page(browser, PORT, request, height=1300)
 
 
 def test_train_compare_stop_and_use_in_reconstruction(page):
