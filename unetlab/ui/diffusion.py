@@ -43,7 +43,8 @@ MORE = """
 
 **Classifier-free guidance** (Ho & Salimans 2022): during training 10 % of the prompts were the null token, so each
 model also denoises without a class. At sampling, ε̂ = ε̂(null) + s · (ε̂(class) − ε̂(null)); s = 1 is plain
-conditioning, s > 1 pushes towards the class (clearer digits, less variety), s = 0 ignores the class.
+conditioning, s > 1 pushes towards the class, s = 0 ignores the class. On these tiny models s > 1 *hurts*: the
+cards measure s = 1 and s = 2 (table above), and s = 4 pushes the predictions far outside the image range.
 
 **DDPM vs DDIM**: DDPM (Ho et al. 2020) adds fresh noise at every step; DDIM (Song et al. 2021) with η = 0 is
 deterministic, and η = 1 adds DDPM-like noise. Both use the models' own 1000-step training schedule, strided to
