@@ -245,7 +245,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=4, help="samples per label (default 4)")
     s.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
     s.add_argument("--scheduler", choices=["ddpm", "ddim"], default="ddim")
-    s.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale (1 = none)")
+    s.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (default 1: none)")
     s.add_argument("--eta", type=float, default=0.0, help="DDIM's eta: 0 deterministic, 1 DDPM-like")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--timeline", action="store_true", help="also <label>_<i>_timeline.png: x_t over x0, every step")

@@ -53,3 +53,15 @@ def new_page(browser, port: int, request, height: int = 1100):
         FAILURES.mkdir(exist_ok=True)
         page.screenshot(path=FAILURES / f"{request.node.name}.png", full_page=True)
     page.close()
+
+
+@pytest.fixture(scope="module")
+def browser(request):
+    """The app and Chromium for a test module, on the module's own PORT."""
+    with app_in_chromium(request.module.PORT) as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser, request):
+    yield from new_page(browser, request.module.PORT, request)

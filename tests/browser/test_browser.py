@@ -13,23 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import app_in_chromium, new_page
 from unetlab import data
 
 PORT = 7880
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with app_in_chromium(PORT) as b:
-        yield b
-
-
-@pytest.fixture
-def page(browser, request):
-    yield from new_page(browser, PORT, request)
 
 
 def shown_image(page, selector: str, timeout: float = 60_000) -> np.ndarray:

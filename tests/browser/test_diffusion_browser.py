@@ -5,23 +5,11 @@ UNETLAB_SCREENSHOTS=DIR saves DIR/diffusion.png (the README's image)."""
 import numpy as np
 import pytest
 
-from tests.browser.conftest import app_in_chromium, new_page
 from tests.browser.test_browser import not_blank, save_screenshot, shown_image, wait_for_text
 
 PORT = 7915
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with app_in_chromium(PORT) as b:
-        yield b
-
-
-@pytest.fixture
-def page(browser, request):
-    yield from new_page(browser, PORT, request)
 
 
 def test_denoise_scrub_play_and_grid(page):
