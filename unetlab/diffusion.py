@@ -120,9 +120,12 @@ def sample(
     guidance: float = 1.0,
     eta: float = 0.0,
     seed: int = 0,
-    fast: bool = True,
+    fast: bool = False,
 ) -> Iterator[Step]:
-    """Denoise from seeded noise, one Step per timestep. guidance 1 = conditional only, 0 = unconditional."""
+    """Denoise from seeded noise, one Step per timestep. guidance 1 = conditional only, 0 = unconditional.
+
+    fast: bf16 autocast. Off by default: at 16x16 this small U-Net measured no faster in bf16 than in fp32
+    (python -m unetlab bench: 8 samples x both models x 50 DDIM steps, 3.2 s bf16 vs 2.7 s fp32)."""
     from unetlab.models.diffusion import NULL
 
     if not 1 <= steps <= model.config.train_timesteps:
