@@ -5,10 +5,9 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from unetlab import data
 from unetlab.colorize import colorize
 from unetlab.registry import Registry
-from unetlab.ui.common import UploadImage, user_errors
+from unetlab.ui.common import choose, heldout_photo_input, user_errors
 
 EXPLANATION = """
 **Why predict colour from luminance?** A photo's lightness (CIE L\\*) carries almost all of its shapes, edges
@@ -28,24 +27,12 @@ bleeds across object boundaries; with them it can follow the edges.
 """
 
 
-def choose(names: list[str], preferred: str) -> str | None:
-    return preferred if preferred in names else (names[0] if names else None)
-
-
 def build(registry: Registry) -> None:
     names = registry.names("colorize")
     gr.Markdown("## Colorize: the U-Net predicts colour (a\\*b\\*) from lightness (L\\*), at any resolution")
     with gr.Row():
         with gr.Column(scale=1):
-            upload = UploadImage(
-                label="Photo (colour or grey)", height=320, sources=["upload", "clipboard"], elem_id="color-input"
-            )
-            gr.Examples(
-                list(data.heldout_photo_paths().values()),
-                inputs=upload,
-                label="Held-out photos",
-                elem_id="color-examples",
-            )
+            upload = heldout_photo_input("Photo (colour or grey)", "color")
             model = gr.Dropdown(names, value=choose(names, "colorize-skip"), label="Colourizer")
             other = gr.Dropdown(names, value=choose(names, "colorize-noskip"), label="Beside it (e.g. without skips)")
             run = gr.Button("Colorize", variant="primary", elem_id="color-run")

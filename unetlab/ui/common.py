@@ -41,6 +41,22 @@ class UploadImage(gr.Image):
             raise gr.Error(str(e)) from None
 
 
+def choose(names: list[str], preferred: str) -> str | None:
+    """A dropdown's starting value: the preferred model when it is registered, else the first one, else none."""
+    return preferred if preferred in names else (names[0] if names else None)
+
+
+def heldout_photo_input(label: str, prefix: str) -> UploadImage:
+    """The image-to-image tabs' input: an upload (or paste) with the held-out photos as examples."""
+    from unetlab import data
+
+    upload = UploadImage(label=label, height=320, sources=["upload", "clipboard"], elem_id=f"{prefix}-input")
+    gr.Examples(
+        list(data.heldout_photo_paths().values()), inputs=upload, label="Held-out photos", elem_id=f"{prefix}-examples"
+    )
+    return upload
+
+
 LIBRARY_ERRORS = (ValueError, KeyError, RuntimeError, OSError)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from unetlab import images, latent
 from unetlab.registry import Registry
-from unetlab.ui.common import UploadImage, user_errors
+from unetlab.ui.common import UploadImage, choose, user_errors
 
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "unetlab-latent-examples"
 ZOOM = 4  # frames are 32x32: shown (and returned by the API) with each pixel as a 4x4 block, exact
@@ -98,9 +98,6 @@ def endpoint(label: str, key: str, value: Path | None, examples: list[Path]) -> 
 
 def build(registry: Registry) -> None:
     vaes, aes = registry.names("vae"), registry.names("latent-ae")
-
-    def choose(names: list[str], preferred: str) -> str | None:
-        return preferred if preferred in names else (names[0] if names else None)
 
     examples = latent.example_files(EXAMPLES_DIR)
     by_name = {p.stem: p for p in examples}

@@ -8,10 +8,10 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from unetlab import data, images
+from unetlab import images
 from unetlab.reconstruct import compare
 from unetlab.registry import Registry
-from unetlab.ui.common import UploadImage, user_errors
+from unetlab.ui.common import choose, heldout_photo_input, user_errors
 
 COMPARE_PIXELS = int(os.environ.get("UNETLAB_COMPARE_PIXELS", 4_000_000))  # larger uploads are downscaled first
 
@@ -50,21 +50,10 @@ def models_by_skips(registry: Registry, skips: bool) -> list[str]:
 def build(registry: Registry) -> None:
     with_skips, without = models_by_skips(registry, True), models_by_skips(registry, False)
 
-    def choose(names: list[str], preferred: str) -> str | None:
-        return preferred if preferred in names else (names[0] if names else None)
-
     gr.Markdown("## Reconstruction: the U-Net autoencoder with vs without its skip connections")
     with gr.Row():
         with gr.Column(scale=1):
-            upload = UploadImage(
-                label="Input image", height=320, sources=["upload", "clipboard"], elem_id="recon-input"
-            )
-            gr.Examples(
-                list(data.heldout_photo_paths().values()),
-                inputs=upload,
-                label="Held-out photos",
-                elem_id="recon-examples",
-            )
+            upload = heldout_photo_input("Input image", "recon")
             noskip = gr.Dropdown(without, value=choose(without, "recon-noskip"), label="Model without skips")
             skip = gr.Dropdown(with_skips, value=choose(with_skips, "recon-skip"), label="Model with skips")
             run = gr.Button("Reconstruct", variant="primary", elem_id="recon-run")
