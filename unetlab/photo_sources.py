@@ -223,10 +223,6 @@ _LOMIRI_16 = [  # (name, file stem, sha256, author, licence)
 PHOTOS |= {name: _lomiri(LOMIRI_16, stem, sha, who, lic) for name, stem, sha, who, lic in _LOMIRI_16}
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def cached(name: str) -> Path:
     return CACHE / f"{name}.jpg"
 
@@ -237,6 +233,8 @@ def fetch(names: list[str] | None = None) -> dict[str, Path]:
     missing = [n for n in names if not cached(n).exists()]
     for package in sorted({PHOTOS[n].package for n in missing}):
         _fetch_package(package, [n for n in missing if PHOTOS[n].package == package])
+    from unetlab.registry import sha256  # the project's one file hasher
+
     out = {}
     for n in names:
         if sha256(cached(n)) != PHOTOS[n].sha256:
