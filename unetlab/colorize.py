@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unetlab import images, metrics
+from unetlab.hardware import bf16_pays
 
 WORKING_SIDE = 256  # the model runs with its short side at most this
 MAX_WORKING_LONG = 1024  # ... and its long side at most this (huge or strip-like uploads)
@@ -326,7 +327,7 @@ def colorize(model: nn.Module, img: np.ndarray, fast: bool = True, views: bool =
     m = 2**model.config.depth
     Lp = F.pad(Lw, (0, -w % m, 0, -h % m), mode="replicate")
     # 3. chroma
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast and bf16_pays()):
         ab, _ = predict_ab(model, Lp.contiguous(memory_format=torch.channels_last))
     ab = ab.float()[..., :h, :w]  # (1, 2, h, w)
     # 4. upsample chroma, keep the upload's own L*

@@ -19,8 +19,8 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 EMBEDDED = ("digits", "faces", "photos")
-FETCHED = ("colour-photos",)
+FETCHED = ("colour-photos", "corpus", "corpus-photos", "corpus-other")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 HELDOUT_PHOTOS = ("chelsea", "coffee")
 MAX_TEST_TILES = 64  # held-out crops of a user's images: evaluated every epoch, so bounded
@@ -47,6 +47,9 @@ class Data:
     test_labels: torch.Tensor | None = None
     crop: int = 0  # > 0: training samples are random crops of this side, randomly flipped
     epoch_size: int = 0  # samples per epoch when cropping
+    weights: torch.Tensor | None = None  # cropping: how often each image is drawn (None: uniformly)
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None  # applied to each crop batch
+    adapted: str = ""  # how the images were fitted to a model's channels, if they were (adapt_channels)
 
     @property
     def channels(self) -> int:
@@ -75,12 +78,19 @@ class Data:
                 yield (self.train[idx], self.train_labels[idx]) if labels else self.train[idx]
             return
         for i in range(0, n, batch_size):
-            yield random_crops(self.train, min(batch_size, n - i), self.crop, generator)
+            batch = random_crops(self.train, min(batch_size, n - i), self.crop, generator, self.weights)
+            yield batch if self.augment is None else self.augment(batch, generator)
 
 
-def random_crops(photos: list[torch.Tensor], n: int, size: int, generator: torch.Generator) -> torch.Tensor:
-    """n random size x size crops, each from a random photo, flipped left-right half of the time."""
-    picks = torch.randint(len(photos), (n,), generator=generator).tolist()
+def random_crops(
+    photos: list[torch.Tensor], n: int, size: int, generator: torch.Generator, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """n random size x size crops, each from a random photo (drawn by `weights`, default uniformly), flipped
+    left-right half of the time. Photos may be float in [0, 1] or uint8 (stored compactly); crops are float."""
+    if weights is None:
+        picks = torch.randint(len(photos), (n,), generator=generator).tolist()
+    else:
+        picks = torch.multinomial(weights, n, replacement=True, generator=generator).tolist()
     out = []
     for p in picks:
         img = photos[p]
@@ -90,7 +100,8 @@ def random_crops(photos: list[torch.Tensor], n: int, size: int, generator: torch
         if torch.rand(1, generator=generator) < 0.5:
             crop = crop.flip(-1)
         out.append(crop)
-    return torch.stack(out)
+    batch = torch.stack(out)
+    return batch.float().div(255) if batch.dtype == torch.uint8 else batch
 
 
 def tile_crops(photo: torch.Tensor, size: int) -> torch.Tensor:
@@ -127,6 +138,27 @@ def tensor_data(name: str, x: torch.Tensor, labels: torch.Tensor | None, test_fr
         None if labels is None else labels[train],
         None if labels is None else labels[test],
     )
+
+
+LUMA = torch.tensor([0.299, 0.587, 0.114])  # ITU-R BT.601, as images.luma
+
+
+def _channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """(..., C, H, W) grey -> RGB by repeating, RGB -> grey by luma (float out)."""
+    if channels == 3:
+        return x.expand(*x.shape[:-3], 3, *x.shape[-2:]).clone()
+    x = x.float().div(255) if x.dtype == torch.uint8 else x
+    return torch.einsum("c,...chw->...hw", LUMA, x).unsqueeze(-3)
+
+
+def adapt_channels(d: Data, channels: int) -> Data:
+    """The same data with `channels` channels: grey images become RGB (the channel repeated, so the model sees
+    grey colour images), colour images become grey (their luma). Recorded in `adapted` for the card."""
+    if (d.channels, channels) not in ((1, 3), (3, 1)):
+        raise DataError(f"{d.name} has {d.channels}-channel images; a model taking {channels} cannot use them")
+    train = [_channels(t, channels) for t in d.train] if isinstance(d.train, list) else _channels(d.train, channels)
+    how = "grey -> RGB (the grey channel repeated)" if channels == 3 else "RGB -> grey (luma, BT.601)"
+    return replace(d, train=train, test=_channels(d.test, channels), adapted=how)
 
 
 def without_class(d: Data, label: int) -> Data:
@@ -241,6 +273,92 @@ def colour_photos(crop: int = 64, epoch_size: int = 2048) -> Data:
     return crop_data("colour-photos", train, test, crop, epoch_size)
 
 
+CORPUS_SETS = {  # dataset name -> the corpus's kinds it holds (None: all)
+    "corpus": None,
+    "corpus-photos": ("photo", "photo cut-out", "texture"),
+    "corpus-other": ("illustration", "icon", "screenshot", "clip art", "line art"),
+}
+CORPUS_SIDE = 384  # training images are used at short side <= 384 (the colouriser's larger scale)
+VAL_SIDE = 256  # validation images at short side <= 256, cut into crop-size tiles
+MAX_VAL_TILES = 512  # evaluated every epoch, so bounded (evenly spaced over all tiles)
+
+
+def corpus_arrays(
+    split: str, kinds: tuple[str, ...] | None = None, fetch: bool = True, limit: int = 0
+) -> dict[str, np.ndarray]:
+    """The corpus's images of one split, uint8 RGB at full size (alpha composited on white), by name.
+
+    fetch=False (the app): only from the cache, else a DataError saying how to fill it. limit > 0: about that
+    many, evenly spaced over the manifest (so every source keeps its share). The training split also holds the
+    nine photographs shipped in scikit-image and scikit-learn (when photos are asked for)."""
+    from unetlab import corpus
+    from unetlab.images import load_image
+
+    chosen = corpus.items(split, kinds)
+    if limit and len(chosen) > limit:
+        chosen = [chosen[round(k)] for k in np.linspace(0, len(chosen) - 1, limit)]
+    try:
+        paths = corpus.fetch(chosen) if fetch else corpus.require_cached(chosen)
+    except (corpus.CorpusError, corpus.photo_sources.FetchError) as e:
+        raise DataError(str(e)) from None
+    out = {}
+    if split == "train" and (kinds is None or "photo" in kinds):
+        out |= {f"{corpus.PACKAGED}:{k}": v for k, v in photo_arrays().items()}
+    return out | {name: load_image(path, mode="RGB", name=name) for name, path in paths.items()}
+
+
+def source_weights(names: list[str]) -> torch.Tensor:
+    """Per image, 1/sqrt(n) for a source of n images: big sources (game textures, screenshots) are drawn more
+    often than small ones (wallpaper photos) but not in proportion, so no source dominates an epoch."""
+    sources = [n.split(":", 1)[0] for n in names]
+    count = {s: sources.count(s) for s in set(sources)}
+    return torch.tensor([count[s] ** -0.5 for s in sources], dtype=torch.float64)
+
+
+def corpus_data(
+    name: str = "corpus", crop: int = 64, epoch_size: int = 2048, fetch: bool = True, limit: int = 0
+) -> Data:
+    """A corpus dataset: random crops of the training split (short side <= CORPUS_SIDE, stored as uint8, drawn
+    by source_weights); the held-out samples are tiles of the validation split (never the test split).
+    fetch=False and limit: see corpus_arrays (the Live training tab uses both: cache only, a few hundred images)."""
+    if name not in CORPUS_SETS:
+        raise DataError(f"unknown corpus dataset {name!r}; use one of {', '.join(CORPUS_SETS)}")
+    kinds = CORPUS_SETS[name]
+    train = corpus_arrays("train", kinds, fetch, limit)
+    val = corpus_arrays("val", kinds, fetch, limit // 8)
+    images = [torch.from_numpy(np.array(short_side(a, CORPUS_SIDE))).permute(2, 0, 1) for a in train.values()]
+    small = [n for n, t in zip(train, images) if min(t.shape[1:]) < crop]
+    if small:
+        raise DataError(f"{len(small)} image(s) of {name!r} are smaller than the {crop}px crop; lower the crop")
+    tiles = torch.cat([tile_crops(to_tensor(short_side(a, VAL_SIDE)), crop) for a in val.values()])
+    keep = torch.linspace(0, len(tiles) - 1, min(len(tiles), MAX_VAL_TILES)).round().long()
+    return Data(name, images, tiles[keep], crop=crop, epoch_size=epoch_size, weights=source_weights(list(train)))
+
+
+TEST_PER_SOURCE = 40  # the cards score this many test images per source, at full size, evenly spaced by name
+
+
+def corpus_test(per_source: int = TEST_PER_SOURCE, fetch: bool = True) -> dict[str, dict[str, np.ndarray]]:
+    """The test split for the cards' figures: per test source, up to `per_source` images evenly spaced over
+    the source's sorted files, uint8 RGB at full size. No recipe trains or selects anything on these."""
+    from unetlab import corpus
+    from unetlab.images import load_image
+
+    groups: dict[str, list] = {}
+    for item in corpus.items("test"):
+        groups.setdefault(item.source, []).append(item)
+    out = {}
+    for source, chosen in groups.items():
+        chosen = sorted(chosen, key=lambda i: i.member)
+        pick = [chosen[round(k)] for k in np.linspace(0, len(chosen) - 1, min(per_source, len(chosen)))]
+        try:
+            paths = corpus.fetch(pick) if fetch else corpus.require_cached(pick)
+        except (corpus.CorpusError, corpus.photo_sources.FetchError) as e:
+            raise DataError(str(e)) from None
+        out[source] = {name: load_image(path, mode="RGB", name=name) for name, path in paths.items()}
+    return out
+
+
 # --- on disk --------------------------------------------------------------------------------------------------
 
 
@@ -352,6 +470,8 @@ def load(name: str, size: int = 32, crop: int = 64, epoch_size: int = 2048) -> D
         return photos(crop, epoch_size)
     if name == "colour-photos":
         return colour_photos(crop, epoch_size)
+    if name in CORPUS_SETS:
+        return corpus_data(name, crop, epoch_size)
     if os.sep in name or Path(name).exists():
         return from_path(name, size, crop, epoch_size)
     raise DataError(f"unknown dataset {name!r}; use one of {', '.join(EMBEDDED + FETCHED)} or a path")

@@ -53,14 +53,15 @@ MODELS = {  # the tab's model choices: key -> what it is
     "contractive-ae": "contractive AE (Jacobian penalty)",
     "vq-vae": "VQ-VAE (codebook)",
 }
-DATASETS = ("digits", "faces", "photos", "upload")
+DATASETS = ("digits", "faces", "photos", *datasets.CORPUS_SETS, "upload")
+CORPUS_IMAGES = 320  # corpus data: this many training images, from the cache (decoding all ~2,400 takes ~50 s)
 NOISES = ("gaussian", "masking")
 
 
 @dataclass
 class Job:
     model: str = "unet"  # a key of MODELS
-    dataset: str = "digits"  # digits | faces | photos | upload
+    dataset: str = "digits"  # a key of DATASETS
     files: list[str] = field(default_factory=list)  # upload: a zip and/or image files
     epochs: int = 10
     batch_size: int = 64
@@ -124,6 +125,10 @@ def load_data(job: Job) -> tuple[datasets.Data, str]:
         note = f"your upload: {up.summary()}"
     elif job.dataset == "photos":
         d = datasets.photos(crop=CROP if fully_convolutional else SIZE, epoch_size=EPOCH_SIZE)
+    elif job.dataset in datasets.CORPUS_SETS:
+        crop = CROP if fully_convolutional else SIZE
+        d = datasets.corpus_data(job.dataset, crop, EPOCH_SIZE, fetch=False, limit=CORPUS_IMAGES)
+        note = f"{job.dataset}: {len(d.train)} training images of the corpus, from the cache"
     else:
         d = datasets.load(job.dataset, size=SIZE)
     labels = None if d.test_labels is None else d.test_labels[:HELDOUT]

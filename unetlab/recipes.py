@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from unetlab import data as datasets
-from unetlab import metrics, registry
+from unetlab import registry
 from unetlab.lab import purity_net
-from unetlab.reconstruct import reconstruct
+from unetlab.reconstruct import heldout_report, score
 from unetlab.train import Objective, Reconstruct, Report, train
 
 
@@ -41,6 +41,7 @@ class Recipe:
     dtype: str = "float16"  # how the weights are stored
     without_class: int | None = None  # labelled datasets: leave this class out of train and test (anomaly models)
     keep_best: bool = False  # keep the weights of the epoch with the lowest held-out (validation) loss
+    augment: str = ""  # crop datasets: '+'-joined augment.CHOICES (colour, synthetic), or '' for none
     description: str = ""
     data_hint: str = ""  # how to get the data, shown when it cannot be loaded
     overrides: dict = field(default_factory=dict)  # what the command line changed
@@ -55,7 +56,13 @@ class Recipe:
         return replace(self, **kw, overrides={**self.overrides, **kw})
 
 
-RECON = dict(in_channels=3, out_channels=3, base=16, depth=4)
+# Linear output: a sigmoid must reach 0 and 1 (white pages, saturated primaries) through vanishing gradients; in a
+# 3,000-crop A/B on the corpus, linear was ahead by 0.9 dB of validation PSNR. Outputs are clipped when saved.
+RECON = dict(in_channels=3, out_channels=3, base=16, depth=4, output="linear")
+# The image corpus's training split (corpus.py), colour-augmented and with synthetic images (augment.py); the
+# validation split picks the kept epoch, the test sources only score it.
+RECON_DATA = dict(dataset="corpus", crop=64, epoch_size=4096, batch_size=16, keep_best=True, augment="colour+synthetic")
+EPOCHS_RECON = 16  # 65,536 crops: about 55 min at ~20 img/s on one AVX2 core in fp32 (two runs side by side)
 COLOR = dict(in_channels=1, base=16, depth=4)  # L* in; recon-skip's width and depth
 COLOR_DATA = dict(dataset="colour-photos", crop=96, epoch_size=1024, batch_size=16, keep_best=True)
 LATENT = dict(in_channels=1, image_size=32, base=32, depth=3)  # the VAE/AE shape: 32x32 grey -> 4x4x128 -> z
@@ -75,20 +82,18 @@ RECIPES: dict[str, Recipe] = {
             "reconstruct",
             "unet",
             {**RECON, "skips": True},
-            "photos",
-            epochs=60,
-            batch_size=32,
+            epochs=EPOCHS_RECON,
+            **RECON_DATA,
             lr=2e-3,
-            description="U-Net autoencoder on 64x64 photo crops, with its contracting path (skips)",
+            description="U-Net autoencoder on 64x64 crops of the image corpus, with its contracting path (skips)",
         ),
         Recipe(
             "recon-noskip",
             "reconstruct",
             "unet",
             {**RECON, "skips": False},
-            "photos",
-            epochs=60,
-            batch_size=32,
+            epochs=EPOCHS_RECON,
+            **RECON_DATA,
             lr=2e-3,
             description="the same U-Net and data without skips: everything must pass the 1/16-size bottom",
         ),
@@ -293,11 +298,31 @@ def get(name: str) -> Recipe:
     return RECIPES[name]
 
 
+ADAPTABLE = ("reconstruct", "anomaly", "vae", "latent-ae")  # tasks whose target is the input: channels can adapt
+
+
 def load_data(r: Recipe) -> datasets.Data:
+    """The recipe's data, fitted to its model's input channels where the task allows (see adapt_channels)."""
+    from unetlab.augment import augmenter
+
     try:
         d = datasets.load(r.dataset, size=r.size, crop=r.crop, epoch_size=r.epoch_size)
     except datasets.DataError as e:
         raise datasets.DataError(f"{e}; {r.data_hint}" if r.data_hint else str(e)) from None
+    want = r.config.get("in_channels")
+    if r.task == "colorize" and d.channels != 3:
+        raise datasets.DataError(
+            f"{r.name} learns colour from colour images, and {r.dataset} is grey; use photos, "
+            "colour-photos, corpus or a folder of colour images"
+        )
+    if want and d.channels != want:
+        if r.task not in ADAPTABLE:
+            raise datasets.DataError(
+                f"{r.name}'s model takes {want}-channel images and {r.dataset} has "
+                f"{d.channels}; this task cannot adapt them"
+            )
+        d = datasets.adapt_channels(d, want)
+    d.augment = augmenter(r.augment)
     return d if r.without_class is None else datasets.without_class(d, r.without_class)
 
 
@@ -435,16 +460,12 @@ def evaluate(r: Recipe, model: torch.nn.Module, data: datasets.Data) -> dict:
         from unetlab.colorize import heldout_metrics
 
         out |= heldout_metrics(model, datasets.photo_arrays(held_out=True))
-    if r.task == "reconstruct" and r.dataset == "photos":
-        from unetlab.images import to_float
-
-        scores = {}
-        for name, img in datasets.photo_arrays(held_out=True).items():
-            y, ref = to_float(reconstruct(model, img, fast=False)), to_float(img)
-            scores[name] = {"psnr": round(metrics.psnr(y, ref), 3), "ssim": round(metrics.ssim(y, ref), 4)}
+    if r.task == "reconstruct" and r.dataset in ("photos", *datasets.CORPUS_SETS) and not data.adapted:
+        scores = {name: score(model, img) for name, img in datasets.photo_arrays(held_out=True).items()}
         out["heldout"] = scores
         out["heldout_psnr"] = round(float(np.mean([s["psnr"] for s in scores.values()])), 3)
         out["heldout_ssim"] = round(float(np.mean([s["ssim"] for s in scores.values()])), 4)
+        out["test_split"] = heldout_report(model, datasets.corpus_test())
     return out
 
 
@@ -460,6 +481,34 @@ def card(r: Recipe, model: torch.nn.Module, data: datasets.Data, history: list[d
             "held_out": list(datasets.HELDOUT_PHOTOS),
             "crop": r.crop,
             "flips": "left-right, p=0.5",
+        }
+    if data.adapted:
+        data_info["adapted"] = data.adapted
+    if r.augment:
+        data_info["augment"] = r.augment
+    if r.dataset in datasets.CORPUS_SETS:
+        from unetlab import corpus
+
+        data_info |= {
+            "kinds": datasets.CORPUS_SETS[r.dataset] or "all",
+            "manifest": {"file": "unetlab/corpus.json", "sha256": registry.sha256(corpus.MANIFEST)},
+            "split": "train: the training split of every train source, drawn 1/sqrt(source size) per image; "
+            "validation (kept epoch): a fixed tenth of those sources; test (scores only): whole sources",
+            "scale": f"short side <= {datasets.CORPUS_SIDE}; validation tiles at short side <= {datasets.VAL_SIDE}",
+            "crop": r.crop,
+            "flips": "left-right, p=0.5",
+            "held_out": list(datasets.HELDOUT_PHOTOS),
+            "sources": corpus.credits()
+            + [
+                {
+                    "source": corpus.PACKAGED,
+                    "package": "scikit-image, scikit-learn (PyPI)",
+                    "split": "train",
+                    "files": {"train": 9},
+                    "licence": "see skimage.data / sklearn sample images",
+                    "author": "astronaut: NASA; china, flower: CC-BY-2.0; others as shipped",
+                }
+            ],
         }
     if r.dataset == "colour-photos":
         from unetlab import photo_sources

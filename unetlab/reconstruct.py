@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from unetlab import images, metrics
+from unetlab.hardware import bf16_pays
 from unetlab.registry import Registry
 
 TILE = 1024  # images larger than TILE x TILE run in tiles of this side: memory stays ~0.5 GB at any size
@@ -32,7 +33,7 @@ def reconstruct(model: nn.Module, img: np.ndarray, fast: bool = True) -> np.ndar
     def run(part: np.ndarray) -> np.ndarray:
         ph, pw = part.shape[-2:]
         xp = torch.from_numpy(images.pad_to_multiple(part, 2**c.depth))[None]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast and bf16_pays()):
             y = model(xp.contiguous(memory_format=torch.channels_last))[0, :, :ph, :pw]
         return y.float().numpy()
 
@@ -72,3 +73,37 @@ def compare(img: np.ndarray, names: list[str], registry: Registry, vmax: float =
         err = np.abs(yf - ref).mean(0)
         out.append(Result(name, y, metrics.psnr(yf, ref), metrics.ssim(yf, ref), images.heat_map(err, vmax)))
     return out
+
+
+def score(model: nn.Module, img: np.ndarray) -> dict:
+    """One held-out image at its own size, in fp32: PSNR, SSIM and the block-periodic error (8-bit levels)."""
+    y, ref = images.to_float(reconstruct(model, img, fast=False)), images.to_float(img)
+    return {
+        "psnr": round(metrics.psnr(y, ref), 3),
+        "ssim": round(metrics.ssim(y, ref), 4),
+        "grid": round(metrics.periodic_error(y, ref), 3),
+    }
+
+
+def heldout_report(model: nn.Module, groups: dict[str, dict[str, np.ndarray]]) -> dict:
+    """Scores per group (a test source) and image: each group's mean and worst, then all images' mean and worst.
+    The worst is the lowest PSNR and the largest grid error."""
+    out: dict = {"per_source": {}}
+    every = []
+    for group, imgs in groups.items():
+        scores = {name: score(model, img) for name, img in imgs.items()}
+        every += scores.values()
+        out["per_source"][group] = summary(list(scores.values())) | {"images": scores}
+    out |= summary(every)
+    return out
+
+
+def summary(scores: list[dict]) -> dict:
+    psnrs = [s["psnr"] for s in scores]
+    return {
+        "n": len(scores),
+        "psnr_mean": round(float(np.mean(psnrs)), 3),
+        "psnr_worst": round(float(np.min(psnrs)), 3),
+        "ssim_mean": round(float(np.mean([s["ssim"] for s in scores])), 4),
+        "grid_worst": round(float(np.max([s["grid"] for s in scores])), 3),
+    }

@@ -5,7 +5,8 @@ torch.manual_seed). Stoppable: `stop()` is checked before every batch, and a sto
 report of its partial epoch, so the caller keeps the partly trained model.
 
 Speed: bf16 autocast + channels_last train the seed's U-Net about 2x faster than fp32 on an AVX-512-bf16 CPU
-(`python -m unetlab bench` measures it); held-out evaluation always runs in fp32.
+(`python -m unetlab bench` measures it); on a CPU without native bf16 "fast" keeps fp32 (hardware.py), where
+emulated bf16 measured 8x slower. Held-out evaluation always runs in fp32.
 
 Scale: under `accelerate launch` (HF Accelerate) the same loop runs data parallel: pass an `Accelerator` and each
 process trains on its share of every epoch's batches (batch i goes to process i mod N) on its own device, the
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unetlab.data import Data
+from unetlab.hardware import bf16_pays
 from unetlab.images import grid
 
 
@@ -141,6 +143,7 @@ def train(
     steps_per_epoch = math.ceil(math.ceil(len(data) / batch_size) / shards)
     total = epochs * steps_per_epoch
     memory_format = torch.channels_last if fast else torch.contiguous_format
+    bf16 = fast and bf16_pays(device)  # without native bf16 it is emulated, and slower than fp32 (hardware.py)
     core = model.to(device, memory_format=memory_format)  # the model itself (evaluated, returned, saved)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     if accelerator is not None:
@@ -160,7 +163,7 @@ def train(
                 break
             x, y = batch if labelled else (batch, None)
             x = x.to(device).contiguous(memory_format=memory_format)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = objective.loss(model, x, y.to(device)) if labelled else objective.loss(model, x)
             opt.zero_grad(set_to_none=True)
             if accelerator is not None:
