@@ -154,12 +154,18 @@ def test_fetch_fills_the_cache_once_and_the_app_path_never_downloads(stand_in):
     assert corpus.require_cached(chosen) == paths
 
 
-@needs_dpkg
-def test_corpus_data_crops_uint8_weights_and_validation(stand_in, monkeypatch):
+def one_train_one_val(stand_in) -> None:
+    """Build the stand-in's manifest (two pictures), then make the first a training and the second a validation
+    file (the hash split of two files could put both on one side)."""
     corpus.build(stand_in["tmp"] / "corpus.json")
     rows = json.loads((stand_in["tmp"] / "corpus.json").read_text())
     rows["files"] = [r[:4] + [split] + r[5:] for r, split in zip(rows["files"], ("train", "val"))]
     corpus.write(rows, stand_in["tmp"] / "corpus.json")
+
+
+@needs_dpkg
+def test_corpus_data_crops_uint8_weights_and_validation(stand_in, monkeypatch):
+    one_train_one_val(stand_in)
     monkeypatch.setattr(data, "photo_arrays", lambda held_out=False: {"packaged": picture(5, 200)})
     with pytest.raises(data.DataError, match="data --fetch"):
         data.corpus_data("corpus", crop=32, epoch_size=8, fetch=False)
@@ -177,3 +183,25 @@ def test_kind_rules_first_match_wins_and_only_lists():
     assert corpus.kind_of(s, "a/c.png") is None  # not listed
     t = corpus.Source("t", "p", "1", (("*/cartoon/*", "clip art"), ("*", "photo")), "x", "y")
     assert corpus.kind_of(t, "stamps/cartoon/cat.png") == "clip art"
+
+
+def test_live_training_reads_the_corpus_from_the_cache_only(tmp_path, monkeypatch):
+    from unetlab import live
+
+    monkeypatch.setenv("UNETLAB_CACHE", str(tmp_path / "empty"))
+    assert set(data.CORPUS_SETS) <= set(live.DATASETS)
+    with pytest.raises(data.DataError, match="python -m unetlab data --fetch"):
+        live.load_data(live.Job(model="unet", dataset="corpus-photos"))
+
+
+@needs_dpkg
+def test_live_training_on_the_cached_corpus(stand_in, monkeypatch):
+    from unetlab import live
+
+    one_train_one_val(stand_in)
+    corpus.fetch(corpus.items())
+    monkeypatch.setattr(data, "photo_arrays", lambda held_out=False: {})
+    d, note = live.load_data(live.Job(model="unet", dataset="corpus"))
+    assert d.crop == live.CROP and len(d.train) == 1 and "from the cache" in note
+    d, _ = live.load_data(live.Job(model="vae", dataset="corpus"))
+    assert d.size == live.SIZE  # the fixed-size autoencoders see 32x32 crops

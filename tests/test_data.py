@@ -3,13 +3,14 @@ tiny files the test writes."""
 
 import gzip
 import struct
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from unetlab import data
+from unetlab import data, recipes
 
 N_DIGITS = 1797
 
@@ -356,3 +357,29 @@ def test_from_path_unknown_file_kind(tmp_path):
 
 def test_data_error_is_a_value_error():
     assert issubclass(data.DataError, ValueError)
+
+
+def test_grey_data_becomes_rgb_for_an_rgb_reconstruction_model():
+    """`train --recipe recon-skip --dataset digits` used to crash in the first conv; now the grey digits are
+    repeated into three channels, and the card says so."""
+    r = recipes.get("recon-skip").with_overrides(dataset="digits")
+    d = recipes.load_data(r)
+    assert d.channels == 3 and d.train.shape[1] == 3 and "grey -> RGB" in d.adapted
+    assert torch.equal(d.train[:, 0], d.train[:, 2])
+    model = recipes.build_model(r).eval()
+    with torch.no_grad():
+        assert model(d.test[:2]).shape == (2, 3, 32, 32)
+
+
+def test_colour_data_becomes_luma_for_a_grey_model_and_colourisers_refuse_grey():
+    d = data.adapt_channels(data.Data("c", [torch.full((3, 8, 8), 255, dtype=torch.uint8)], torch.rand(2, 3, 8, 8)), 1)
+    assert d.channels == 1 and d.train[0].shape == (1, 8, 8) and torch.allclose(d.train[0], torch.ones(1, 8, 8))
+    assert "luma" in d.adapted
+    ae = recipes.get("ae-digits").with_overrides(dataset="photos")
+    assert recipes.load_data(ae).channels == 1
+    with pytest.raises(data.DataError, match="learns colour from colour images, and digits is grey"):
+        recipes.load_data(recipes.get("colorize-skip").with_overrides(dataset="digits"))
+    judge = recipes.get("digits-classifier")
+    judge = replace(judge, config={**judge.config, "in_channels": 1}, dataset="photos")
+    with pytest.raises(data.DataError, match="cannot adapt"):
+        recipes.load_data(judge)

@@ -158,4 +158,4 @@ def test_keep_best_restores_the_best_epochs_weights():
     r = recipes.get("colorize-skip")
     history = [{"epoch": 1, "test_loss": 3.0}, {"epoch": 2, "test_loss": 1.0}, {"epoch": 3, "test_loss": 2.0}]
     assert r.keep_best and recipes.kept(r, history)["epoch"] == 2
-    assert recipes.kept(recipes.get("recon-skip"), history)["epoch"] == 3
+    assert recipes.kept(recipes.get("vae-digits"), history)["epoch"] == 3

@@ -4,6 +4,7 @@
   python -m unetlab train --recipe NAME [--dataset D] [--epochs N] [--batch-size B] [--lr X] [--seed S]
                           [--augment A] [--out DIR]
   python -m unetlab data [--list | --fetch | --build]
+  python -m unetlab score MODEL... [--per-source N] [--json]
   python -m unetlab reconstruct --model NAME_OR_PATH INPUT... --out DIR
   python -m unetlab colorize --model NAME_OR_PATH INPUT... --out DIR
   python -m unetlab interpolate --model NAME A B [--steps N] [--method linear|spherical] --out DIR
@@ -102,6 +103,45 @@ def cmd_data(args: argparse.Namespace) -> None:
         print(f"done: all {len(chosen)} files are in the cache and match their sha256")
     if args.list or not (args.build or args.fetch):
         print(corpus.listing())
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    """Score reconstruction models on the corpus's test sources (per source: mean and worst) and on chelsea and
+    coffee, at full size in fp32: the figures the cards and the README give, for any model file."""
+    from unetlab import data, registry
+    from unetlab.reconstruct import heldout_report, score
+
+    groups = data.corpus_test(args.per_source, fetch=True)
+    rows = {}
+    for name in args.models:
+        entry, model = registry.resolve(name)
+        if entry.task != "reconstruct":
+            raise ValueError(f"model {entry.name!r} is a {entry.task} model; score takes reconstruction models")
+        model.eval()
+        report = heldout_report(model, groups)
+        report["chelsea_coffee"] = {k: score(model, v) for k, v in data.photo_arrays(held_out=True).items()}
+        rows[name] = report
+        if not args.json:
+            print(
+                f"{name}: test split mean {report['psnr_mean']:.2f} dB, worst {report['psnr_worst']:.2f} dB, "
+                f"SSIM {report['ssim_mean']:.4f}, grid error worst {report['grid_worst']:.2f} levels "
+                f"({report['n']} images)"
+            )
+            for source, r in report["per_source"].items():
+                print(
+                    f"  {source:<16} mean {r['psnr_mean']:6.2f}  worst {r['psnr_worst']:6.2f}  "
+                    f"SSIM {r['ssim_mean']:.4f}  grid {r['grid_worst']:.2f}  ({r['n']} images)"
+                )
+            held = report["chelsea_coffee"]
+            print("  chelsea / coffee " + " / ".join(f"{v['psnr']:.2f}" for v in held.values()) + " dB")
+    if args.json:
+        strip = lambda r: {k: v for k, v in r.items() if k != "images"}  # noqa: E731
+        print(
+            json.dumps(
+                {n: r | {"per_source": {s: strip(v) for s, v in r["per_source"].items()}} for n, r in rows.items()},
+                indent=1,
+            )
+        )
 
 
 def image_to_image(args: argparse.Namespace, task: str, run) -> None:
@@ -255,6 +295,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--fetch", action="store_true", help="download the pinned packages once; fill the cache")
     s.add_argument("--build", action="store_true", help="maintainers: rebuild unetlab/corpus.json from the packages")
     s.set_defaults(func=cmd_data)
+
+    s = sub.add_parser("score", help="reconstruction models on the corpus's test sources and chelsea/coffee")
+    s.add_argument("models", nargs="+", metavar="MODEL", help="registry names, or card/weights files")
+    s.add_argument("--per-source", type=int, default=40, help="test images per source, evenly spaced (default 40)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_score)
 
     s = sub.add_parser("reconstruct", help="reconstruct images with a U-Net autoencoder at their own size")
     s.add_argument("--model", required=True, help="a registry name, or a card/weights file written by train")

@@ -315,7 +315,7 @@ def load_data(r: Recipe) -> datasets.Data:
             f"{r.name} learns colour from colour images, and {r.dataset} is grey; use photos, "
             "colour-photos, corpus or a folder of colour images"
         )
-    if want and d.channels != want:
+    if want and d.channels != want and r.task != "colorize":  # a colouriser takes L* of its colour data
         if r.task not in ADAPTABLE:
             raise datasets.DataError(
                 f"{r.name}'s model takes {want}-channel images and {r.dataset} has "
@@ -465,7 +465,8 @@ def evaluate(r: Recipe, model: torch.nn.Module, data: datasets.Data) -> dict:
         out["heldout"] = scores
         out["heldout_psnr"] = round(float(np.mean([s["psnr"] for s in scores.values()])), 3)
         out["heldout_ssim"] = round(float(np.mean([s["ssim"] for s in scores.values()])), 4)
-        out["test_split"] = heldout_report(model, datasets.corpus_test())
+        if r.dataset in datasets.CORPUS_SETS:  # whole sources no recipe trains on (corpus.py), at full size
+            out["test_split"] = heldout_report(model, datasets.corpus_test())
     return out
 
 
