@@ -5,10 +5,13 @@ Embedded (shipped inside installed packages):
   faces   scikit-image's lfw_subset (200 grey 25x25 faces), resized to 32x32
   photos  every colour photograph in skimage.data and sklearn's sample images, as random crops with flips;
           chelsea and coffee are held out entirely (evaluation and the tabs' examples)
-Fetched by a recipe (never by the app; see photo_sources.py):
+Fetched by a recipe (never by the app; see photo_sources.py and corpus.py):
   colour-photos  the colouriser's data: the natural photos of `photos` (no microscopy or space images) and 35
           photographs from Debian's wallpaper packages, at two scales; three of those are the validation set,
           and chelsea and coffee stay held out
+  corpus, corpus-photos, corpus-other  the image corpus (or its photographic / other part): random crops of
+          its training split drawn by source, tiles of its validation split held out; its test sources are
+          only ever scored (corpus_test). The app reads these from the cache only (fetch=False).
 On disk (what users may have): an image folder (recursive), STL-10 binaries (*_X.bin), MNIST idx files.
 
 Every dataset is a `Data`: `test` is a fixed tensor of held-out samples, `batches()` yields training batches.
@@ -292,19 +295,26 @@ def corpus_arrays(
     many, evenly spaced over the manifest (so every source keeps its share). The training split also holds the
     nine photographs shipped in scikit-image and scikit-learn (when photos are asked for)."""
     from unetlab import corpus
-    from unetlab.images import load_image
 
     chosen = corpus.items(split, kinds)
     if limit and len(chosen) > limit:
         chosen = [chosen[round(k)] for k in np.linspace(0, len(chosen) - 1, limit)]
+    out = {}
+    if split == "train" and (kinds is None or "photo" in kinds):
+        out |= {f"{corpus.PACKAGED}:{k}": v for k, v in photo_arrays().items()}
+    return out | corpus_images(chosen, fetch)
+
+
+def corpus_images(chosen: list, fetch: bool) -> dict[str, np.ndarray]:
+    """Decode corpus items (uint8 RGB, by name): fetched if need be (recipes), or from the cache only (the app)."""
+    from unetlab import corpus
+    from unetlab.images import load_image
+
     try:
         paths = corpus.fetch(chosen) if fetch else corpus.require_cached(chosen)
     except (corpus.CorpusError, corpus.photo_sources.FetchError) as e:
         raise DataError(str(e)) from None
-    out = {}
-    if split == "train" and (kinds is None or "photo" in kinds):
-        out |= {f"{corpus.PACKAGED}:{k}": v for k, v in photo_arrays().items()}
-    return out | {name: load_image(path, mode="RGB", name=name) for name, path in paths.items()}
+    return {name: load_image(path, mode="RGB", name=name) for name, path in paths.items()}
 
 
 def source_weights(names: list[str]) -> torch.Tensor:
@@ -342,7 +352,6 @@ def corpus_test(per_source: int = TEST_PER_SOURCE, fetch: bool = True) -> dict[s
     """The test split for the cards' figures: per test source, up to `per_source` images evenly spaced over
     the source's sorted files, uint8 RGB at full size. No recipe trains or selects anything on these."""
     from unetlab import corpus
-    from unetlab.images import load_image
 
     groups: dict[str, list] = {}
     for item in corpus.items("test"):
@@ -351,11 +360,7 @@ def corpus_test(per_source: int = TEST_PER_SOURCE, fetch: bool = True) -> dict[s
     for source, chosen in groups.items():
         chosen = sorted(chosen, key=lambda i: i.member)
         pick = [chosen[round(k)] for k in np.linspace(0, len(chosen) - 1, min(per_source, len(chosen)))]
-        try:
-            paths = corpus.fetch(pick) if fetch else corpus.require_cached(pick)
-        except (corpus.CorpusError, corpus.photo_sources.FetchError) as e:
-            raise DataError(str(e)) from None
-        out[source] = {name: load_image(path, mode="RGB", name=name) for name, path in paths.items()}
+        out[source] = corpus_images(pick, fetch)
     return out
 
 
