@@ -318,7 +318,7 @@ def scan(source: Source, deb: Path) -> list[dict]:
     """Every usable image of one package that the source's rules select."""
     out = []
     stream = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-    with tarfile.open(fileobj=stream.stdout, mode="r|") as archive:
+    with stream, tarfile.open(fileobj=stream.stdout, mode="r|") as archive:
         for m in archive:
             member = m.name.removeprefix("./")
             if not m.isfile() or not member.lower().endswith((".jpg", ".jpeg", ".png", ".webp")):
@@ -341,7 +341,6 @@ def scan(source: Source, deb: Path) -> list[dict]:
                     hash=difference_hash(thumb[0]),
                 )
             )
-    stream.wait()
     return out
 
 

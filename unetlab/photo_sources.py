@@ -267,20 +267,23 @@ def extract(package: str, version: str, wanted: dict[str, tuple[Path, str]]) -> 
         deb = next(Path(tmp).glob("*.deb"))
         stream = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
         left = {f"./{member}": target for member, target in wanted.items()}
-        with tarfile.open(fileobj=stream.stdout, mode="r|") as archive:
-            for member in archive:
-                target = left.pop(member.name, None)
-                if target is None or not member.isfile():
-                    continue
-                dest, sha = target
-                data = archive.extractfile(member).read()
-                if hashlib.sha256(data).hexdigest() != sha:
-                    raise FetchError(f"{member.name} in {package}={version} does not match its sha256")
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                part = dest.with_suffix(".part")
-                part.write_bytes(data)
-                part.replace(dest)  # written only under our own name, never the archive's path
-        stream.wait()
+        try:
+            with tarfile.open(fileobj=stream.stdout, mode="r|") as archive:
+                for member in archive:
+                    target = left.pop(member.name, None)
+                    if target is None or not member.isfile():
+                        continue
+                    dest, sha = target
+                    data = archive.extractfile(member).read()
+                    if hashlib.sha256(data).hexdigest() != sha:
+                        raise FetchError(f"{member.name} in {package}={version} does not match its sha256")
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    part = dest.with_suffix(".part")
+                    part.write_bytes(data)
+                    part.replace(dest)  # written only under our own name, never the archive's path
+        finally:
+            stream.stdout.close()
+            stream.wait()
         if left:
             missing = sorted(m[2:] for m in left)
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
