@@ -35,7 +35,8 @@ from unetlab import photo_sources
 
 MANIFEST = Path(__file__).with_name("corpus.json")
 SPLITS = ("train", "val", "test")
-PHOTO_KINDS = ("photo", "photo cut-out", "texture")  # what the corpus-photos dataset holds; the rest is non-photo
+PHOTO_KINDS = ("photo", "photo cut-out", "texture")  # what the corpus-photos dataset holds
+OTHER_KINDS = ("illustration", "icon", "screenshot", "clip art", "line art")  # ... and corpus-other
 MIN_SIDE = 128  # smaller images are skipped: too little to crop from at two scales
 VAL_EVERY = 10  # one training-source file in ten (by the hash of its path) is validation
 DUPLICATE_BITS = 5  # difference hashes (64 bits) this close are the same picture
@@ -386,12 +387,11 @@ def build(out: Path = MANIFEST, debs: Path | None = None) -> dict:
     found = []
     with tempfile.TemporaryDirectory() as tmp:
         for s in SOURCES.values():
-            deb = next(iter(sorted((debs or Path(tmp)).glob(f"{s.package}_*.deb"))), None)
+            deb = next(iter(sorted(debs.glob(f"{s.package}_*.deb"))), None) if debs else None
             if deb is None:
-                subprocess.run(
-                    ["apt-get", "download", f"{s.package}={s.version}"], cwd=tmp, check=True, capture_output=True
-                )
-                deb = next(Path(tmp).glob(f"{s.package}_*.deb"))
+                folder = Path(tmp) / s.name
+                folder.mkdir()
+                deb = photo_sources.download(s.package, s.version, folder)
             found += scan(s, deb)
     kept = deduplicate(found)
     rows = [

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from unetlab.corpus import OTHER_KINDS, PHOTO_KINDS
+
 EMBEDDED = ("digits", "faces", "photos")
 FETCHED = ("colour-photos", "corpus", "corpus-photos", "corpus-other")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -276,11 +278,7 @@ def colour_photos(crop: int = 64, epoch_size: int = 2048) -> Data:
     return crop_data("colour-photos", train, test, crop, epoch_size)
 
 
-CORPUS_SETS = {  # dataset name -> the corpus's kinds it holds (None: all)
-    "corpus": None,
-    "corpus-photos": ("photo", "photo cut-out", "texture"),
-    "corpus-other": ("illustration", "icon", "screenshot", "clip art", "line art"),
-}
+CORPUS_SETS = {"corpus": None, "corpus-photos": PHOTO_KINDS, "corpus-other": OTHER_KINDS}  # name -> kinds (None: all)
 CORPUS_SIDE = 384  # training images are used at short side <= 384 (the colouriser's larger scale)
 VAL_SIDE = 256  # validation images at short side <= 256, cut into crop-size tiles
 MAX_VAL_TILES = 512  # evaluated every epoch, so bounded (evenly spaced over all tiles)

@@ -248,23 +248,28 @@ def _fetch_package(package: str, names: list[str]) -> None:
     extract(package, version, {PHOTOS[n].member: (cached(n), PHOTOS[n].sha256) for n in names})
 
 
+def download(package: str, version: str, folder: Path) -> Path:
+    """`apt-get download PACKAGE=VERSION` into folder; the .deb's path, or a FetchError saying what to do."""
+    try:
+        subprocess.run(
+            ["apt-get", "download", f"{package}={version}"], cwd=folder, check=True, capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError) as e:
+        detail = getattr(e, "stderr", "") or str(e)
+        raise FetchError(
+            f"could not download Debian package {package}={version} ({detail.strip()}); the fetched images "
+            "need Debian's apt with its package lists (run `apt-get update` first)"
+        ) from e
+    return next(folder.glob("*.deb"))
+
+
 def extract(package: str, version: str, wanted: dict[str, tuple[Path, str]]) -> None:
     """Download one pinned Debian package and write each wanted member (path inside -> (our file, sha256)).
 
     Only our own file names are ever written, never a path from the archive; a member whose bytes do not match
     its sha256 stops the fetch before it is written."""
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            subprocess.run(
-                ["apt-get", "download", f"{package}={version}"], cwd=tmp, check=True, capture_output=True, text=True
-            )
-        except (OSError, subprocess.CalledProcessError) as e:
-            detail = getattr(e, "stderr", "") or str(e)
-            raise FetchError(
-                f"could not download Debian package {package}={version} ({detail.strip()}); the fetched images "
-                "need Debian's apt with its package lists (run `apt-get update` first)"
-            ) from e
-        deb = next(Path(tmp).glob("*.deb"))
+        deb = download(package, version, Path(tmp))
         stream = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
         left = {f"./{member}": target for member, target in wanted.items()}
         try:

@@ -310,12 +310,13 @@ def load_data(r: Recipe) -> datasets.Data:
     except datasets.DataError as e:
         raise datasets.DataError(f"{e}; {r.data_hint}" if r.data_hint else str(e)) from None
     want = r.config.get("in_channels")
-    if r.task == "colorize" and d.channels != 3:
-        raise datasets.DataError(
-            f"{r.name} learns colour from colour images, and {r.dataset} is grey; use photos, "
-            "colour-photos, corpus or a folder of colour images"
-        )
-    if want and d.channels != want and r.task != "colorize":  # a colouriser takes L* of its colour data
+    if r.task == "colorize":  # a colouriser takes the L* of colour data, whatever its input channels
+        if d.channels != 3:
+            raise datasets.DataError(
+                f"{r.name} learns colour from colour images, and {r.dataset} is grey; use photos, "
+                "colour-photos, corpus or a folder of colour images"
+            )
+    elif want and d.channels != want:
         if r.task not in ADAPTABLE:
             raise datasets.DataError(
                 f"{r.name}'s model takes {want}-channel images and {r.dataset} has "
