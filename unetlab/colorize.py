@@ -7,6 +7,11 @@ the upload's own full-resolution L*, so edges stay as sharp as the upload's. Two
   2016, "Colorful Image Colorization"): a distribution per pixel, so rare saturated colours are not averaged away;
 - the seed's regression: RGB out, per-pixel MSE, which averages plausible colours into brown/grey.
 
+User guidance (Zhang, Zhu et al. 2017, "Real-Time User-Guided Image Colorization with Learned Deep Priors"): a model
+with 4 input channels also takes a sparse a*b* hint map and its mask. It is trained with hints drawn from the true
+colours (a geometric number of small patches, none one time in eight), so with no hints it is the automatic
+colouriser and with a few it follows them along the edges of L*.
+
 The Lab conversions are torch, vectorised, D65 (the same formulas as skimage.color, tested against it).
 """
 
@@ -182,9 +187,49 @@ def rebalance_weights(photos: list[np.ndarray], lam: float = REBALANCE_LAMBDA) -
 # --- what the training loop optimises ---------------------------------------------------------------------------
 
 
-def model_input(lab: torch.Tensor) -> torch.Tensor:
-    """The model's input: L* scaled to [0, 1], (B, 1, H, W)."""
-    return lab[:, :1] / 100
+HINT_CHANNELS = 4  # a guided model's input: L*/100, a*/AB_RANGE and b*/AB_RANGE where hinted (else 0), the mask
+HINT_P = 1 / 8  # hints per training crop ~ Geometric(p) on 0, 1, 2, ...: none with p, 7 on average (Zhang 2017)
+MAX_TRAIN_HINTS = 48
+MAX_PATCH = 5  # a training hint is the mean a*b* over a square of side 1..MAX_PATCH (working pixels)
+HINT_PATCH = 3  # a user's hint colours this square (a size the model trained on)
+MAX_HINTS = 64  # per request
+
+
+def guided(model: nn.Module) -> bool:
+    """Whether the model takes colour hints (4 input channels) or L* alone (1)."""
+    return model.config.in_channels == HINT_CHANNELS
+
+
+def model_input(L: torch.Tensor, hint_ab: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """L* (B, 1, H, W) [+ hint a*b* (B, 2, H, W) and its mask (B, 1, H, W)] -> the model's input."""
+    if mask is None:
+        return L / 100
+    return torch.cat([L / 100, hint_ab * mask / AB_RANGE, mask], 1)
+
+
+def no_hints(L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    B, _, H, W = L.shape
+    return torch.zeros(B, 2, H, W, device=L.device), torch.zeros(B, 1, H, W, device=L.device)
+
+
+def sample_hints(ab: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training hints from the true chroma ab (B, 2, H, W): per image a Geometric(HINT_P) number of squares of
+    side 1..MAX_PATCH at uniformly random places, each holding its mean true a*b*. -> hint ab, mask."""
+    B, _, H, W = ab.shape
+    hint, mask = no_hints(ab)
+    u = torch.rand(B, generator=gen).clamp(min=1e-12)
+    counts = (u.log() / np.log(1 - HINT_P)).floor().long().clamp(max=MAX_TRAIN_HINTS)
+    for i in range(B):
+        n = int(counts[i])
+        if not n:
+            continue
+        sides = torch.randint(1, MAX_PATCH + 1, (n,), generator=gen)
+        ys = (torch.rand(n, generator=gen) * (H - sides + 1)).long()
+        xs = (torch.rand(n, generator=gen) * (W - sides + 1)).long()
+        for s, y, x in zip(sides.tolist(), ys.tolist(), xs.tolist()):
+            hint[i, :, y : y + s, x : x + s] = ab[i, :, y : y + s, x : x + s].mean((1, 2), keepdim=True)
+            mask[i, :, y : y + s, x : x + s] = 1
+    return hint, mask
 
 
 def kind(model: nn.Module) -> str:
@@ -199,9 +244,17 @@ def kind(model: nn.Module) -> str:
     raise ValueError(f"a colorize model outputs 2 (ab), 3 (RGB) or {bins().count} (ab bins) channels, not {c}")
 
 
-def predict_ab(model: nn.Module, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """L* (B, 1, H, W) -> ab (B, 2, H, W), and the logits for a classifier (None otherwise)."""
-    y = model(L / 100)
+def predict_ab(
+    model: nn.Module, L: torch.Tensor, hints: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """L* (B, 1, H, W) [and (hint ab, mask) for a guided model] -> ab (B, 2, H, W), and the logits for a
+    classifier (None otherwise)."""
+    if guided(model):
+        y = model(model_input(L, *(hints if hints is not None else no_hints(L))))
+    elif hints is not None and hints[1].any():
+        raise ValueError("this colorize model takes no colour hints (it sees L* alone); pick a guided one")
+    else:
+        y = model(model_input(L))
     k = kind(model)
     if k == "classify":
         return bins().annealed_mean(y), y
@@ -212,33 +265,46 @@ def predict_ab(model: nn.Module, L: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
 class Colorize:
     """Chroma from luminance. classify: class-rebalanced cross-entropy over ab bins (Zhang et al. 2016);
-    rgb: the seed's per-pixel RGB MSE. x is an RGB batch in [0, 1]."""
+    rgb: the seed's per-pixel RGB MSE. x is an RGB batch in [0, 1]. A guided model (4 input channels) gets hints
+    drawn from the true colours (sample_hints) from the objective's own generator; held-out batches get the same
+    hints every epoch (a generator seeded afresh per batch), so the kept epoch is chosen on a fixed task."""
 
-    def __init__(self, kind: str, weights: torch.Tensor | None = None):
+    def __init__(self, kind: str, weights: torch.Tensor | None = None, seed: int = 0):
         if kind not in ("classify", "rgb"):
             raise ValueError(f"colorize objective must be 'classify' or 'rgb', got {kind!r}")
         self.kind = kind
         self.weights = weights if weights is not None else torch.ones(bins().count)
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def _forward(self, model: nn.Module, lab: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if not guided(model):
+            return model(model_input(lab[:, :1]))
+        return model(model_input(lab[:, :1], *sample_hints(lab[:, 1:], gen)))
 
     def loss(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return self.losses(model, x, self.gen).mean()
+
+    def losses(self, model: nn.Module, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Per-sample loss (B,)."""
         lab = rgb_to_lab(x)
-        y = model(model_input(lab))
+        y = self._forward(model, lab, gen)
         if self.kind == "rgb":
-            return F.mse_loss(y.float(), x)
+            return (y.float() - x).pow(2).flatten(1).mean(1)
         # One pixel in four (a random phase of a stride-2 grid): neighbours carry nearly the same colour, and the
         # softmax over Q bins, not the U-Net, dominated the step's time (3.5x faster at the same loss per step).
-        oy, ox = torch.randint(0, 2, (2,)).tolist()
+        oy, ox = torch.randint(0, 2, (2,), generator=gen).tolist()
         ab, y = lab[:, 1:, oy::2, ox::2], y[:, :, oy::2, ox::2]
         classes, soft = bins().encode(ab)  # (B, 4, H/2, W/2) each
         z = y.float().permute(0, 2, 3, 1)  # (B, H/2, W/2, Q): bins last, so the softmax runs over contiguous rows
         logp = (z.gather(-1, classes.permute(0, 2, 3, 1)) - torch.logsumexp(z, -1, keepdim=True)).permute(0, 3, 1, 2)
         w = self.weights[bins().cell(ab)]  # the weight of each pixel's own bin, Zhang et al. eq. 3
-        return -(w * (soft * logp).sum(1)).mean()
+        return -(w * (soft * logp).sum(1)).flatten(1).mean(1)
 
     def evaluate(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         lab = rgb_to_lab(x)
-        loss = torch.stack([self.loss(model, x[i : i + 1]) for i in range(len(x))])
-        ab, _ = predict_ab(model, lab[:, :1])
+        loss = self.losses(model, x, torch.Generator().manual_seed(0))
+        hints = sample_hints(lab[:, 1:], torch.Generator().manual_seed(0)) if guided(model) else None
+        ab, _ = predict_ab(model, lab[:, :1], hints)
         y = lab_to_rgb(torch.cat([lab[:, :1], ab], 1))
         grey = lab_to_rgb(torch.cat([lab[:, :1], torch.zeros_like(ab)], 1))
         mse = (y - x).pow(2).flatten(1).mean(1)
@@ -309,13 +375,144 @@ def _channel_view(ab: torch.Tensor, channel: int) -> np.ndarray:
     return _rgb_uint8(lab)
 
 
+# --- the user's colour hints -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A colour hint: the pixel (x, y) of the upload, in its own size, should have chroma (a, b)."""
+
+    x: int
+    y: int
+    a: float
+    b: float
+
+    @classmethod
+    def from_rgb(cls, x: int, y: int, rgb: tuple[int, int, int]) -> Hint:
+        """The chroma of an sRGB colour (its lightness is the upload's own, so only a*b* are kept)."""
+        lab = rgb_to_lab(torch.tensor(rgb, dtype=torch.float32).view(3, 1, 1) / 255)
+        return cls(int(x), int(y), float(lab[1]), float(lab[2]))
+
+    def rgb(self, L: float = 60.0) -> tuple[int, int, int]:
+        """The hint's colour drawn at lightness L."""
+        return tuple(
+            int(v)
+            for v in lab_to_rgb_uint8(torch.full((1, 1, 1, 1), L), torch.tensor([[[[self.a]], [[self.b]]]]))[0, 0]
+        )
+
+
+def parse_colour(text: str) -> tuple[int, int, int]:
+    """'#RRGGBB' (or 'RRGGBB', '#RGB', 'rgb(r, g, b)' as Gradio's colour picker may send) -> (r, g, b)."""
+    t = str(text).strip().lower()
+    if t.startswith("rgb"):
+        parts = t[t.find("(") + 1 : t.rfind(")")].split(",")
+        try:
+            vals = [round(float(v)) for v in parts[:3]]
+        except ValueError:
+            vals = []
+        if len(vals) == 3 and all(0 <= v <= 255 for v in vals):
+            return tuple(vals)
+        raise ValueError(f"bad colour {text!r}: expected #RRGGBB")
+    t = t.lstrip("#")
+    if len(t) == 3:
+        t = "".join(c * 2 for c in t)
+    if len(t) != 6 or any(c not in "0123456789abcdef" for c in t):
+        raise ValueError(f"bad colour {text!r}: expected #RRGGBB, e.g. #3a7bd5")
+    return tuple(int(t[i : i + 2], 16) for i in (0, 2, 4))
+
+
+def hex_colour(rgb) -> str:
+    return "#" + "".join(f"{int(v):02x}" for v in rgb)
+
+
+def parse_hint(text: str) -> tuple[float, float, tuple[int, int, int]]:
+    """The CLI's 'X,Y,#RRGGBB' -> (x, y, rgb)."""
+    parts = str(text).split(",")
+    if len(parts) != 3:
+        raise ValueError(f"bad hint {text!r}: expected X,Y,#RRGGBB (pixel coordinates in the input's own size)")
+    try:
+        x, y = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError(f"bad hint {text!r}: X and Y must be numbers (pixels)") from None
+    return x, y, parse_colour(parts[2])
+
+
+def hints_from_json(value) -> list[tuple[float, float, tuple[int, int, int]]]:
+    """The API's hints: a JSON list (or its text) of {"x": .., "y": .., "color": "#RRGGBB"} -> (x, y, rgb)."""
+    import json
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                f'hints are not valid JSON ({e.msg}); expected [{{"x": 10, "y": 20, "color": "#3a7bd5"}}]'
+            ) from None
+    if not isinstance(value, list):
+        raise ValueError('hints must be a JSON list of {"x": .., "y": .., "color": "#RRGGBB"}')
+    out = []
+    for k, h in enumerate(value):
+        if not isinstance(h, dict) or not {"x", "y", "color"} <= set(h):
+            raise ValueError(f'hint {k + 1} must be an object with "x", "y" and "color", got {str(h)[:60]!r}')
+        if not all(isinstance(h[c], (int, float)) and not isinstance(h[c], bool) for c in ("x", "y")):
+            raise ValueError(f"hint {k + 1}: x and y must be numbers (pixels), got {h['x']!r}, {h['y']!r}")
+        out.append((float(h["x"]), float(h["y"]), parse_colour(h["color"])))
+    return out
+
+
+def make_hints(raw: list[tuple[float, float, tuple[int, int, int]]], height: int, width: int) -> list[Hint]:
+    """Checked hints for an upload of (height, width): inside it, at most MAX_HINTS, finite."""
+    if len(raw) > MAX_HINTS:
+        raise ValueError(f"{len(raw)} hints is too many; at most {MAX_HINTS} per image")
+    out = []
+    for k, (x, y, rgb) in enumerate(raw):
+        if not (np.isfinite(x) and np.isfinite(y) and 0 <= x < width and 0 <= y < height):
+            raise ValueError(
+                f"hint {k + 1} at ({x:g}, {y:g}) is outside the {width}x{height} image "
+                f"(x from 0 to {width - 1}, y from 0 to {height - 1})"
+            )
+        out.append(Hint.from_rgb(int(x), int(y), rgb))
+    return out
+
+
+def _working_point(hint: Hint, H: int, W: int, h: int, w: int) -> tuple[int, int]:
+    return min(h - 1, int(hint.y * h / H)), min(w - 1, int(hint.x * w / W))
+
+
+def hint_maps(hints, H: int, W: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hints at upload coordinates (H, W) -> the hint ab map and mask at the working size (h, w): each hint colours a
+    HINT_PATCH square around its working pixel; a later hint overwrites an earlier one where they overlap."""
+    ab, mask = torch.zeros(1, 2, h, w), torch.zeros(1, 1, h, w)
+    r = HINT_PATCH // 2
+    for hint in hints:
+        y, x = _working_point(hint, H, W, h, w)
+        ys, xs = slice(max(0, y - r), y + r + 1), slice(max(0, x - r), x + r + 1)
+        ab[0, 0, ys, xs], ab[0, 1, ys, xs] = hint.a, hint.b
+        mask[0, 0, ys, xs] = 1
+    return ab, mask
+
+
+def nearest_hint_ab(hint_ab: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The non-learned baseline: every pixel takes the a*b* of its nearest hinted pixel (no hints: grey)."""
+    from scipy import ndimage
+
+    m = mask[0, 0].numpy() > 0
+    if not m.any():
+        return torch.zeros_like(hint_ab)
+    _, (iy, ix) = ndimage.distance_transform_edt(~m, return_indices=True)
+    return hint_ab[:, :, torch.from_numpy(iy), torch.from_numpy(ix)]
+
+
 @torch.inference_mode()
-def colorize(model: nn.Module, img: np.ndarray, fast: bool = True, views: bool = True) -> Result:
+def colorize(model: nn.Module, img: np.ndarray, fast: bool = True, views: bool = True, hints=()) -> Result:
     """Colourise one upload: uint8 (H, W, 3) or (H, W) -> Result at (H, W).
 
     1. L* of the upload at full resolution (a colour upload's colour is dropped); 2. downscale to the working
-    size (area average) and pad to a multiple of 2^depth; 3. the model predicts ab; 4. ab is upsampled
-    (bilinear) to full size and joined to the full-resolution L*; 5. Lab -> sRGB.
+    size (area average) and pad to a multiple of 2^depth; 3. the model predicts ab (a guided model also gets the
+    hints, checked Hint objects in the upload's coordinates); 4. ab is upsampled (bilinear) to full size and joined
+    to the full-resolution L*; 5. Lab -> sRGB.
     fast: bf16 autocast (the cards use fp32); views: also draw the teaching views.
     """
     # 1. full-resolution lightness
@@ -325,11 +522,22 @@ def colorize(model: nn.Module, img: np.ndarray, fast: bool = True, views: bool =
     h, w = working_size(H, W)
     Lw = F.interpolate(L, size=(h, w), mode="area") if (h, w) != (H, W) else L  # (1, 1, h, w)
     m = 2**model.config.depth
-    Lp = F.pad(Lw, (0, -w % m, 0, -h % m), mode="replicate")
+    pad = (0, -w % m, 0, -h % m)
+    Lp = F.pad(Lw, pad, mode="replicate")
+    maps = None
+    if hints:
+        maps = tuple(F.pad(t, pad) for t in hint_maps(hints, H, W, h, w))
     # 3. chroma
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast and bf16_pays()):
-        ab, _ = predict_ab(model, Lp.contiguous(memory_format=torch.channels_last))
+        ab, _ = predict_ab(model, Lp.contiguous(memory_format=torch.channels_last), maps)
     ab = ab.float()[..., :h, :w]  # (1, 2, h, w)
+    return _finish(L, ab, Lw, views)
+
+
+def _finish(L: torch.Tensor, ab: torch.Tensor, Lw: torch.Tensor, views: bool) -> Result:
+    """Working-size chroma ab + the upload's full-resolution L* -> the Result."""
+    H, W = L.shape[-2:]
+    h, w = ab.shape[-2:]
     # 4. upsample chroma, keep the upload's own L*
     ab_full = F.interpolate(ab, size=(H, W), mode="bilinear", align_corners=False) if (h, w) != (H, W) else ab
     # 5. back to sRGB
@@ -345,6 +553,130 @@ def colorize(model: nn.Module, img: np.ndarray, fast: bool = True, views: bool =
         _channel_view(ab, 1),
         (h, w),
     )
+
+
+@torch.inference_mode()
+def suggest(model: nn.Module, img: np.ndarray, x: int, y: int, hints=(), k: int = 6) -> list[tuple[str, float]]:
+    """Zhang 2017's palette: the model's own colour distribution at the upload's pixel (x, y), given the hints, as
+    its k most likely a*b* bins drawn at that pixel's lightness -> [(#rrggbb, probability)], most likely first."""
+    if kind(model) != "classify":
+        raise ValueError("only a model over a*b* bins has a colour distribution to suggest from")
+    L = upload_lightness(img)
+    H, W = L.shape[-2:]
+    if not (0 <= x < W and 0 <= y < H):
+        raise ValueError(f"({x}, {y}) is outside the {W}x{H} image")
+    h, w = working_size(H, W)
+    Lw = F.interpolate(L, size=(h, w), mode="area") if (h, w) != (H, W) else L
+    m = 2**model.config.depth
+    pad = (0, -w % m, 0, -h % m)
+    maps = tuple(F.pad(t, pad) for t in hint_maps(hints, H, W, h, w)) if hints else None
+    _, logits = predict_ab(model, F.pad(Lw, pad, mode="replicate"), maps)
+    yw, xw = _working_point(Hint(x, y, 0, 0), H, W, h, w)
+    p = torch.softmax(logits[0, :, yw, xw].float(), 0)
+    top = p.topk(k)
+    lightness = float(L[0, 0, y, x])
+    out = []
+    for prob, q in zip(top.values.tolist(), top.indices.tolist()):
+        a, b = bins().centres[q].tolist()
+        out.append((hex_colour(Hint(x, y, a, b).rgb(lightness)), round(prob, 4)))
+    return out
+
+
+# --- the cards' figures -----------------------------------------------------------------------------------------
+
+
+def _lab(img: np.ndarray) -> torch.Tensor:
+    return rgb_to_lab(torch.from_numpy(images.to_float(img)))
+
+
+def ab_error(out: np.ndarray, ref_lab: torch.Tensor) -> float:
+    """Mean Euclidean a*b* distance of a uint8 result to the true colours (the grey image's is the mean chroma)."""
+    return float((_lab(out)[1:] - ref_lab[1:]).norm(dim=0).mean())
+
+
+def random_hints(img: np.ndarray, n: int, seed: int) -> list[Hint]:
+    """n hints taken from the true colours at random places: each the mean true a*b* of the HINT_PATCH square the
+    model will colour (what a careful user picking colours off the original would give)."""
+    H, W = img.shape[:2]
+    h, w = working_size(H, W)
+    ab = F.interpolate(_lab(img)[None, 1:], size=(h, w), mode="area") if (h, w) != (H, W) else _lab(img)[None, 1:]
+    rng = np.random.default_rng(seed)
+    r = HINT_PATCH // 2
+    out = []
+    for x, y in zip(rng.integers(0, W, n), rng.integers(0, H, n)):
+        yw, xw = _working_point(Hint(int(x), int(y), 0, 0), H, W, h, w)
+        a, b = ab[0, :, max(0, yw - r) : yw + r + 1, max(0, xw - r) : xw + r + 1].mean((1, 2)).tolist()
+        out.append(Hint(int(x), int(y), a, b))
+    return out
+
+
+def score(model: nn.Module, img: np.ndarray, n_hints: int = 16, seed: int = 0) -> dict:
+    """One image's figures: automatic mode and the grey input; for a guided model also n_hints hints from the
+    true colours, and the nearest-hint fill with the same hints."""
+    ref = images.to_float(img)
+    ref_lab = _lab(img)
+    auto = colorize(model, img, fast=False)
+    row = {
+        "psnr": metrics.psnr(images.to_float(auto.image), ref),
+        "grey_psnr": metrics.psnr(images.to_float(auto.grey), ref),
+        "ab_error": ab_error(auto.image, ref_lab),
+        "grey_ab_error": ab_error(auto.grey, ref_lab),
+        "colourfulness": metrics.colourfulness(images.to_float(auto.image)),
+        "true_colourfulness": metrics.colourfulness(ref),
+    }
+    if guided(model):
+        hints = random_hints(img, n_hints, seed)
+        guided_out = colorize(model, img, fast=False, views=False, hints=hints).image
+        H, W = img.shape[:2]
+        L = upload_lightness(img)
+        h, w = auto.working
+        Lw = F.interpolate(L, size=(h, w), mode="area") if (h, w) != (H, W) else L
+        nearest = _finish(L, nearest_hint_ab(*hint_maps(hints, H, W, h, w)), Lw, views=False).image
+        row |= {
+            "hints_psnr": metrics.psnr(images.to_float(guided_out), ref),
+            "hints_ab_error": ab_error(guided_out, ref_lab),
+            "nearest_psnr": metrics.psnr(images.to_float(nearest), ref),
+            "nearest_ab_error": ab_error(nearest, ref_lab),
+        }
+    return row
+
+
+def summary(rows: list[dict]) -> dict:
+    """Means over images, and the ratios the targets are stated in (of means, so near-grey images cannot blow up
+    a ratio): a*b* error / the grey image's, colourfulness / the true colours'."""
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    out = {k: round(v, 3) for k, v in mean.items()}
+    out["ab_ratio"] = round(mean["ab_error"] / mean["grey_ab_error"], 4)
+    out["colourfulness_ratio"] = round(mean["colourfulness"] / mean["true_colourfulness"], 4)
+    if "hints_ab_error" in mean:
+        out["hints_ab_ratio"] = round(mean["hints_ab_error"] / mean["grey_ab_error"], 4)
+        out["nearest_ab_ratio"] = round(mean["nearest_ab_error"] / mean["grey_ab_error"], 4)
+    out["images"] = len(rows)
+    return out
+
+
+MIN_CHROMA = 2.0  # test images whose mean true chroma is below this are grey already: nothing to restore
+
+
+def test_report(model: nn.Module, sources: dict[str, dict[str, np.ndarray]], n_hints: int = 16) -> dict:
+    """Per test source, then the mean and the worst source (for each figure, the source where it is worst).
+    Images that are grey already (mean chroma < MIN_CHROMA) are skipped and counted."""
+    import zlib
+
+    per = {}
+    for source, imgs in sources.items():
+        coloured = {n: img for n, img in imgs.items() if float(_lab(img)[1:].norm(dim=0).mean()) >= MIN_CHROMA}
+        if coloured:
+            per[source] = summary([score(model, img, n_hints, zlib.crc32(n.encode())) for n, img in coloured.items()])
+            per[source]["grey_images_skipped"] = len(imgs) - len(coloured)
+    keys = [k for k in next(iter(per.values())) if k not in ("images", "grey_images_skipped")]
+    higher_is_better = ("psnr", "grey_psnr", "hints_psnr", "nearest_psnr", "colourfulness_ratio")
+    worst = {}
+    for k in keys:
+        pick = min if k in higher_is_better else max
+        worst[k] = pick(v[k] for v in per.values())
+    mean = {k: round(float(np.mean([v[k] for v in per.values()])), 4) for k in keys}
+    return {"per_source": per, "mean": mean, "worst": worst, "hints": n_hints}
 
 
 def heldout_metrics(model: nn.Module, photos: dict[str, np.ndarray]) -> dict:

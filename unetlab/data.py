@@ -324,17 +324,22 @@ def source_weights(names: list[str]) -> torch.Tensor:
 
 
 def corpus_data(
-    name: str = "corpus", crop: int = 64, epoch_size: int = 2048, fetch: bool = True, limit: int = 0
+    name: str = "corpus",
+    crop: int = 64,
+    epoch_size: int = 2048,
+    fetch: bool = True,
+    limit: int = 0,
+    side: int = CORPUS_SIDE,
 ) -> Data:
-    """A corpus dataset: random crops of the training split (short side <= CORPUS_SIDE, stored as uint8, drawn
-    by source_weights); the held-out samples are tiles of the validation split (never the test split).
+    """A corpus dataset: random crops of the training split (short side <= side, stored as uint8, drawn by
+    source_weights); the held-out samples are tiles of the validation split (never the test split).
     fetch=False and limit: see corpus_arrays (the Live training tab uses both: cache only, a few hundred images)."""
     if name not in CORPUS_SETS:
         raise DataError(f"unknown corpus dataset {name!r}; use one of {', '.join(CORPUS_SETS)}")
     kinds = CORPUS_SETS[name]
     train = corpus_arrays("train", kinds, fetch, limit)
     val = corpus_arrays("val", kinds, fetch, limit // 8)
-    images = [torch.from_numpy(np.array(short_side(a, CORPUS_SIDE))).permute(2, 0, 1) for a in train.values()]
+    images = [torch.from_numpy(np.array(short_side(a, side))).permute(2, 0, 1) for a in train.values()]
     small = [n for n, t in zip(train, images) if min(t.shape[1:]) < crop]
     if small:
         raise DataError(f"{len(small)} image(s) of {name!r} are smaller than the {crop}px crop; lower the crop")
@@ -346,13 +351,16 @@ def corpus_data(
 TEST_PER_SOURCE = 40  # the cards score this many test images per source, at full size, evenly spaced by name
 
 
-def corpus_test(per_source: int = TEST_PER_SOURCE, fetch: bool = True) -> dict[str, dict[str, np.ndarray]]:
-    """The test split for the cards' figures: per test source, up to `per_source` images evenly spaced over
-    the source's sorted files, uint8 RGB at full size. No recipe trains or selects anything on these."""
+def corpus_test(
+    per_source: int = TEST_PER_SOURCE, fetch: bool = True, kinds: tuple[str, ...] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """The test split for the cards' figures: per test source, up to `per_source` images (of `kinds`, default all)
+    evenly spaced over the source's sorted files, uint8 RGB at full size. No recipe trains or selects anything on
+    these."""
     from unetlab import corpus
 
     groups: dict[str, list] = {}
-    for item in corpus.items("test"):
+    for item in corpus.items("test", kinds):
         groups.setdefault(item.source, []).append(item)
     out = {}
     for source, chosen in groups.items():
@@ -463,8 +471,8 @@ def from_images(name: str, images: list[np.ndarray], size: int = 32, crop: int =
     return Data(name, [scaled[i] for i in train_idx.tolist()], test[keep], crop=crop, epoch_size=epoch_size)
 
 
-def load(name: str, size: int = 32, crop: int = 64, epoch_size: int = 2048) -> Data:
-    """An embedded dataset by name, or one from disk by path."""
+def load(name: str, size: int = 32, crop: int = 64, epoch_size: int = 2048, side: int = CORPUS_SIDE) -> Data:
+    """An embedded dataset by name, or one from disk by path (side: the corpus's training short side)."""
     if name == "digits":
         return digits(size)
     if name == "faces":
@@ -474,7 +482,7 @@ def load(name: str, size: int = 32, crop: int = 64, epoch_size: int = 2048) -> D
     if name == "colour-photos":
         return colour_photos(crop, epoch_size)
     if name in CORPUS_SETS:
-        return corpus_data(name, crop, epoch_size)
+        return corpus_data(name, crop, epoch_size, side=side)
     if os.sep in name or Path(name).exists():
         return from_path(name, size, crop, epoch_size)
     raise DataError(f"unknown dataset {name!r}; use one of {', '.join(EMBEDDED + FETCHED)} or a path")
