@@ -112,6 +112,36 @@ def test_train_colorize_then_cli(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["colorize", "--model", str(out / "tiny-color.json"), str(tmp_path / "nope.png"), "--out", "o"]) == 1
     assert "no such file" in capsys.readouterr().err
+    assert (
+        main(["colorize", "--model", str(out / "tiny-color.json"), str(a), "--hint", "3,4,#ff0000", "--out", "o"]) == 1
+    )
+    assert "takes no colour hints" in capsys.readouterr().err  # L* alone: a hint cannot be honoured
+
+
+def test_train_guided_colorize_then_cli_hints(tmp_path, monkeypatch, capsys):
+    from unetlab.colorize import HINT_CHANNELS, bins
+
+    cfg = {"in_channels": HINT_CHANNELS, "out_channels": bins().count, "output": "linear", "base": 4, "depth": 2}
+    tiny = Recipe("tiny-guided", "colorize", "unet", cfg, "photos", 1, 8, 1e-2, crop=16, epoch_size=16)
+    monkeypatch.setitem(recipes.RECIPES, "tiny-guided", tiny)
+    out = tmp_path / "w"
+    assert main(["train", "--recipe", "tiny-guided", "--out", str(out)]) == 0
+    model = str(out / "tiny-guided.json")
+    a = write_image(tmp_path / "a.png", 41, 29)
+    b = write_image(tmp_path / "b.png", 30, 20)
+    dest = tmp_path / "o"
+    hints = ["--hint", "3,4,#ff0000", "--hint", "40,28,#0000ff"]
+    assert main(["colorize", "--model", model, str(a), *hints, "--out", str(dest)]) == 0
+    assert Image.open(dest / "a.png").size == (41, 29)
+    capsys.readouterr()
+    for args, message in [
+        ([str(a), str(b), *hints], "colourise one image per command"),
+        ([str(a), "--hint", "41,4,#ff0000"], "outside the 41x29 image"),
+        ([str(a), "--hint", "3,4,red"], "bad colour"),
+        ([str(a), "--hint", "3;4;#ff0000"], "expected X,Y,#RRGGBB"),
+    ]:
+        assert main(["colorize", "--model", model, *args, "--out", str(dest)]) == 1
+        assert message in capsys.readouterr().err
 
 
 def test_accelerate_launch_trains_and_only_the_main_process_saves(tmp_path):

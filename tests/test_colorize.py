@@ -155,3 +155,147 @@ def test_colourfulness():
     red = np.zeros((3, 4, 4))
     red[0] = 1  # rg = 255, yb = 127.5, no spread: M = 0.3 * |(255, 127.5)|
     assert metrics.colourfulness(red) == pytest.approx(0.3 * np.hypot(255, 127.5))
+
+
+# --- colour hints (Zhang, Zhu et al. 2017) ----------------------------------------------------------------------
+
+
+def guided_tiny() -> torch.nn.Module:
+    torch.manual_seed(0)
+    cfg = {**TINY_COLOR, "in_channels": C.HINT_CHANNELS, "out_channels": C.bins().count}
+    return registry.build("unet", cfg).to(memory_format=torch.channels_last).eval()
+
+
+def test_hints_reach_the_model_where_they_were_placed():
+    model = guided_tiny()
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+    img = np.full((120, 160, 3), 128, np.uint8)  # works at its own size: upload pixels = working pixels
+    hint = C.Hint.from_rgb(40, 30, (200, 30, 30))
+    assert hint.a > 40 and hint.b > 20  # red: +a*, +b*
+    C.colorize(model, img, views=False, hints=[hint])
+    x = seen[-1][0]  # (4, H, W): L*/100, a*, b* where hinted, the mask
+    assert x.shape[0] == 4 and x[3].sum() == C.HINT_PATCH**2
+    assert x[3, 29:32, 39:42].all() and x[3, 30, 43] == 0  # a HINT_PATCH square centred on (x=40, y=30)
+    torch.testing.assert_close(x[1, 30, 40] * C.AB_RANGE, torch.tensor(hint.a))
+    C.colorize(model, img, views=False)
+    assert seen[-1][0, 1:].abs().sum() == 0  # no hints: empty hint channels and mask (the automatic mode)
+
+
+def test_hints_are_mapped_from_upload_to_working_size():
+    model = guided_tiny()
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+    img = np.full((512, 1024, 3), 90, np.uint8)  # works at 256 x 512: half size
+    C.colorize(model, img, views=False, hints=[C.Hint(1023, 511, 30.0, -20.0)])
+    mask = seen[-1][0, 3]
+    assert mask[255, 511] == 1 and mask[:254].sum() == 0  # the bottom-right corner, clipped at the border
+
+
+def test_unguided_model_refuses_hints():
+    with pytest.raises(ValueError, match="takes no colour hints"):
+        C.colorize(tiny(), np.zeros((32, 32, 3), np.uint8), hints=[C.Hint(1, 1, 10.0, 10.0)])
+
+
+def test_training_hints_come_from_the_true_colours():
+    ab = torch.randn(400, 2, 32, 32) * 30
+    gen = torch.Generator().manual_seed(0)
+    hint, mask = C.sample_hints(ab, gen)
+    counted = mask.flatten(1).amax(1)
+    assert 0.08 < 1 - counted.float().mean() < 0.18  # no hints about one time in eight (Geometric(1/8))
+    assert (hint * (1 - mask)).abs().sum() == 0  # nothing outside the mask
+    hint2, mask2 = C.sample_hints(ab, torch.Generator().manual_seed(0))
+    assert torch.equal(hint, hint2) and torch.equal(mask, mask2)  # deterministic given the generator
+    one = torch.zeros(1, 2, 16, 16)
+    one[:, 0], one[:, 1] = 25.0, -40.0  # a flat colour: every hint is exactly it
+    for seed in range(20):
+        h, m = C.sample_hints(one, torch.Generator().manual_seed(seed))
+        if m.any():
+            torch.testing.assert_close(h[:, :, m[0, 0] > 0], one[:, :, m[0, 0] > 0])
+            break
+    else:
+        pytest.fail("twenty draws gave no hints")
+
+
+def test_guided_objective_trains_and_evaluates():
+    model = guided_tiny().train()
+    objective = C.Colorize("classify")
+    x = torch.rand(2, 3, 16, 16)
+    loss = objective.loss(model, x)
+    loss.backward()
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    model.eval()
+    a = objective.evaluate(model, x)[0]
+    torch.testing.assert_close(a, objective.evaluate(model, x)[0])  # held-out hints are the same every time
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("10,20", "expected X,Y,#RRGGBB"),
+        ("a,20,#ff0000", "must be numbers"),
+        ("10,20,#ff00", "bad colour"),
+        ("10,20,blue", "bad colour"),
+    ],
+)
+def test_bad_cli_hints(text, match):
+    with pytest.raises(ValueError, match=match):
+        C.parse_hint(text)
+
+
+def test_hint_parsing_and_checks():
+    assert C.parse_hint("10,20,#FF8000") == (10.0, 20.0, (255, 128, 0))
+    assert C.parse_colour("rgb(255, 128, 0)") == (255, 128, 0) and C.parse_colour("#f80") == (255, 136, 0)
+    raw = C.hints_from_json('[{"x": 3, "y": 4, "color": "#00ff00"}]')
+    assert raw == [(3.0, 4.0, (0, 255, 0))] and C.hints_from_json("") == [] and C.hints_from_json(None) == []
+    (h,) = C.make_hints(raw, 10, 10)
+    assert (h.x, h.y) == (3, 4) and h.a < -50  # green: -a*
+    for bad, match in [
+        ("{", "not valid JSON"),
+        ('{"x": 1}', "must be a JSON list"),
+        ('[{"x": 1, "y": 2}]', 'must be an object with "x", "y" and "color"'),
+        ('[{"x": "1", "y": 2, "color": "#000000"}]', "must be numbers"),
+        ('[{"x": 1, "y": 2, "color": "red"}]', "bad colour"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            C.hints_from_json(bad)
+    with pytest.raises(ValueError, match="outside the 10x8 image"):
+        C.make_hints([(10.0, 2.0, (0, 0, 0))], 8, 10)
+    with pytest.raises(ValueError, match="outside"):
+        C.make_hints([(float("nan"), 2.0, (0, 0, 0))], 8, 10)
+    with pytest.raises(ValueError, match="too many"):
+        C.make_hints([(1.0, 1.0, (0, 0, 0))] * (C.MAX_HINTS + 1), 8, 10)
+
+
+def test_nearest_hint_baseline_fills_each_pixel_with_its_nearest_hint():
+    hints = [C.Hint(2, 5, 30.0, 0.0), C.Hint(17, 5, -30.0, 10.0)]
+    ab, mask = C.hint_maps(hints, 10, 20, 10, 20)
+    filled = C.nearest_hint_ab(ab, mask)
+    assert filled[0, 0, 5, 0] == 30 and filled[0, 0, 5, 19] == -30 and filled[0, 1, 0, 19] == 10
+    assert C.nearest_hint_ab(*C.hint_maps([], 10, 20, 10, 20)).abs().sum() == 0  # no hints: grey
+
+
+def test_suggest_gives_the_models_top_colours():
+    img = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    colours = C.suggest(guided_tiny(), img, 10, 12, k=5)
+    probs = [p for _, p in colours]
+    assert len(colours) == 5 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    assert all(c.startswith("#") and len(c) == 7 for c, _ in colours)
+    with pytest.raises(ValueError, match="outside"):
+        C.suggest(guided_tiny(), img, 50, 0)
+    with pytest.raises(ValueError, match="distribution"):
+        C.suggest(tiny(3), img, 1, 1)
+
+
+def test_test_report_figures():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:64]
+    colourful = np.stack([xx * 4, yy * 5, 255 - xx * 2], -1).astype(np.uint8)  # smooth: a hint says much
+    grey = np.repeat(rng.integers(0, 256, (48, 64, 1), dtype=np.uint8), 3, -1)
+    report = C.test_report(guided_tiny(), {"src": {"a": colourful, "b": colourful[::-1].copy(), "g": grey}}, 8)
+    r = report["per_source"]["src"]
+    assert r["images"] == 2 and r["grey_images_skipped"] == 1  # a grey test image has nothing to restore
+    assert r["ab_ratio"] == pytest.approx(r["ab_error"] / r["grey_ab_error"], rel=1e-2)
+    assert {"hints_psnr", "hints_ab_ratio", "nearest_psnr", "nearest_ab_ratio"} <= set(r)
+    assert r["nearest_ab_ratio"] < 1  # hints from the true colours beat grey even without a model
+    assert report["mean"]["psnr"] == r["psnr"] and report["hints"] == 8

@@ -6,7 +6,7 @@
   python -m unetlab data [--list | --fetch | --build]
   python -m unetlab score MODEL... [--per-source N] [--json]
   python -m unetlab reconstruct --model NAME_OR_PATH INPUT... --out DIR
-  python -m unetlab colorize --model NAME_OR_PATH INPUT... --out DIR
+  python -m unetlab colorize --model NAME_OR_PATH INPUT... --out DIR [--hint X,Y,#RRGGBB ...]
   python -m unetlab interpolate --model NAME A B [--steps N] [--method linear|spherical] --out DIR
   python -m unetlab sample --model NAME --label {0-9|all} [--n N] [--steps S] [--scheduler ddpm|ddim] [--guidance G]
                            [--eta E] [--seed X] --out DIR [--timeline]
@@ -106,17 +106,60 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    """Score reconstruction models on the corpus's test sources (per source: mean and worst) and on chelsea and
-    coffee, at full size in fp32: the figures the cards and the README give, for any model file."""
-    from unetlab import data, registry
+    """Score reconstruction or colorize models on the corpus's test sources (per source, mean and worst) and on
+    chelsea and coffee, at full size in fp32: the figures the cards and the README give, for any model file."""
+    from unetlab import registry
+
+    resolved = [(name, *registry.resolve(name)) for name in args.models]
+    tasks = {entry.task for _, entry, _ in resolved}
+    if not tasks <= {"reconstruct", "colorize"} or len(tasks) > 1:
+        raise ValueError("score takes reconstruction models or colorize models (one task per call)")
+    if tasks == {"colorize"}:
+        score_colorize(args, resolved)
+    else:
+        score_reconstruct(args, resolved)
+
+
+def score_colorize(args: argparse.Namespace, resolved: list) -> None:
+    from unetlab import colorize, data
+    from unetlab.corpus import PHOTO_KINDS
+
+    groups = data.corpus_test(args.per_source, fetch=True, kinds=PHOTO_KINDS)
+    rows = {}
+    for name, _, model in resolved:
+        model.eval()
+        report = colorize.test_report(model, groups, args.hints)
+        report["chelsea_coffee"] = colorize.heldout_metrics(model, data.photo_arrays(held_out=True))
+        rows[name] = report
+        if not args.json:
+            m, w = report["mean"], report["worst"]
+            print(
+                f"{name}: test split PSNR {m['psnr']:.2f} dB (grey {m['grey_psnr']:.2f}), a*b* error "
+                f"{m['ab_ratio']:.3f}x grey's (worst source {w['ab_ratio']:.3f}x), colourfulness "
+                f"{m['colourfulness_ratio']:.3f}x the truth"
+            )
+            if "hints_psnr" in m:
+                print(
+                    f"  {report['hints']} hints: PSNR {m['hints_psnr']:.2f} dB, "
+                    f"a*b* {m['hints_ab_ratio']:.3f}x grey's; "
+                    f"nearest-hint fill {m['nearest_psnr']:.2f} dB, {m['nearest_ab_ratio']:.3f}x"
+                )
+            for source, r in report["per_source"].items():
+                print(
+                    f"  {source:<16} PSNR {r['psnr']:6.2f} (grey {r['grey_psnr']:6.2f})  a*b* {r['ab_ratio']:.3f}x  "
+                    f"colourful {r['colourfulness_ratio']:.3f}x  ({r['images']} images)"
+                )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+
+
+def score_reconstruct(args: argparse.Namespace, resolved: list) -> None:
+    from unetlab import data
     from unetlab.reconstruct import heldout_report, score
 
     groups = data.corpus_test(args.per_source, fetch=True)
     rows = {}
-    for name in args.models:
-        entry, model = registry.resolve(name)
-        if entry.task != "reconstruct":
-            raise ValueError(f"model {entry.name!r} is a {entry.task} model; score takes reconstruction models")
+    for name, _, model in resolved:
         model.eval()
         report = heldout_report(model, groups)
         report["chelsea_coffee"] = {k: score(model, v) for k, v in data.photo_arrays(held_out=True).items()}
@@ -168,10 +211,20 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
 
 def cmd_colorize(args: argparse.Namespace) -> None:
-    from unetlab.colorize import colorize
+    from unetlab import colorize as C
 
-    # a grey file decodes to R = G = B, which has the same L* as the grey itself
-    image_to_image(args, "colorize", lambda model, img: colorize(model, img, views=False).image)
+    raw = [C.parse_hint(h) for h in args.hint or []]
+    if raw and len(args.inputs) > 1:
+        raise ValueError(
+            f"--hint places colours at pixels of one image, and {len(args.inputs)} inputs were given; "
+            "colourise one image per command when you give hints"
+        )
+
+    def run(model, img):
+        hints = C.make_hints(raw, *img.shape[:2])  # a grey file decodes to R = G = B: the same L* as the grey
+        return C.colorize(model, img, views=False, hints=hints).image
+
+    image_to_image(args, "colorize", run)
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
@@ -299,6 +352,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="reconstruction models on the corpus's test sources and chelsea/coffee")
     s.add_argument("models", nargs="+", metavar="MODEL", help="registry names, or card/weights files")
     s.add_argument("--per-source", type=int, default=40, help="test images per source, evenly spaced (default 40)")
+    s.add_argument("--hints", type=int, default=16, help="colorize: hints from the true colours per image (default 16)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_score)
 
@@ -312,6 +366,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True, help="a colorize model: a registry name, or a card/weights file")
     s.add_argument("inputs", nargs="+", metavar="INPUT")
     s.add_argument("--out", required=True, help="folder for <stem>.png")
+    s.add_argument(
+        "--hint",
+        action="append",
+        metavar="X,Y,#RRGGBB",
+        help="a colour hint at pixel (X, Y) of INPUT, in its own size (repeatable; one INPUT only; a guided model)",
+    )
     s.set_defaults(func=cmd_colorize)
 
     s = sub.add_parser("interpolate", help="frames decoded along the latent path from image A to image B")

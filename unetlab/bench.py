@@ -124,10 +124,8 @@ def colorize_latency(side: int = 1024, repeats: int = 15) -> dict:
     """Median end-to-end latency of colourising a side x side JPEG upload (decode, L*, model at the working size,
     upsample chroma, recombine with the full-resolution L*, sRGB) with colorize-skip: bf16 vs fp32, and the same
     pipeline's colour conversions done by skimage.color (rgb2lab + lab2rgb at full size) as the baseline."""
-    import io
     import tempfile
 
-    from PIL import Image
     from skimage import color
 
     from unetlab import images
@@ -137,14 +135,8 @@ def colorize_latency(side: int = 1024, repeats: int = 15) -> dict:
         model = registry.default().load("colorize-skip")
     except (KeyError, registry.WeightsError):  # same shape, untrained: same cost
         model = recipes.build_model(recipes.get("colorize-skip")).to(memory_format=torch.channels_last).eval()
-    rng = np.random.default_rng(0)
-    photo = datasets.photo_arrays(held_out=True)["coffee"]
-    img = np.asarray(Image.fromarray(photo).resize((side, side)))
-    img = np.clip(img.astype(np.int16) + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG", quality=90)  # a photo, as uploads usually are
     with tempfile.NamedTemporaryFile(suffix=".jpg") as f:
-        f.write(buf.getvalue())
+        f.write(_jpeg_1024(side))
         f.flush()
 
         def end_to_end(fast: bool) -> None:
@@ -163,6 +155,81 @@ def colorize_latency(side: int = 1024, repeats: int = 15) -> dict:
             fn()
             out[f"{side}x{side}_{name}_ms"] = round(1000 * _median_time(fn, repeats), 1)
     out["ratio_vs_fp32"] = round(out[f"{side}x{side}_fp32_ms"] / out[f"{side}x{side}_bf16_ms"], 2)
+    return out
+
+
+def _jpeg_1024(side: int) -> bytes:
+    """coffee at side x side with a little noise, as a JPEG: a photo, as uploads usually are."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    photo = datasets.photo_arrays(held_out=True)["coffee"]
+    img = np.asarray(Image.fromarray(photo).resize((side, side)))
+    img = np.clip(img.astype(np.int16) + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def colorize_api(side: int = 1024, repeats: int = 15, port: int = 7893) -> dict:
+    """What the Colorize tab's user waits for: /colorize through gradio_client on loopback (upload, decode, model,
+    recombine, PNG encoding, download) with colorize-skip alone, in automatic mode and with 8 hints (the request a
+    hint click makes), medians from the same run. Also the CLI's marginal time per image (decode, colourise, write
+    the PNG): one process colourising 1 image against one colourising 5, and PNG writing at zlib level 6 (PIL's
+    default) vs images.PNG_LEVEL."""
+    import io
+    import json
+    import tempfile
+
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    import app
+    from unetlab import images
+
+    jpeg = _jpeg_1024(side)
+    hints = json.dumps(
+        [
+            {"x": int(x), "y": int(y), "color": c}
+            for x, y, c in zip(range(60, side, 120), range(90, side, 110), ["#d04010", "#2060c0"] * 8)
+        ][:8]
+    )
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "photo.jpg"
+        src.write_bytes(jpeg)
+        demo = app.build_app(registry.default())
+        demo.queue().launch(prevent_thread_lock=True, server_port=port, quiet=True)
+        try:
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            for name, h in (("automatic", "[]"), ("8_hints", hints)):
+                call = lambda h=h: client.predict(handle_file(str(src)), "colorize-skip", None, h, api_name="/colorize")  # noqa: E731
+                call()
+                out[f"api_{side}_{name}_ms"] = round(1000 * _median_time(call, repeats), 1)
+        finally:
+            demo.close()
+
+        def cli(n: int) -> float:
+            paths = []
+            for i in range(n):
+                paths.append(Path(tmp) / f"in{i}.jpg")
+                paths[-1].write_bytes(jpeg)
+            cmd = [sys.executable, "-m", "unetlab", "colorize", "--model", "colorize-skip", *map(str, paths)]
+            t = time.perf_counter()
+            subprocess.run([*cmd, "--out", str(Path(tmp) / "out")], check=True, capture_output=True)
+            return time.perf_counter() - t
+
+        one, five = min(cli(1) for _ in range(2)), min(cli(5) for _ in range(2))
+        out[f"cli_marginal_{side}_ms"] = round(1000 * (five - one) / 4, 1)
+        img = images.load_image(src)
+
+        def png(level: int) -> None:
+            Image.fromarray(img).save(io.BytesIO(), format="PNG", compress_level=level)
+
+        out["png_write_level6_ms"] = round(1000 * _median_time(lambda: png(6), 5), 1)
+        out[f"png_write_level{images.PNG_LEVEL}_ms"] = round(1000 * _median_time(lambda: png(images.PNG_LEVEL), 5), 1)
     return out
 
 
@@ -266,6 +333,7 @@ def run() -> dict:
         "cold_start": cold_start(),
         "memory": memory(),
         "colorize": colorize_latency(),
+        "colorize_api": colorize_api(),
         "live": live_overhead(),
         "diffusion": diffusion_latency(),
     }
@@ -290,6 +358,8 @@ def format(results: dict) -> str:
             f"{m['all_models_loaded_mb']} MB",
             "colorize 1024x1024 JPEG end to end (decode -> L* -> model at 256x256 -> recombine), colorize-skip: "
             + ", ".join(f"{k} {v}" for k, v in results["colorize"].items()),
+            "colorize through the API and the CLI (colorize-skip alone, 1024x1024 JPEG): "
+            + ", ".join(f"{k} {v}" for k, v in results["colorize_api"].items()),
             f"live training (U-Net with vs without skips, digits): {lv['epoch_s']} s per model-epoch, of which "
             f"{lv['train_s']} s training; the held-out pass, grids, plot and status add {lv['overhead_share']:.1%} "
             f"(target <= 10 %; the display alone {lv['display_share']:.1%}); {lv['images_per_s']} img/s; "

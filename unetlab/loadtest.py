@@ -62,7 +62,7 @@ def run(
             for r in range(rounds):
                 photo = handle_file(photos["coffee" if (i + r) % 2 else "chelsea"])
                 calls = [
-                    ("/colorize", (photo, *colorize_models)),
+                    ("/colorize", (photo, *colorize_models, "[]")),
                     ("/reconstruct", (photo, *reconstruct_models)),
                 ]
                 for api, args in calls if i % 2 else calls[::-1]:

@@ -6,6 +6,7 @@ UNETLAB_REQUIRE_BROWSER=1 (set by CI) turns a missing Chromium into a failure in
 """
 
 import io
+import json
 import os
 import re
 from pathlib import Path
@@ -105,9 +106,87 @@ def test_colorize_example_click(page):
     page.locator("#color-examples button.gallery-item").first.click()  # chelsea
     wait_for_text(page, "#color-info", "451x300 upload")
     assert "colorize-skip" in page.locator("#color-info").inner_text()
-    assert not_blank(shown_image(page, "#color-slider")) and not_blank(shown_image(page, "#color-other"))
-    for view in ("#color-L", "#color-a", "#color-b"):
+    assert not_blank(shown_image(page, "#color-result")) and not_blank(shown_image(page, "#color-other"))
+    for view in ("#color-canvas", "#color-L", "#color-a", "#color-b"):
         assert not_blank(shown_image(page, view))
+
+
+def drawn_point(page, selector: str, fx: float, fy: float) -> dict:
+    """Where a point at fractions (fx, fy) of an image lies inside its element (drawn with object-fit: contain)."""
+    img = page.locator(f"{selector} img").first
+    box = img.bounding_box()
+    nw, nh = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    s = min(box["width"] / nw, box["height"] / nh)
+    return {"x": (box["width"] - nw * s) / 2 + fx * nw * s, "y": (box["height"] - nh * s) / 2 + fy * nh * s}
+
+
+def b_star_near(pixels: np.ndarray, fx: float, fy: float, r: int = 6) -> float:
+    """Mean b* (blue - yellow) of the rendered pixels around fractions (fx, fy)."""
+    from skimage import color
+
+    h, w = pixels.shape[:2]
+    y, x = round(fy * (h - 1)), round(fx * (w - 1))
+    patch = pixels[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1] / 255.0
+    return float(color.rgb2lab(patch)[..., 2].mean())
+
+
+def test_colorize_hint_click_changes_the_colour_where_placed(page):
+    """A click on the canvas puts a hint of the picker's colour (blue by default) there: the result turns blue at
+    that spot; the palette offers the model's own colours; clearing the hints restores the automatic result."""
+    page.get_by_role("tab", name="Colorize").click()
+    page.locator("#color-examples button.gallery-item").first.click()  # chelsea: a brown cat
+    wait_for_text(page, "#color-info", "0 hint(s)")
+    spot = (0.3, 0.3)  # the fur above the cat's eye
+    before = b_star_near(shown_image(page, "#color-result"), *spot)
+    page.locator("#color-canvas img").first.click(position=drawn_point(page, "#color-canvas", *spot))
+    wait_for_text(page, "#color-info", "1 hint(s)")
+    hints = json.loads(page.locator("#color-hints textarea").input_value())
+    assert len(hints) == 1 and abs(hints[0]["x"] - 0.3 * 451) < 4 and hints[0]["color"] == "#3a7bd5"
+    after = b_star_near(shown_image(page, "#color-result"), *spot)
+    assert after < before - 15, (before, after)  # bluer where the hint was placed
+    # the palette: the model's top colours there; clicking one recolours the selected hint
+    swatch = drawn_point(page, "#color-palette", 0.5 / 6, 0.5)
+    page.locator("#color-palette img").first.click(position=swatch)
+    page.wait_for_function(
+        "() => !document.querySelector('#color-hints textarea').value.includes('#3a7bd5')", timeout=60_000
+    )
+    page.locator(".generating, .pending").first.wait_for(state="detached", timeout=60_000)
+    page.locator("#color-clear").click()
+    wait_for_text(page, "#color-info", "0 hint(s)")
+    assert page.locator("#color-hints textarea").input_value() == "[]"
+
+
+def hinted_photo(tmp_path) -> tuple[Path, list[dict]]:
+    """A photo from a test source (a Tux Paint starter when the corpus cache holds one, else coffee) and five hints
+    taken from its own colours, as a user copying colours off the original would place them."""
+    from unetlab import corpus
+
+    found = [i for i in corpus.items("test", ("photo",)) if i.source == "tuxpaint" and i.path.exists()]
+    path = found[len(found) // 2].path if found else Path(data.heldout_photo_paths()["coffee"])
+    img = np.asarray(Image.open(path).convert("RGB"))
+    h, w = img.shape[:2]
+    spots = [(0.2, 0.2), (0.75, 0.25), (0.5, 0.55), (0.2, 0.8), (0.8, 0.8)]
+    hints = []
+    for fx, fy in spots:
+        x, y = int(fx * w), int(fy * h)
+        r, g, b = img[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3].reshape(-1, 3).mean(0).round().astype(int)
+        hints.append({"x": x, "y": y, "color": f"#{r:02x}{g:02x}{b:02x}"})
+    out = tmp_path / "photo.png"
+    Image.fromarray(img).save(out)
+    return out, hints
+
+
+def test_colorize_from_a_handful_of_hints(page, tmp_path):
+    """Hints typed into the hints box (then Enter) guide both models (the README's screenshot)."""
+    page.get_by_role("tab", name="Colorize").click()
+    photo, hints = hinted_photo(tmp_path)
+    page.locator("#color-input input[type=file]").set_input_files(str(photo))
+    wait_for_text(page, "#color-info", "0 hint(s)")
+    box = page.locator("#color-hints textarea")
+    box.fill(json.dumps(hints))
+    box.press("Enter")
+    wait_for_text(page, "#color-info", "5 hint(s)")
+    assert not_blank(shown_image(page, "#color-result")) and not_blank(shown_image(page, "#color-other"))
     save_screenshot(page, "colorize")
 
 

@@ -1,13 +1,22 @@
-"""Colorize tab: colour restored from luminance at the upload's full resolution, with and without skips."""
+"""Colorize tab: colour restored from luminance at the upload's full resolution, with and without skips, guided by
+the user's colour hints (click the image to place one; the model's own top colours there are offered)."""
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 import numpy as np
+from PIL import Image, ImageDraw
 
-from unetlab.colorize import colorize
+from unetlab import colorize as C
 from unetlab.registry import Registry
 from unetlab.ui.common import choose, heldout_photo_input, user_errors
+
+CANVAS_SIDE = 1024  # the hint canvas is drawn at most this long (a display copy; hints are in upload pixels)
+SWATCH = 48  # palette swatch side, pixels
+PICK_RADIUS = 0.03  # a click this close to a hint (fraction of the long side) selects it instead of adding one
+DEFAULT_COLOUR = "#3a7bd5"
 
 EXPLANATION = """
 **Why predict colour from luminance?** A photo's lightness (CIE L\\*) carries almost all of its shapes, edges
@@ -22,60 +31,258 @@ red or blue comes out brown-grey (the seed's "sepia"). Here each pixel gets a pr
 rare saturated bins are up-weighted in the loss, and the colour is read off as an *annealed mean* (between the
 mean and the mode, T = 0.38) - Zhang, Isola & Efros 2016, "Colorful Image Colorization".
 
-**What do the skips change?** Without them, chroma must be rebuilt from the 1/16-size bottom of the U, so colour
-bleeds across object boundaries; with them it can follow the edges.
+**Hints: say what the model cannot know.** A grey car may have been red or blue; one click settles it. The guided
+U-Net also takes a sparse a\\*b\\* map and its mask (Zhang, Zhu et al. 2017, "Real-Time User-Guided Image
+Colorization with Learned Deep Priors"). It was trained with hints taken from the true colours at random places
+(none one time in eight, so with no hints it is the automatic colouriser), and learned to spread each hint as far
+as the object it sits on. The palette under the picker is the model's own distribution at the clicked point, given
+the other hints: its most likely colours.
+
+**What do the skips change?** Without them, chroma and hints must pass the 1/16-size bottom of the U, so colour
+bleeds across object boundaries; with them it follows the edges of L\\*.
 """
+
+
+def _hints(text: str | None) -> list[dict]:
+    """The hints box's JSON as a list of {x, y, color} (checked later against the upload by colorize.make_hints)."""
+    return [{"x": x, "y": y, "color": C.hex_colour(rgb)} for x, y, rgb in C.hints_from_json(text)]
+
+
+def _dump(hints: list[dict]) -> str:
+    return json.dumps([{"x": int(h["x"]), "y": int(h["y"]), "color": h["color"]} for h in hints])
+
+
+def _scale(img: np.ndarray) -> float:
+    """Upload pixels per canvas pixel."""
+    return max(1.0, max(img.shape[:2]) / CANVAS_SIDE)
+
+
+def draw_canvas(grey: np.ndarray, hints: list[dict], selected: int | None) -> np.ndarray:
+    """The model's input (L* only) at display size, each hint a dot of its colour ringed black and white."""
+    s = _scale(grey)
+    canvas = Image.fromarray(grey)
+    if s > 1:
+        canvas = canvas.resize((round(grey.shape[1] / s), round(grey.shape[0] / s)), Image.Resampling.BILINEAR)
+    draw = ImageDraw.Draw(canvas)
+    r = max(5, round(max(canvas.size) / 90))
+    for k, h in enumerate(hints):
+        x, y = h["x"] / s, h["y"] / s
+        ring = 3 if k == selected else 1
+        draw.ellipse((x - r - ring - 1, y - r - ring - 1, x + r + ring + 1, y + r + ring + 1), fill="black")
+        draw.ellipse((x - r - ring, y - r - ring, x + r + ring, y + r + ring), fill="white")
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=h["color"])
+    return np.asarray(canvas)
+
+
+def draw_palette(colours: list[tuple[str, float]]) -> np.ndarray:
+    """Swatches side by side, each as wide as SWATCH, with its probability as a bar along the bottom."""
+    out = np.full((SWATCH, SWATCH * len(colours), 3), 255, np.uint8)
+    for k, (hex_, p) in enumerate(colours):
+        out[:, k * SWATCH : (k + 1) * SWATCH - 2] = C.parse_colour(hex_)
+        out[-5:, k * SWATCH : k * SWATCH + max(1, round(p * (SWATCH - 2)))] = (20, 20, 20)
+    return out
 
 
 def build(registry: Registry) -> None:
     names = registry.names("colorize")
-    gr.Markdown("## Colorize: the U-Net predicts colour (a\\*b\\*) from lightness (L\\*), at any resolution")
+    gr.Markdown(
+        "## Colorize: the U-Net predicts colour (a\\*b\\*) from lightness (L\\*), at any resolution. "
+        "Click the image to give it a colour hint."
+    )
     with gr.Row():
         with gr.Column(scale=1):
             upload = heldout_photo_input("Photo (colour or grey)", "color")
             model = gr.Dropdown(names, value=choose(names, "colorize-skip"), label="Colourizer")
             other = gr.Dropdown(names, value=choose(names, "colorize-noskip"), label="Beside it (e.g. without skips)")
+            with gr.Group():
+                picker = gr.ColorPicker(
+                    DEFAULT_COLOUR, label="Hint colour (for new and selected hints)", elem_id="color-picker"
+                )
+                palette = gr.Image(
+                    label="The model's top colours at the clicked point: click one to use it",
+                    format="png",
+                    interactive=False,
+                    height=80,
+                    elem_id="color-palette",
+                )
+                hints = gr.Textbox(
+                    "[]",
+                    label='Hints: [{"x", "y", "color"}], x and y in the upload\'s pixels (edit, then Enter)',
+                    lines=1,
+                    max_lines=4,
+                    elem_id="color-hints",
+                )
+                with gr.Row():
+                    remove = gr.Button("Remove selected hint", size="sm", elem_id="color-remove")
+                    clear = gr.Button("Clear hints", size="sm", elem_id="color-clear")
             run = gr.Button("Colorize", variant="primary", elem_id="color-run")
         with gr.Column(scale=2):
-            slider = gr.ImageSlider(label="Grey input | colourised", format="png", elem_id="color-slider")
+            canvas = gr.Image(
+                label="Click to place a colour hint (what the model sees: L* only)",
+                format="jpeg",
+                interactive=False,
+                elem_id="color-canvas",
+            )
             with gr.Row():
+                out_main = gr.Image(label="Colourised", format="png", interactive=False, elem_id="color-result")
                 out_other = gr.Image(label="Second model", format="png", interactive=False, elem_id="color-other")
             info = gr.Markdown(elem_id="color-info")
     with gr.Row():
         view_L = gr.Image(label="Model input: L* (working size)", format="png", interactive=False, elem_id="color-L")
         view_a = gr.Image(label="Predicted a* (green - magenta)", format="png", interactive=False, elem_id="color-a")
         view_b = gr.Image(label="Predicted b* (blue - yellow)", format="png", interactive=False, elem_id="color-b")
-    with gr.Accordion("Why colour from luminance?", open=False):
+    with gr.Accordion("Why colour from luminance, and why hints?", open=False):
         gr.Markdown(EXPLANATION)
+    selected = gr.State(None)  # index of the selected hint in the hints box, or None
+    suggestions = gr.State([])  # the palette's colours, left to right
 
-    outputs = [slider, out_other, view_L, view_a, view_b, info]
+    outputs = [canvas, out_main, out_other, view_L, view_a, view_b, info]
 
-    @user_errors
-    def run_colorize(img: np.ndarray | None, name: str | None, name_other: str | None):
-        """Colourise a photo from its luminance alone, at its full resolution, with two colorize models."""
-        if img is None:
-            raise gr.Error("upload an image or pick an example first")
+    def render(img: np.ndarray, name: str | None, name_other: str | None, hint_list: list[dict], sel: int | None):
         if not name:
             raise gr.Error(
                 "no colorize models are available; train one with python -m unetlab train --recipe colorize-skip"
             )
-        r = colorize(registry.load(name), img)
-        second = colorize(registry.load(name_other), img, views=False).image if name_other else None
-        h, w = img.shape[:2]
+        H, W = img.shape[:2]
+        checked = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in hint_list], H, W)
+        first = registry.load(name)
+        r = C.colorize(first, img, hints=checked if C.guided(first) else ())
+        second = None
+        notes = []
+        if name_other:
+            m2 = registry.load(name_other)
+            second = C.colorize(m2, img, views=False, hints=checked if C.guided(m2) else ()).image
+        for n in (name, name_other):
+            if n and checked and not C.guided(registry.load(n)):
+                notes.append(f"{n} takes no hints (L* alone): it ran automatically.")
         text = (
-            f"{w}x{h} upload; the model ran at {r.working[1]}x{r.working[0]} and its chroma was joined to the "
-            f"upload's own L*. Left of the slider: {name}'s input; right: its colours. Below: "
-            f"{name_other or '(no second model)'}."
+            f"{W}x{H} upload; the model ran at {r.working[1]}x{r.working[0]} and its chroma was joined to the "
+            f"upload's own L*. {len(checked)} hint(s). Left: {name}; right: {name_other or '(no second model)'}. "
+            + " ".join(notes)
         )
-        return (r.grey, r.image), second, r.L, r.a, r.b, text
+        return draw_canvas(r.grey, hint_list, sel), r.image, second, r.L, r.a, r.b, text
 
-    run.click(run_colorize, [upload, model, other], outputs, api_name="colorize")
+    @user_errors
+    def run_colorize(img: np.ndarray | None, name: str | None, name_other: str | None, hint_json: str | None = None):
+        """Colourise a photo from its luminance at its full resolution with two colorize models, guided by colour
+        hints: a JSON list of {"x", "y", "color": "#RRGGBB"} with x, y in the image's own pixels (may be empty)."""
+        if img is None:
+            raise gr.Error("upload an image or pick an example first")
+        return render(img, name, name_other, _hints(hint_json), None)
+
+    run.click(run_colorize, [upload, model, other, hints], outputs, api_name="colorize")
 
     def on_new_image(img: np.ndarray | None, name: str | None, name_other: str | None):
-        """An upload or an example click colourises at once; clearing the input clears the outputs."""
-        return (None, None, None, None, None, "") if img is None else run_colorize(img, name, name_other)
+        """An upload or an example click clears the hints and colourises at once; clearing the input clears all."""
+        if img is None:
+            return "[]", None, None, [], None, None, None, None, None, None, ""
+        return "[]", None, None, [], *run_colorize(img, name, name_other, "[]")
 
-    upload.change(on_new_image, [upload, model, other], outputs, api_name=False)
+    new_image_outputs = [hints, selected, palette, suggestions, *outputs]
+    upload.change(on_new_image, [upload, model, other], new_image_outputs, api_name=False)
+
+    @user_errors
+    def on_click(img, name, name_other, hint_json, colour, evt: gr.SelectData):
+        """A click near a hint selects it; elsewhere it adds a hint of the picker's colour. Either way the palette
+        shows the model's top colours at that point, given the other hints."""
+        if img is None:
+            raise gr.Error("upload an image or pick an example first")
+        hint_list = _hints(hint_json)
+        s = _scale(img)
+        x = min(img.shape[1] - 1, int(evt.index[0] * s))
+        y = min(img.shape[0] - 1, int(evt.index[1] * s))
+        reach = PICK_RADIUS * max(img.shape[:2])
+        near = [k for k, h in enumerate(hint_list) if (h["x"] - x) ** 2 + (h["y"] - y) ** 2 <= reach**2]
+        if near:
+            sel = near[-1]
+        else:
+            hint_list.append({"x": x, "y": y, "color": C.hex_colour(C.parse_colour(colour or DEFAULT_COLOUR))})
+            sel = len(hint_list) - 1
+        colours, palette_img = [], None
+        if name and C.guided(m := registry.load(name)) and C.kind(m) == "classify":
+            others = [h for k, h in enumerate(hint_list) if k != sel]
+            H, W = img.shape[:2]
+            rest = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in others], H, W)
+            h = hint_list[sel]
+            colours = C.suggest(m, img, h["x"], h["y"], rest)
+            palette_img = draw_palette(colours)
+        return (
+            _dump(hint_list),
+            sel,
+            palette_img,
+            [c for c, _ in colours],
+            *render(img, name, name_other, hint_list, sel),
+        )
+
+    canvas.select(
+        on_click, [upload, model, other, hints, picker], new_image_outputs, api_name=False, trigger_mode="always_last"
+    )
+
+    @user_errors
+    def recolour(img, name, name_other, hint_json, colour, sel):
+        """The picker changed: the selected hint takes its colour."""
+        hint_list = _hints(hint_json)
+        if img is None or sel is None or sel >= len(hint_list):
+            return (gr.skip(),) * (1 + len(outputs))
+        hint_list[sel]["color"] = C.hex_colour(C.parse_colour(colour))
+        return _dump(hint_list), *render(img, name, name_other, hint_list, sel)
+
+    picker.input(
+        recolour,
+        [upload, model, other, hints, picker, selected],
+        [hints, *outputs],
+        api_name=False,
+        trigger_mode="always_last",
+    )
+
+    @user_errors
+    def pick_suggestion(img, name, name_other, hint_json, sel, colours, evt: gr.SelectData):
+        """A palette swatch clicked: the picker and the selected hint take its colour."""
+        k = int(evt.index[0]) // SWATCH
+        if not colours or k >= len(colours):
+            return (gr.skip(),) * (2 + len(outputs))
+        colour = colours[k]
+        hint_list = _hints(hint_json)
+        if img is None or sel is None or sel >= len(hint_list):
+            return colour, *(gr.skip(),) * (1 + len(outputs))
+        hint_list[sel]["color"] = colour
+        return colour, _dump(hint_list), *render(img, name, name_other, hint_list, sel)
+
+    palette.select(
+        pick_suggestion,
+        [upload, model, other, hints, selected, suggestions],
+        [picker, hints, *outputs],
+        api_name=False,
+    )
+
+    @user_errors
+    def remove_hint(img, name, name_other, hint_json, sel):
+        """Remove the selected hint (or the last one)."""
+        hint_list = _hints(hint_json)
+        if hint_list:
+            hint_list.pop(sel if sel is not None and sel < len(hint_list) else -1)
+        if img is None:
+            return _dump(hint_list), None, None, [], *(gr.skip(),) * len(outputs)
+        return _dump(hint_list), None, None, [], *render(img, name, name_other, hint_list, None)
+
+    remove.click(remove_hint, [upload, model, other, hints, selected], new_image_outputs, api_name=False)
+
+    @user_errors
+    def clear_hints(img, name, name_other):
+        if img is None:
+            return "[]", None, None, [], *(gr.skip(),) * len(outputs)
+        return "[]", None, None, [], *render(img, name, name_other, [], None)
+
+    clear.click(clear_hints, [upload, model, other], new_image_outputs, api_name=False)
+
+    @user_errors
+    def edited(img, name, name_other, hint_json):
+        """The hints box was edited by hand (Enter): re-colourise with what it says."""
+        if img is None:
+            return (gr.skip(),) * len(outputs)
+        return render(img, name, name_other, _hints(hint_json), None)
+
+    hints.submit(edited, [upload, model, other, hints], outputs, api_name=False)
 
     def refresh():
         """Models registered since the page loaded (e.g. by the training tab) appear when the list opens."""
