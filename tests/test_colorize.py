@@ -299,3 +299,11 @@ def test_test_report_figures():
     assert {"hints_psnr", "hints_ab_ratio", "nearest_psnr", "nearest_ab_ratio"} <= set(r)
     assert r["nearest_ab_ratio"] < 1  # hints from the true colours beat grey even without a model
     assert report["mean"]["psnr"] == r["psnr"] and report["hints"] == 8
+
+
+def test_test_grid_draws_every_column():
+    yy, xx = np.mgrid[0:40, 0:60]
+    photo = np.stack([xx * 4, yy * 6, 200 - xx * 3], -1).astype(np.uint8)
+    grid = C.test_grid({"guided": guided_tiny(), "plain": tiny()}, [photo, photo[:, ::-1].copy()], 4, height=32)
+    # truth, grey + hints, guided automatic and hinted, plain automatic, nearest-hint fill: 6 cells of 48 px each
+    assert grid.shape == (22 + 2 * (32 + 4), 6 * 48, 3) and grid.dtype == np.uint8

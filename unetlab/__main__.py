@@ -149,6 +149,12 @@ def score_colorize(args: argparse.Namespace, resolved: list) -> None:
                     f"  {source:<16} PSNR {r['psnr']:6.2f} (grey {r['grey_psnr']:6.2f})  a*b* {r['ab_ratio']:.3f}x  "
                     f"colourful {r['colourfulness_ratio']:.3f}x  ({r['images']} images)"
                 )
+    if args.grid:
+        from unetlab import images
+
+        pick = [img for imgs in groups.values() for img in list(imgs.values())[:: max(1, len(imgs) // 2)][:2]]
+        images.save_png(colorize.test_grid({n: m for n, _, m in resolved}, pick, args.hints), args.grid)
+        print(f"grid of {len(pick)} test images: {args.grid}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=1))
 
@@ -353,6 +359,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("models", nargs="+", metavar="MODEL", help="registry names, or card/weights files")
     s.add_argument("--per-source", type=int, default=40, help="test images per source, evenly spaced (default 40)")
     s.add_argument("--hints", type=int, default=16, help="colorize: hints from the true colours per image (default 16)")
+    s.add_argument("--grid", metavar="PNG", help="colorize: also write a picture of results on a few test images")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_score)
 

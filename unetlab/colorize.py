@@ -694,3 +694,48 @@ def heldout_metrics(model: nn.Module, photos: dict[str, np.ndarray]) -> dict:
         }
     mean = {k: round(float(np.mean([p[k] for p in per.values()])), 4) for k in next(iter(per.values()))}
     return {"heldout": per} | {f"heldout_{k}": v for k, v in mean.items()}
+
+
+def test_grid(
+    models: dict[str, nn.Module], photos: list[np.ndarray], n_hints: int = 16, height: int = 160
+) -> np.ndarray:
+    """A picture of the figures: per photo a row of truth | grey | each model automatic and with n_hints hints (the
+    hints drawn as dots on the grey) | the nearest-hint fill, each scaled to `height`, columns labelled on top."""
+    import zlib
+
+    from PIL import Image, ImageDraw
+
+    names = ["truth", "grey + hints"]
+    for name, model in models.items():
+        names += [f"{name}: automatic"] + ([f"{name}: {n_hints} hints"] if guided(model) else [])
+    names.append("nearest-hint fill")
+    rows = []
+    for img in photos:
+        H, W = img.shape[:2]
+        hints = random_hints(img, n_hints, zlib.crc32(img.tobytes()[:4096]))
+        L = upload_lightness(img)
+        h, w = working_size(H, W)
+        Lw = F.interpolate(L, size=(h, w), mode="area") if (h, w) != (H, W) else L
+        grey = Image.fromarray(_finish(L, torch.zeros(1, 2, h, w), Lw, views=False).image)
+        draw = ImageDraw.Draw(grey)
+        r = max(3, round(max(H, W) / 100))
+        for hint in hints:
+            draw.ellipse((hint.x - r - 1, hint.y - r - 1, hint.x + r + 1, hint.y + r + 1), fill="white")
+            draw.ellipse((hint.x - r, hint.y - r, hint.x + r, hint.y + r), fill=hex_colour(hint.rgb(70)))
+        cells = [img, np.asarray(grey)]
+        for model in models.values():
+            cells.append(colorize(model, img, fast=False, views=False).image)
+            if guided(model):
+                cells.append(colorize(model, img, fast=False, views=False, hints=hints).image)
+        cells.append(_finish(L, nearest_hint_ab(*hint_maps(hints, H, W, h, w)), Lw, views=False).image)
+        width = round(W * height / H)
+        rows.append(np.concatenate([np.asarray(Image.fromarray(c).resize((width, height))) for c in cells], 1))
+    widest = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, widest - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    body = np.concatenate(rows, 0)
+    head = Image.new("RGB", (widest, 22), "white")
+    cell = rows[0].shape[1] // len(names)  # labels over the first row's columns
+    draw = ImageDraw.Draw(head)
+    for k, name in enumerate(names):
+        draw.text((k * cell + 4, 5), name, fill="black")
+    return np.concatenate([np.asarray(head), body], 0)

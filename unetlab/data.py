@@ -352,15 +352,15 @@ TEST_PER_SOURCE = 40  # the cards score this many test images per source, at ful
 
 
 def corpus_test(
-    per_source: int = TEST_PER_SOURCE, fetch: bool = True, kinds: tuple[str, ...] | None = None
+    per_source: int = TEST_PER_SOURCE, fetch: bool = True, kinds: tuple[str, ...] | None = None, split: str = "test"
 ) -> dict[str, dict[str, np.ndarray]]:
     """The test split for the cards' figures: per test source, up to `per_source` images (of `kinds`, default all)
     evenly spaced over the source's sorted files, uint8 RGB at full size. No recipe trains or selects anything on
-    these."""
+    these. split="val": the same from the validation split, where choices (a decoding temperature) may be made."""
     from unetlab import corpus
 
     groups: dict[str, list] = {}
-    for item in corpus.items("test", kinds):
+    for item in corpus.items(split, kinds):
         groups.setdefault(item.source, []).append(item)
     out = {}
     for source, chosen in groups.items():
