@@ -9,7 +9,7 @@ the upload's own full-resolution L*, so edges stay as sharp as the upload's. Two
 
 User guidance (Zhang, Zhu et al. 2017, "Real-Time User-Guided Image Colorization with Learned Deep Priors"): a model
 with 4 input channels also takes a sparse a*b* hint map and its mask. It is trained with hints drawn from the true
-colours (a geometric number of small patches, none one time in eight), so with no hints it is the automatic
+colours (a geometric number of small patches, none 40 % of the time), so with no hints it is the automatic
 colouriser and with a few it follows them along the edges of L*.
 
 The Lab conversions are torch, vectorised, D65 (the same formulas as skimage.color, tested against it).
@@ -184,11 +184,51 @@ def rebalance_weights(photos: list[np.ndarray], lam: float = REBALANCE_LAMBDA) -
     return w / (p * w).sum()
 
 
+@dataclass(frozen=True)
+class Decode:
+    """How a bin classifier's logits become a*b*: the annealed mean at `temperature` of the distribution whose logits
+    are shifted by `offset` (Q,). Training with class rebalancing makes the model predict q ∝ w p (w the class
+    weights); offset = -alpha log w undoes that share of it, so alpha = 1 decodes the calibrated p. Both are chosen
+    on the validation split after training (choose_decode) and kept in the card; the default is Zhang 2016's."""
+
+    temperature: float = TEMPERATURE
+    alpha: float = 0.0
+    offset: torch.Tensor | None = None
+
+    def logits(self, y: torch.Tensor) -> torch.Tensor:
+        return y if self.offset is None else y + self.offset.to(y.dtype).view(1, -1, 1, 1)
+
+    def ab(self, y: torch.Tensor) -> torch.Tensor:
+        return bins().annealed_mean(self.logits(y), self.temperature)
+
+    @classmethod
+    def from_card(cls, card: dict | None) -> Decode:
+        d = (card or {}).get("decode") or {}
+        offset = torch.tensor(d["offset"], dtype=torch.float32) if d.get("offset") else None
+        if offset is not None and len(offset) != bins().count:
+            raise ValueError(f"the card's decode offset has {len(offset)} values, not one per bin ({bins().count})")
+        return cls(float(d.get("temperature", TEMPERATURE)), float(d.get("alpha", 0.0)), offset)
+
+    @classmethod
+    def undoing(cls, weights: torch.Tensor, alpha: float, temperature: float) -> Decode:
+        offset = None if alpha == 0 else (-alpha * weights.log()).float()
+        return cls(temperature, alpha, offset)
+
+    def to_card(self) -> dict:
+        out = {"temperature": self.temperature, "alpha": self.alpha}
+        if self.offset is not None:
+            out["offset"] = [round(v, 5) for v in self.offset.tolist()]
+        return out
+
+
 # --- what the training loop optimises ---------------------------------------------------------------------------
 
 
 HINT_CHANNELS = 4  # a guided model's input: L*/100, a*/AB_RANGE and b*/AB_RANGE where hinted (else 0), the mask
-HINT_P = 1 / 8  # hints per training crop ~ Geometric(p) on 0, 1, 2, ...: none with p, 7 on average (Zhang 2017)
+# Hints per training crop ~ Geometric(p) on 0, 1, 2, ...: none with p, (1 - p) / p on average. Zhang 2017 use
+# p = 1/8 on 256px images; a 64px crop is about a sixteenth of the working image, and 16 hints on a 256x384 image
+# are 0.7 per 64px square. The first run used 1/8 (7 per crop): its models leaned on dense hints.
+HINT_P = 0.4
 MAX_TRAIN_HINTS = 48
 MAX_PATCH = 5  # a training hint is the mean a*b* over a square of side 1..MAX_PATCH (working pixels)
 HINT_PATCH = 3  # a user's hint colours this square (a size the model trained on)
@@ -245,10 +285,13 @@ def kind(model: nn.Module) -> str:
 
 
 def predict_ab(
-    model: nn.Module, L: torch.Tensor, hints: tuple[torch.Tensor, torch.Tensor] | None = None
+    model: nn.Module,
+    L: torch.Tensor,
+    hints: tuple[torch.Tensor, torch.Tensor] | None = None,
+    decode: Decode | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """L* (B, 1, H, W) [and (hint ab, mask) for a guided model] -> ab (B, 2, H, W), and the logits for a
-    classifier (None otherwise)."""
+    """L* (B, 1, H, W) [and (hint ab, mask) for a guided model] -> ab (B, 2, H, W), and the (decoding) logits for
+    a classifier (None otherwise). decode: the card's (Decode.from_card); None is Zhang 2016's."""
     if guided(model):
         y = model(model_input(L, *(hints if hints is not None else no_hints(L))))
     elif hints is not None and hints[1].any():
@@ -257,7 +300,8 @@ def predict_ab(
         y = model(model_input(L))
     k = kind(model)
     if k == "classify":
-        return bins().annealed_mean(y), y
+        decode = decode or Decode()
+        return decode.ab(y), decode.logits(y)
     if k == "ab":
         return y.float() * AB_RANGE, None
     return rgb_to_lab(y.float().clamp(0, 1))[:, 1:], None  # the seed's RGB output, read back as chroma
@@ -506,14 +550,16 @@ def nearest_hint_ab(hint_ab: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def colorize(model: nn.Module, img: np.ndarray, fast: bool = True, views: bool = True, hints=()) -> Result:
+def colorize(
+    model: nn.Module, img: np.ndarray, fast: bool = True, views: bool = True, hints=(), decode: Decode | None = None
+) -> Result:
     """Colourise one upload: uint8 (H, W, 3) or (H, W) -> Result at (H, W).
 
     1. L* of the upload at full resolution (a colour upload's colour is dropped); 2. downscale to the working
     size (area average) and pad to a multiple of 2^depth; 3. the model predicts ab (a guided model also gets the
     hints, checked Hint objects in the upload's coordinates); 4. ab is upsampled (bilinear) to full size and joined
     to the full-resolution L*; 5. Lab -> sRGB.
-    fast: bf16 autocast (the cards use fp32); views: also draw the teaching views.
+    fast: bf16 autocast (the cards use fp32); views: also draw the teaching views; decode: the card's.
     """
     # 1. full-resolution lightness
     L = upload_lightness(img)  # (1, 1, H, W)
@@ -529,7 +575,7 @@ def colorize(model: nn.Module, img: np.ndarray, fast: bool = True, views: bool =
         maps = tuple(F.pad(t, pad) for t in hint_maps(hints, H, W, h, w))
     # 3. chroma
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast and bf16_pays()):
-        ab, _ = predict_ab(model, Lp.contiguous(memory_format=torch.channels_last), maps)
+        ab, _ = predict_ab(model, Lp.contiguous(memory_format=torch.channels_last), maps, decode)
     ab = ab.float()[..., :h, :w]  # (1, 2, h, w)
     return _finish(L, ab, Lw, views)
 
@@ -556,7 +602,9 @@ def _finish(L: torch.Tensor, ab: torch.Tensor, Lw: torch.Tensor, views: bool) ->
 
 
 @torch.inference_mode()
-def suggest(model: nn.Module, img: np.ndarray, x: int, y: int, hints=(), k: int = 6) -> list[tuple[str, float]]:
+def suggest(
+    model: nn.Module, img: np.ndarray, x: int, y: int, hints=(), k: int = 6, decode: Decode | None = None
+) -> list[tuple[str, float]]:
     """Zhang 2017's palette: the model's own colour distribution at the upload's pixel (x, y), given the hints, as
     its k most likely a*b* bins drawn at that pixel's lightness -> [(#rrggbb, probability)], most likely first."""
     if kind(model) != "classify":
@@ -570,7 +618,7 @@ def suggest(model: nn.Module, img: np.ndarray, x: int, y: int, hints=(), k: int 
     m = 2**model.config.depth
     pad = (0, -w % m, 0, -h % m)
     maps = tuple(F.pad(t, pad) for t in hint_maps(hints, H, W, h, w)) if hints else None
-    _, logits = predict_ab(model, F.pad(Lw, pad, mode="replicate"), maps)
+    _, logits = predict_ab(model, F.pad(Lw, pad, mode="replicate"), maps, decode)
     yw, xw = _working_point(Hint(x, y, 0, 0), H, W, h, w)
     p = torch.softmax(logits[0, :, yw, xw].float(), 0)
     top = p.topk(k)
@@ -610,12 +658,12 @@ def random_hints(img: np.ndarray, n: int, seed: int) -> list[Hint]:
     return out
 
 
-def score(model: nn.Module, img: np.ndarray, n_hints: int = 16, seed: int = 0) -> dict:
+def score(model: nn.Module, img: np.ndarray, n_hints: int = 16, seed: int = 0, decode: Decode | None = None) -> dict:
     """One image's figures: automatic mode and the grey input; for a guided model also n_hints hints from the
     true colours, and the nearest-hint fill with the same hints."""
     ref = images.to_float(img)
     ref_lab = _lab(img)
-    auto = colorize(model, img, fast=False)
+    auto = colorize(model, img, fast=False, decode=decode)
     row = {
         "psnr": metrics.psnr(images.to_float(auto.image), ref),
         "grey_psnr": metrics.psnr(images.to_float(auto.grey), ref),
@@ -626,7 +674,7 @@ def score(model: nn.Module, img: np.ndarray, n_hints: int = 16, seed: int = 0) -
     }
     if guided(model):
         hints = random_hints(img, n_hints, seed)
-        guided_out = colorize(model, img, fast=False, views=False, hints=hints).image
+        guided_out = colorize(model, img, fast=False, views=False, hints=hints, decode=decode).image
         H, W = img.shape[:2]
         L = upload_lightness(img)
         h, w = auto.working
@@ -658,7 +706,9 @@ def summary(rows: list[dict]) -> dict:
 MIN_CHROMA = 2.0  # test images whose mean true chroma is below this are grey already: nothing to restore
 
 
-def test_report(model: nn.Module, sources: dict[str, dict[str, np.ndarray]], n_hints: int = 16) -> dict:
+def test_report(
+    model: nn.Module, sources: dict[str, dict[str, np.ndarray]], n_hints: int = 16, decode: Decode | None = None
+) -> dict:
     """Per test source, then the mean and the worst source (for each figure, the source where it is worst).
     Images that are grey already (mean chroma < MIN_CHROMA) are skipped and counted."""
     import zlib
@@ -667,7 +717,8 @@ def test_report(model: nn.Module, sources: dict[str, dict[str, np.ndarray]], n_h
     for source, imgs in sources.items():
         coloured = {n: img for n, img in imgs.items() if float(_lab(img)[1:].norm(dim=0).mean()) >= MIN_CHROMA}
         if coloured:
-            per[source] = summary([score(model, img, n_hints, zlib.crc32(n.encode())) for n, img in coloured.items()])
+            rows = [score(model, img, n_hints, zlib.crc32(n.encode()), decode) for n, img in coloured.items()]
+            per[source] = summary(rows)
             per[source]["grey_images_skipped"] = len(imgs) - len(coloured)
     keys = [k for k in next(iter(per.values())) if k not in ("images", "grey_images_skipped")]
     higher_is_better = ("psnr", "grey_psnr", "hints_psnr", "nearest_psnr", "colourfulness_ratio")
@@ -679,12 +730,12 @@ def test_report(model: nn.Module, sources: dict[str, dict[str, np.ndarray]], n_h
     return {"per_source": per, "mean": mean, "worst": worst, "hints": n_hints}
 
 
-def heldout_metrics(model: nn.Module, photos: dict[str, np.ndarray]) -> dict:
+def heldout_metrics(model: nn.Module, photos: dict[str, np.ndarray], decode: Decode | None = None) -> dict:
     """The card's numbers: PSNR vs the true colours, that of the grey input (the baseline), and colourfulness
     (Hasler & Suesstrunk 2003) as a ratio to the true colours', per photo and averaged."""
     per = {}
     for name, img in photos.items():
-        r = colorize(model, img, fast=False)
+        r = colorize(model, img, fast=False, decode=decode)
         ref = images.to_float(img)
         out, grey = images.to_float(r.image), images.to_float(r.grey)
         per[name] = {
@@ -697,7 +748,7 @@ def heldout_metrics(model: nn.Module, photos: dict[str, np.ndarray]) -> dict:
 
 
 def test_grid(
-    models: dict[str, nn.Module], photos: list[np.ndarray], n_hints: int = 16, height: int = 160
+    models: dict[str, tuple[nn.Module, Decode | None]], photos: list[np.ndarray], n_hints: int = 16, height: int = 160
 ) -> np.ndarray:
     """A picture of the figures: per photo a row of truth | grey | each model automatic and with n_hints hints (the
     hints drawn as dots on the grey) | the nearest-hint fill, each scaled to `height`, columns labelled on top."""
@@ -706,7 +757,7 @@ def test_grid(
     from PIL import Image, ImageDraw
 
     names = ["truth", "grey + hints"]
-    for name, model in models.items():
+    for name, (model, _) in models.items():
         names += [f"{name}: automatic"] + ([f"{name}: {n_hints} hints"] if guided(model) else [])
     names.append("nearest-hint fill")
     rows = []
@@ -723,10 +774,10 @@ def test_grid(
             draw.ellipse((hint.x - r - 1, hint.y - r - 1, hint.x + r + 1, hint.y + r + 1), fill="white")
             draw.ellipse((hint.x - r, hint.y - r, hint.x + r, hint.y + r), fill=hex_colour(hint.rgb(70)))
         cells = [img, np.asarray(grey)]
-        for model in models.values():
-            cells.append(colorize(model, img, fast=False, views=False).image)
+        for model, decode in models.values():
+            cells.append(colorize(model, img, fast=False, views=False, decode=decode).image)
             if guided(model):
-                cells.append(colorize(model, img, fast=False, views=False, hints=hints).image)
+                cells.append(colorize(model, img, fast=False, views=False, hints=hints, decode=decode).image)
         cells.append(_finish(L, nearest_hint_ab(*hint_maps(hints, H, W, h, w)), Lw, views=False).image)
         width = round(W * height / H)
         rows.append(np.concatenate([np.asarray(Image.fromarray(c).resize((width, height))) for c in cells], 1))
@@ -739,3 +790,46 @@ def test_grid(
     for k, name in enumerate(names):
         draw.text((k * cell + 4, 5), name, fill="black")
     return np.concatenate([np.asarray(head), body], 0)
+
+
+DECODE_ALPHAS = (0.0, 0.5, 1.0)  # how much of the class rebalancing to undo at decode time
+DECODE_TEMPERATURES = (0.38, 0.5, 0.7, 1.0)
+MIN_COLOURFULNESS = 0.6  # of the true colours': below this the automatic colours read as the seed's sepia
+
+
+@torch.inference_mode()
+def choose_decode(model: nn.Module, photos: list[np.ndarray], weights: torch.Tensor) -> tuple[Decode, list[dict]]:
+    """The decoding for the card, chosen on validation photos in automatic mode: among the (alpha, temperature)
+    pairs whose colourfulness is at least MIN_COLOURFULNESS of the truth, the one with the lowest a*b* error (the
+    most colourful pair if none reaches it). One forward pass per photo at the working size; every pair decodes
+    the same logits. -> the Decode, and every pair's figures (ratios of sums over the photos, as in summary)."""
+    pairs = [(a, t) for a in DECODE_ALPHAS for t in DECODE_TEMPERATURES]
+    err = dict.fromkeys(pairs, 0.0)
+    colour = dict.fromkeys(pairs, 0.0)
+    grey_err = true_colour = 0.0
+    for img in photos:
+        H, W = img.shape[:2]
+        h, w = working_size(H, W)
+        lab = _lab(img)[None]
+        lab = F.interpolate(lab, size=(h, w), mode="area") if (h, w) != (H, W) else lab
+        m = 2**model.config.depth
+        L = F.pad(lab[:, :1], (0, -w % m, 0, -h % m), mode="replicate")
+        _, y = predict_ab(model, L.contiguous(memory_format=torch.channels_last))  # the raw logits (Decode())
+        grey_err += float(lab[0, 1:].norm(dim=0).mean())
+        true_colour += metrics.colourfulness(lab_to_rgb(lab)[0].numpy())
+        for a, t in pairs:
+            ab = Decode.undoing(weights, a, t).ab(y.float())[..., :h, :w]
+            err[(a, t)] += float((ab[0] - lab[0, 1:]).norm(dim=0).mean())
+            colour[(a, t)] += metrics.colourfulness(lab_to_rgb(torch.cat([lab[:, :1], ab], 1))[0].numpy())
+    table = [
+        {
+            "alpha": a,
+            "temperature": t,
+            "ab_ratio": round(err[(a, t)] / grey_err, 4),
+            "colourfulness_ratio": round(colour[(a, t)] / true_colour, 4),
+        }
+        for a, t in pairs
+    ]
+    ok = [row for row in table if row["colourfulness_ratio"] >= MIN_COLOURFULNESS]
+    best = min(ok, key=lambda r: r["ab_ratio"]) if ok else max(table, key=lambda r: r["colourfulness_ratio"])
+    return Decode.undoing(weights, best["alpha"], best["temperature"]), table
