@@ -304,6 +304,34 @@ def test_test_report_figures():
 def test_test_grid_draws_every_column():
     yy, xx = np.mgrid[0:40, 0:60]
     photo = np.stack([xx * 4, yy * 6, 200 - xx * 3], -1).astype(np.uint8)
-    grid = C.test_grid({"guided": guided_tiny(), "plain": tiny()}, [photo, photo[:, ::-1].copy()], 4, height=32)
+    models = {"guided": (guided_tiny(), None), "plain": (tiny(), C.Decode(temperature=0.5))}
+    grid = C.test_grid(models, [photo, photo[:, ::-1].copy()], 4, height=32)
     # truth, grey + hints, guided automatic and hinted, plain automatic, nearest-hint fill: 6 cells of 48 px each
     assert grid.shape == (22 + 2 * (32 + 4), 6 * 48, 3) and grid.dtype == np.uint8
+
+
+def test_decode_from_card_and_undoing_the_rebalancing():
+    b = C.bins()
+    w = torch.ones(b.count)
+    w[0] = 4.0  # the model was pushed towards bin 0 by its weight
+    d = C.Decode.undoing(w, 1.0, 0.5)
+    again = C.Decode.from_card({"decode": d.to_card()})
+    assert again.temperature == 0.5 and again.alpha == 1.0
+    torch.testing.assert_close(again.offset, d.offset, atol=1e-4, rtol=0)
+    logits = torch.zeros(1, b.count, 1, 1)
+    logits[:, 0] = float(np.log(4.0))  # q ∝ w p with p uniform: undoing w gives back the uniform p
+    p = torch.softmax(d.logits(logits)[0, :, 0, 0], 0)
+    torch.testing.assert_close(p, torch.full_like(p, 1 / b.count))
+    assert C.Decode.from_card({}).temperature == C.TEMPERATURE and C.Decode.undoing(None, 1.0, 0.5).offset is None
+    with pytest.raises(ValueError, match="one per bin"):
+        C.Decode.from_card({"decode": {"offset": [0.0, 1.0]}})
+
+
+def test_choose_decode_on_validation_photos():
+    yy, xx = np.mgrid[0:40, 0:60]
+    photo = np.stack([xx * 4, yy * 6, 200 - xx * 3], -1).astype(np.uint8)
+    d, table = C.choose_decode(guided_tiny(), [photo], None)
+    assert len(table) == len(C.DECODE_TEMPERATURES) and {r["alpha"] for r in table} == {0.0}  # no rebalancing
+    assert d.temperature in C.DECODE_TEMPERATURES and d.offset is None
+    _, table = C.choose_decode(guided_tiny(), [photo], torch.ones(C.bins().count))
+    assert len(table) == len(C.DECODE_ALPHAS) * len(C.DECODE_TEMPERATURES)

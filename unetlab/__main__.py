@@ -126,10 +126,11 @@ def score_colorize(args: argparse.Namespace, resolved: list) -> None:
 
     groups = data.corpus_test(args.per_source, fetch=True, kinds=PHOTO_KINDS)
     rows = {}
-    for name, _, model in resolved:
+    for name, entry, model in resolved:
         model.eval()
-        report = colorize.test_report(model, groups, args.hints)
-        report["chelsea_coffee"] = colorize.heldout_metrics(model, data.photo_arrays(held_out=True))
+        decode = colorize.Decode.from_card(entry.card)
+        report = colorize.test_report(model, groups, args.hints, decode)
+        report["chelsea_coffee"] = colorize.heldout_metrics(model, data.photo_arrays(held_out=True), decode)
         rows[name] = report
         if not args.json:
             m, w = report["mean"], report["worst"]
@@ -153,7 +154,8 @@ def score_colorize(args: argparse.Namespace, resolved: list) -> None:
         from unetlab import images
 
         pick = [img for imgs in groups.values() for img in list(imgs.values())[:: max(1, len(imgs) // 2)][:2]]
-        images.save_png(colorize.test_grid({n: m for n, _, m in resolved}, pick, args.hints), args.grid)
+        models = {n: (m, colorize.Decode.from_card(e.card)) for n, e, m in resolved}
+        images.save_png(colorize.test_grid(models, pick, args.hints), args.grid)
         print(f"grid of {len(pick)} test images: {args.grid}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -194,7 +196,8 @@ def score_reconstruct(args: argparse.Namespace, resolved: list) -> None:
 
 
 def image_to_image(args: argparse.Namespace, task: str, run) -> None:
-    """Apply a model of `task` to every input; write <out>/<input stem>.png at the input's size."""
+    """Apply a model of `task` to every input (run(entry, model, image)); write <out>/<input stem>.png at the
+    input's size."""
     from unetlab import images, registry
 
     entry, model = registry.resolve(args.model)
@@ -206,14 +209,14 @@ def image_to_image(args: argparse.Namespace, task: str, run) -> None:
     for src in args.inputs:
         mode = "L" if getattr(model.config, "in_channels", 3) == 1 and task == "reconstruct" else "RGB"
         dest = out / f"{Path(src).stem}.png"
-        images.save_png(run(model, images.load_image(src, mode=mode)), dest)
+        images.save_png(run(entry, model, images.load_image(src, mode=mode)), dest)
         print(dest)
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     from unetlab.reconstruct import reconstruct
 
-    image_to_image(args, "reconstruct", reconstruct)
+    image_to_image(args, "reconstruct", lambda entry, model, img: reconstruct(model, img))
 
 
 def cmd_colorize(args: argparse.Namespace) -> None:
@@ -226,9 +229,9 @@ def cmd_colorize(args: argparse.Namespace) -> None:
             "colourise one image per command when you give hints"
         )
 
-    def run(model, img):
+    def run(entry, model, img):
         hints = C.make_hints(raw, *img.shape[:2])  # a grey file decodes to R = G = B: the same L* as the grey
-        return C.colorize(model, img, views=False, hints=hints).image
+        return C.colorize(model, img, views=False, hints=hints, decode=C.Decode.from_card(entry.card)).image
 
     image_to_image(args, "colorize", run)
 

@@ -129,18 +129,20 @@ def colorize_latency(side: int = 1024, repeats: int = 15) -> dict:
     from skimage import color
 
     from unetlab import images
-    from unetlab.colorize import colorize
+    from unetlab.colorize import Decode, colorize
 
     try:
         model = registry.default().load("colorize-skip")
+        decode = Decode.from_card(registry.default().entry("colorize-skip").card)
     except (KeyError, registry.WeightsError):  # same shape, untrained: same cost
         model = recipes.build_model(recipes.get("colorize-skip")).to(memory_format=torch.channels_last).eval()
+        decode = None
     with tempfile.NamedTemporaryFile(suffix=".jpg") as f:
         f.write(_jpeg_1024(side))
         f.flush()
 
         def end_to_end(fast: bool) -> None:
-            colorize(model, images.load_image(f.name), fast=fast, views=False)
+            colorize(model, images.load_image(f.name), fast=fast, views=False, decode=decode)
 
         def skimage_conversions() -> None:
             x = images.load_image(f.name) / 255.0

@@ -210,8 +210,8 @@ class Decode:
         return cls(float(d.get("temperature", TEMPERATURE)), float(d.get("alpha", 0.0)), offset)
 
     @classmethod
-    def undoing(cls, weights: torch.Tensor, alpha: float, temperature: float) -> Decode:
-        offset = None if alpha == 0 else (-alpha * weights.log()).float()
+    def undoing(cls, weights: torch.Tensor | None, alpha: float, temperature: float) -> Decode:
+        offset = None if alpha == 0 or weights is None else (-alpha * weights.log()).float()
         return cls(temperature, alpha, offset)
 
     def to_card(self) -> dict:
@@ -793,17 +793,20 @@ def test_grid(
 
 
 DECODE_ALPHAS = (0.0, 0.5, 1.0)  # how much of the class rebalancing to undo at decode time
-DECODE_TEMPERATURES = (0.38, 0.5, 0.7, 1.0)
+DECODE_TEMPERATURES = (0.25, 0.38, 0.5, 0.7, 1.0)
 MIN_COLOURFULNESS = 0.6  # of the true colours': below this the automatic colours read as the seed's sepia
 
 
 @torch.inference_mode()
-def choose_decode(model: nn.Module, photos: list[np.ndarray], weights: torch.Tensor) -> tuple[Decode, list[dict]]:
+def choose_decode(
+    model: nn.Module, photos: list[np.ndarray], weights: torch.Tensor | None
+) -> tuple[Decode, list[dict]]:
     """The decoding for the card, chosen on validation photos in automatic mode: among the (alpha, temperature)
     pairs whose colourfulness is at least MIN_COLOURFULNESS of the truth, the one with the lowest a*b* error (the
     most colourful pair if none reaches it). One forward pass per photo at the working size; every pair decodes
-    the same logits. -> the Decode, and every pair's figures (ratios of sums over the photos, as in summary)."""
-    pairs = [(a, t) for a in DECODE_ALPHAS for t in DECODE_TEMPERATURES]
+    the same logits. weights: the class weights it trained with (None: no rebalancing, so only the temperature is
+    chosen). -> the Decode, and every pair's figures (ratios of sums over the photos, as in summary)."""
+    pairs = [(a, t) for a in (DECODE_ALPHAS if weights is not None else (0.0,)) for t in DECODE_TEMPERATURES]
     err = dict.fromkeys(pairs, 0.0)
     colour = dict.fromkeys(pairs, 0.0)
     grey_err = true_colour = 0.0

@@ -377,6 +377,23 @@ def loss_name(r: Recipe) -> str:
     return f"{recon}{penalty}, summed per image, nats"
 
 
+def class_weights(r: Recipe, data: datasets.Data) -> torch.Tensor | None:
+    """A bin colouriser's class-rebalancing weights, from its training photos (Zhang et al. 2016); None for the
+    guided colourisers, which train with plain cross-entropy: with rebalancing (lambda 0.5) the first run's skip
+    model cast yellow over every image (validation a*b* error 1.80x the grey image's)."""
+    from unetlab.colorize import rebalance_weights
+
+    if r.config.get("in_channels") == HINT_CHANNELS:
+        return None
+    photos = [
+        t.permute(1, 2, 0).numpy()
+        if t.dtype == torch.uint8
+        else (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        for t in data.train
+    ]
+    return rebalance_weights(photos)
+
+
 def objective(r: Recipe, data: datasets.Data) -> Objective:
     """The loss a recipe trains with, chosen by its task (the colouriser's class weights come from its data)."""
     if r.task in LATENT_TASKS:
@@ -392,21 +409,11 @@ def objective(r: Recipe, data: datasets.Data) -> Objective:
 
         return Classify()
     if r.task == "colorize":
-        from unetlab.colorize import Colorize, rebalance_weights
+        from unetlab.colorize import Colorize
 
         if r.config.get("out_channels") == 3:
             return Colorize("rgb", seed=r.seed)
-        if r.config.get("in_channels") == HINT_CHANNELS:
-            # The guided colourisers train with plain cross-entropy: with rebalancing (lambda 0.5) the first run's
-            # skip model cast yellow over every image (validation a*b* error 1.80x the grey image's).
-            return Colorize("classify", seed=r.seed)
-        photos = [
-            t.permute(1, 2, 0).numpy()
-            if t.dtype == torch.uint8
-            else (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-            for t in data.train
-        ]
-        return Colorize("classify", rebalance_weights(photos), seed=r.seed)
+        return Colorize("classify", class_weights(r, data), seed=r.seed)
     return Reconstruct()
 
 
@@ -480,11 +487,20 @@ def evaluate(r: Recipe, model: torch.nn.Module, data: datasets.Data) -> dict:
 
         out |= anomaly_metrics(model, r.without_class)
     if r.task == "colorize" and r.dataset in ("photos", "colour-photos", *datasets.CORPUS_SETS):
-        from unetlab.colorize import heldout_metrics, test_report
+        from unetlab.colorize import choose_decode, heldout_metrics, kind, test_report
 
-        out |= heldout_metrics(model, datasets.photo_arrays(held_out=True))
+        decode = None
+        if r.dataset in datasets.CORPUS_SETS and kind(model) == "classify":  # decoding chosen on validation photos
+            val = datasets.corpus_test(kinds=PHOTO_KINDS, split="val")
+            photos = [img for group in val.values() for img in group.values()]
+            decode, table = choose_decode(model, photos, class_weights(r, data))
+            out["decode"] = decode.to_card() | {
+                "chosen_on": f"automatic mode, {len(photos)} validation photos (corpus-photos, 40 per source)",
+                "table": table,
+            }
+        out |= heldout_metrics(model, datasets.photo_arrays(held_out=True), decode)
         if r.dataset in datasets.CORPUS_SETS:  # the test sources' photographs, cut-outs and textures, full size
-            out["test_split"] = test_report(model, datasets.corpus_test(kinds=PHOTO_KINDS))
+            out["test_split"] = test_report(model, datasets.corpus_test(kinds=PHOTO_KINDS), decode=decode)
     if r.task == "reconstruct" and r.dataset in ("photos", *datasets.CORPUS_SETS) and not data.adapted:
         scores = {name: score(model, img) for name, img in datasets.photo_arrays(held_out=True).items()}
         out["heldout"] = scores
@@ -579,13 +595,21 @@ def finish(r: Recipe, model, data, history: list[dict], seconds: float, out_dir:
     """Save weights + card, then fill the card's metrics from the saved (reloaded) weights."""
     c = card(r, model, data, history, seconds)
     path = registry.save(model, c, out_dir, dtype=getattr(torch, r.dtype))
+    return fill_metrics(r, path, data)
+
+
+def fill_metrics(r: Recipe, path: Path, data: datasets.Data) -> Path:
+    """The card's metrics (and a colouriser's decoding) from the saved weights and the card's history: the last
+    step of every training, and what refreshes the figures of saved weights when the evaluation changes."""
     entry = registry.read_card(path)
-    last = kept(r, history)
+    last = kept(r, entry.card.get("history", []))
     held = {"test_psnr": last.get("psnr"), "test_loss": last.get("test_loss")}
     if r.keep_best:
         held["kept_epoch"] = last.get("epoch")
     if r.task == "classifier":  # its 'PSNR' would be of the 0/1 error rate: meaningless
         del held["test_psnr"]
-    c = entry.card | {"metrics": held | evaluate(r, registry.load_entry(entry), data)}
-    path.write_text(json.dumps(c, indent=1) + "\n")
+    metrics = evaluate(r, registry.load_entry(entry), data)
+    decode = metrics.pop("decode", None)  # a colouriser's decoding, chosen on validation: the app reads it
+    c = {k: v for k, v in entry.card.items() if k != "decode"} | {"metrics": held | metrics}
+    path.write_text(json.dumps(c | ({"decode": decode} if decode else {}), indent=1) + "\n")
     return path

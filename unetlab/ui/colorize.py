@@ -138,6 +138,10 @@ def build(registry: Registry) -> None:
 
     outputs = [canvas, out_main, out_other, view_L, view_a, view_b, info]
 
+    def decode_of(name: str) -> C.Decode:
+        """The model's decoding, as its card says (chosen on validation when it was trained)."""
+        return C.Decode.from_card(registry.entry(name).card)
+
     def render(img: np.ndarray, name: str | None, name_other: str | None, hint_list: list[dict], sel: int | None):
         if not name:
             raise gr.Error(
@@ -146,12 +150,13 @@ def build(registry: Registry) -> None:
         H, W = img.shape[:2]
         checked = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in hint_list], H, W)
         first = registry.load(name)
-        r = C.colorize(first, img, hints=checked if C.guided(first) else ())
+        r = C.colorize(first, img, hints=checked if C.guided(first) else (), decode=decode_of(name))
         second = None
         notes = []
         if name_other:
             m2 = registry.load(name_other)
-            second = C.colorize(m2, img, views=False, hints=checked if C.guided(m2) else ()).image
+            hints2 = checked if C.guided(m2) else ()
+            second = C.colorize(m2, img, views=False, hints=hints2, decode=decode_of(name_other)).image
         for n in (name, name_other):
             if n and checked and not C.guided(registry.load(n)):
                 notes.append(f"{n} takes no hints (L* alone): it ran automatically.")
@@ -204,7 +209,7 @@ def build(registry: Registry) -> None:
             H, W = img.shape[:2]
             rest = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in others], H, W)
             h = hint_list[sel]
-            colours = C.suggest(m, img, h["x"], h["y"], rest)
+            colours = C.suggest(m, img, h["x"], h["y"], rest, decode=decode_of(name))
             palette_img = draw_palette(colours)
         return (
             _dump(hint_list),
