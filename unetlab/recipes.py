@@ -68,14 +68,16 @@ RECON_DATA = dict(dataset="corpus", crop=64, epoch_size=4096, batch_size=16, kee
 EPOCHS_RECON = 16  # 65,536 crops: about 55 min at ~20 img/s on one AVX2 core in fp32 (two runs side by side)
 COLOR = dict(in_channels=1, base=16, depth=4)  # L* in; recon-skip's width and depth
 COLOR_DATA = dict(dataset="colour-photos", crop=96, epoch_size=1024, batch_size=16, keep_best=True)
-# The guided colourisers: L* + a*b* hints + mask in (colorize.HINT_CHANNELS), 222 ab bins out, trained on the
-# corpus's photographs, photo cut-outs and textures (its training split; validation picks the kept epoch, the
-# test sources only score). No colour augmentation: the colour of things is what they learn.
+# The guided colourisers (not shipped yet): L* + a*b* hints + mask in (colorize.HINT_CHANNELS), 222 ab bins out,
+# trained on the corpus's photographs, photo cut-outs and textures (its training split; validation picks the kept
+# epoch and the decoding, the test sources only score). No colour augmentation: the colour of things is what they
+# learn. Two CPU runs of this size failed (README, Colorize): 33-41k crops are too few; the next run needs several
+# times more (a GPU, or a night on the CPU).
 GUIDED = dict(COLOR, in_channels=4, out_channels=222, output="linear")
 # At short side 256 (the colouriser's working size) a 64px crop sees as much of a scene as it will at inference,
 # and trains 2.3x faster than a 96px crop at 384.
 GUIDED_DATA = dict(dataset="corpus-photos", side=256, crop=64, epoch_size=4096, batch_size=16, keep_best=True)
-EPOCHS_GUIDED = 8  # 32,768 crops: about 45 min at ~13 img/s (skip) on one AVX2 core, two runs side by side
+EPOCHS_GUIDED = 40  # 163,840 crops: about 3.5 h at ~13 img/s (skip) on one AVX2 core; minutes on a GPU
 LATENT = dict(in_channels=1, image_size=32, base=32, depth=3)  # the VAE/AE shape: 32x32 grey -> 4x4x128 -> z
 
 # The seed article's model: 31,042,499 parameters, grey 96x96 in, RGB out, per-pixel MSE (models/unet.py)
@@ -112,6 +114,26 @@ RECIPES: dict[str, Recipe] = {
             "colorize-skip",
             "colorize",
             "unet",
+            {**COLOR, "out_channels": 222, "output": "linear", "skips": True},
+            epochs=EPOCHS_COLOR,
+            **COLOR_DATA,
+            lr=2e-3,
+            description="ab bins (222 classes) from L*, class-rebalanced cross-entropy, annealed mean (Zhang 2016)",
+        ),
+        Recipe(
+            "colorize-noskip",
+            "colorize",
+            "unet",
+            {**COLOR, "out_channels": 222, "output": "linear", "skips": False},
+            epochs=EPOCHS_COLOR,
+            **COLOR_DATA,
+            lr=2e-3,
+            description="the same colourizer without skips: chroma must pass the 1/16-size bottom",
+        ),
+        Recipe(
+            "colorize-guided-skip",
+            "colorize",
+            "unet",
             {**GUIDED, "skips": True},
             epochs=EPOCHS_GUIDED,
             **GUIDED_DATA,
@@ -119,7 +141,7 @@ RECIPES: dict[str, Recipe] = {
             description="L* + colour hints -> 222 ab bins, cross-entropy, annealed mean (Zhang et al. 2016, 2017)",
         ),
         Recipe(
-            "colorize-noskip",
+            "colorize-guided-noskip",
             "colorize",
             "unet",
             {**GUIDED, "skips": False},

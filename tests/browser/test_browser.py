@@ -120,37 +120,25 @@ def drawn_point(page, selector: str, fx: float, fy: float) -> dict:
     return {"x": (box["width"] - nw * s) / 2 + fx * nw * s, "y": (box["height"] - nh * s) / 2 + fy * nh * s}
 
 
-def b_star_near(pixels: np.ndarray, fx: float, fy: float, r: int = 6) -> float:
-    """Mean b* (blue - yellow) of the rendered pixels around fractions (fx, fy)."""
-    from skimage import color
-
-    h, w = pixels.shape[:2]
-    y, x = round(fy * (h - 1)), round(fx * (w - 1))
-    patch = pixels[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1] / 255.0
-    return float(color.rgb2lab(patch)[..., 2].mean())
-
-
-def test_colorize_hint_click_changes_the_colour_where_placed(page):
-    """A click on the canvas puts a hint of the picker's colour (blue by default) there: the result turns blue at
-    that spot; the palette offers the model's own colours; clearing the hints restores the automatic result."""
+def test_colorize_hint_click_places_a_hint(page):
+    """A click on the canvas puts a hint of the picker's colour (blue by default) where it was clicked: drawn there,
+    listed in the hints box, sent with the request; the shipped colourisers see L* alone, and the tab says so.
+    Clearing the hints empties the list. (That a guided model's colours follow the hints is tested through the API
+    with a model, tests/ui/test_colorize_app.py; no guided weights are shipped yet.)"""
     page.get_by_role("tab", name="Colorize").click()
     page.locator("#color-examples button.gallery-item").first.click()  # chelsea: a brown cat
     wait_for_text(page, "#color-info", "0 hint(s)")
     spot = (0.3, 0.3)  # the fur above the cat's eye
-    before = b_star_near(shown_image(page, "#color-result"), *spot)
     page.locator("#color-canvas img").first.click(position=drawn_point(page, "#color-canvas", *spot))
     wait_for_text(page, "#color-info", "1 hint(s)")
     hints = json.loads(page.locator("#color-hints textarea").input_value())
-    assert len(hints) == 1 and abs(hints[0]["x"] - 0.3 * 451) < 4 and hints[0]["color"] == "#3a7bd5"
-    after = b_star_near(shown_image(page, "#color-result"), *spot)
-    assert after < before - 15, (before, after)  # bluer where the hint was placed
-    # the palette: the model's top colours there; clicking one recolours the selected hint
-    swatch = drawn_point(page, "#color-palette", 0.5 / 6, 0.5)
-    page.locator("#color-palette img").first.click(position=swatch)
-    page.wait_for_function(
-        "() => !document.querySelector('#color-hints textarea').value.includes('#3a7bd5')", timeout=60_000
-    )
-    page.locator(".generating, .pending").first.wait_for(state="detached", timeout=60_000)
+    assert len(hints) == 1 and abs(hints[0]["x"] - 0.3 * 451) < 4 and abs(hints[0]["y"] - 0.3 * 300) < 4
+    assert hints[0]["color"] == "#3a7bd5"
+    canvas = shown_image(page, "#color-canvas")
+    h, w = canvas.shape[:2]
+    r, g, b = canvas[round(0.3 * (h - 1)), round(0.3 * (w - 1))].astype(int)
+    assert b > r + 60 and b > g + 30, (r, g, b)  # the blue dot is drawn where the click was
+    assert "takes no hints" in page.locator("#color-info").inner_text()
     page.locator("#color-clear").click()
     wait_for_text(page, "#color-info", "0 hint(s)")
     assert page.locator("#color-hints textarea").input_value() == "[]"
@@ -177,7 +165,8 @@ def hinted_photo(tmp_path) -> tuple[Path, list[dict]]:
 
 
 def test_colorize_from_a_handful_of_hints(page, tmp_path):
-    """Hints typed into the hints box (then Enter) guide both models (the README's screenshot)."""
+    """Hints typed into the hints box (then Enter) reach the request; the shipped models run automatically and
+    say so (the README's screenshot)."""
     page.get_by_role("tab", name="Colorize").click()
     photo, hints = hinted_photo(tmp_path)
     page.locator("#color-input input[type=file]").set_input_files(str(photo))

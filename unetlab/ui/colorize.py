@@ -159,7 +159,10 @@ def build(registry: Registry) -> None:
             second = C.colorize(m2, img, views=False, hints=hints2, decode=decode_of(name_other)).image
         for n in (name, name_other):
             if n and checked and not C.guided(registry.load(n)):
-                notes.append(f"{n} takes no hints (L* alone): it ran automatically.")
+                notes.append(
+                    f"{n} takes no hints (L* alone): it ran automatically. A guided model takes them "
+                    "(python -m unetlab train --recipe colorize-guided-skip)."
+                )
         text = (
             f"{W}x{H} upload; the model ran at {r.working[1]}x{r.working[0]} and its chroma was joined to the "
             f"upload's own L*. {len(checked)} hint(s). Left: {name}; right: {name_other or '(no second model)'}. "
