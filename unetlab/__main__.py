@@ -4,7 +4,7 @@
   python -m unetlab train --recipe NAME [--dataset D] [--epochs N] [--batch-size B] [--lr X] [--seed S]
                           [--augment A] [--out DIR]
   python -m unetlab data [--list | --fetch | --build]
-  python -m unetlab score MODEL... [--per-source N] [--json]
+  python -m unetlab score MODEL... [--per-source N] [--hints N] [--grid PNG] [--json]
   python -m unetlab reconstruct --model NAME_OR_PATH INPUT... --out DIR
   python -m unetlab colorize --model NAME_OR_PATH INPUT... --out DIR [--hint X,Y,#RRGGBB ...]
   python -m unetlab interpolate --model NAME A B [--steps N] [--method linear|spherical] --out DIR
@@ -358,7 +358,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--build", action="store_true", help="maintainers: rebuild unetlab/corpus.json from the packages")
     s.set_defaults(func=cmd_data)
 
-    s = sub.add_parser("score", help="reconstruction models on the corpus's test sources and chelsea/coffee")
+    s = sub.add_parser(
+        "score", help="reconstruction or colorize models on the corpus's test sources and chelsea/coffee"
+    )
     s.add_argument("models", nargs="+", metavar="MODEL", help="registry names, or card/weights files")
     s.add_argument("--per-source", type=int, default=40, help="test images per source, evenly spaced (default 40)")
     s.add_argument("--hints", type=int, default=16, help="colorize: hints from the true colours per image (default 16)")
