@@ -33,10 +33,11 @@ mean and the mode, T = 0.38) - Zhang, Isola & Efros 2016, "Colorful Image Colori
 
 **Hints: say what the model cannot know.** A grey car may have been red or blue; one click settles it. The guided
 U-Net also takes a sparse a\\*b\\* map and its mask (Zhang, Zhu et al. 2017, "Real-Time User-Guided Image
-Colorization with Learned Deep Priors"). It was trained with hints taken from the true colours at random places
-(none one time in eight, so with no hints it is the automatic colouriser), and learned to spread each hint as far
-as the object it sits on. The palette under the picker is the model's own distribution at the clicked point, given
-the other hints: its most likely colours.
+Colorization with Learned Deep Priors"). It is trained with hints taken from the true colours at random places
+(none one time in eight, so with no hints it is the automatic colouriser), so that it can learn to spread each
+hint as far as the object it sits on. No guided model is shipped yet: the short CPU runs so far did not learn to
+use hints (see the README). The palette under the picker is the model's own distribution at the clicked point,
+given the other hints: its most likely colours.
 
 **What do the skips change?** Without them, chroma and hints must pass the 1/16-size bottom of the U, so colour
 bleeds across object boundaries; with them it follows the edges of L\\*.
