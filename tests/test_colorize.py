@@ -160,9 +160,9 @@ def test_colourfulness():
 # --- colour hints (Zhang, Zhu et al. 2017) ----------------------------------------------------------------------
 
 
-def guided_tiny() -> torch.nn.Module:
+def guided_tiny(two_heads: bool = False) -> torch.nn.Module:
     torch.manual_seed(0)
-    cfg = {**TINY_COLOR, "in_channels": C.HINT_CHANNELS, "out_channels": C.bins().count}
+    cfg = {**TINY_COLOR, "in_channels": C.HINT_CHANNELS, "out_channels": C.bins().count + 2 * two_heads}
     return registry.build("unet", cfg).to(memory_format=torch.channels_last).eval()
 
 
@@ -174,10 +174,11 @@ def test_hints_reach_the_model_where_they_were_placed():
     hint = C.Hint.from_rgb(40, 30, (200, 30, 30))
     assert hint.a > 40 and hint.b > 20  # red: +a*, +b*
     C.colorize(model, img, views=False, hints=[hint])
-    x = seen[-1][0]  # (4, H, W): L*/100, a*, b* where hinted, the mask
-    assert x.shape[0] == 4 and x[3].sum() == C.HINT_PATCH**2
+    x = seen[-1][0]  # (6, H, W): L*/100, a*, b* where hinted, the mask, the nearest-hint fill's a*, b*
+    assert x.shape[0] == C.HINT_CHANNELS == 6 and x[3].sum() == C.HINT_PATCH**2
     assert x[3, 29:32, 39:42].all() and x[3, 30, 43] == 0  # a HINT_PATCH square centred on (x=40, y=30)
     torch.testing.assert_close(x[1, 30, 40] * C.AB_RANGE, torch.tensor(hint.a))
+    torch.testing.assert_close(x[4:] * C.AB_RANGE, torch.tensor([hint.a, hint.b]).view(2, 1, 1).expand(2, 120, 160))
     C.colorize(model, img, views=False)
     assert seen[-1][0, 1:].abs().sum() == 0  # no hints: empty hint channels and mask (the automatic mode)
 
@@ -217,9 +218,10 @@ def test_training_hints_come_from_the_true_colours():
         pytest.fail("twenty draws gave no hints")
 
 
-def test_guided_objective_trains_and_evaluates():
-    model = guided_tiny().train()
-    objective = C.Colorize("classify")
+@pytest.mark.parametrize("kind", ["classify", "ab+bins"])
+def test_guided_objective_trains_and_evaluates(kind):
+    model = guided_tiny(two_heads=kind == "ab+bins").train()
+    objective = C.Colorize(kind)
     x = torch.rand(2, 3, 16, 16)
     loss = objective.loss(model, x)
     loss.backward()
@@ -325,6 +327,47 @@ def test_decode_from_card_and_undoing_the_rebalancing():
     assert C.Decode.from_card({}).temperature == C.TEMPERATURE and C.Decode.undoing(None, 1.0, 0.5).offset is None
     with pytest.raises(ValueError, match="one per bin"):
         C.Decode.from_card({"decode": {"offset": [0.0, 1.0]}})
+
+
+class TwoHeads(torch.nn.Module):
+    """A stand-in two-headed colouriser with a known output: a regression correction of (22, -11) a*b* to the
+    nearest-hint fill, and its bins all on bin q."""
+
+    def __init__(self, q: int):
+        super().__init__()
+        self.config = registry.build("unet", {**TINY_COLOR, "in_channels": C.HINT_CHANNELS, "out_channels": 2}).config
+        self.config.out_channels = C.bins().count + 2
+        self.q = q
+
+    def forward(self, x):
+        B, _, H, W = x.shape
+        y = torch.full((B, C.bins().count + 2, H, W), -1e4)
+        y[:, 0], y[:, 1], y[:, 2 + self.q] = 22 / C.AB_RANGE, -11 / C.AB_RANGE, 0.0
+        return y
+
+
+def test_two_heads_regression_follows_hints_and_the_card_picks_the_automatic_head():
+    model, q = TwoHeads(5), 5
+    assert C.kind(model) == "ab+bins"
+    L = torch.full((1, 1, 8, 8), 50.0)
+    hint_ab, mask = C.no_hints(L)
+    mask[..., 2, 2] = 1
+    hint_ab[0, :, 2, 2] = torch.tensor([10.0, 5.0])  # one hint: the fill is its colour everywhere
+    regression = torch.tensor([22.0, -11.0]).view(1, 2, 1, 1).expand(1, 2, 8, 8)
+    centre = C.bins().centres[q].view(1, 2, 1, 1).expand(1, 2, 8, 8)
+    for decode in (None, C.Decode(head="ab"), C.Decode(head="bins")):
+        ab, logits = C.predict_ab(model, L, (hint_ab, mask), decode)  # with hints: always the regression head
+        torch.testing.assert_close(ab, regression + torch.tensor([10.0, 5.0]).view(1, 2, 1, 1))  # fill + correction
+        assert logits.shape[1] == C.bins().count and logits[0, :, 0, 0].argmax() == q  # the palette's bins
+    torch.testing.assert_close(C.predict_ab(model, L)[0], regression)  # automatic, no card: regression (fill 0)
+    torch.testing.assert_close(C.predict_ab(model, L, None, C.Decode(head="bins"))[0], centre, atol=1e-4, rtol=0)
+    assert C.Decode.from_card({"decode": C.Decode(head="bins").to_card()}).head == "bins"
+    with pytest.raises(ValueError, match="head"):
+        C.Decode.from_card({"decode": {"head": "rgb"}})
+    photo = np.stack(np.broadcast_arrays(*[np.full((24, 40), v, np.uint8) for v in (200, 120, 60)]), -1)
+    d, table = C.choose_decode(model, [photo], None)
+    assert [r["head"] for r in table] == ["bins"] * len(C.DECODE_TEMPERATURES) + ["ab"]
+    assert d.head in ("ab", "bins")
 
 
 def test_choose_decode_on_validation_photos():

@@ -194,6 +194,7 @@ class Decode:
     temperature: float = TEMPERATURE
     alpha: float = 0.0
     offset: torch.Tensor | None = None
+    head: str = "ab"  # a two-headed model's automatic mode: its regression ("ab") or its bins' annealed mean ("bins")
 
     def logits(self, y: torch.Tensor) -> torch.Tensor:
         return y if self.offset is None else y + self.offset.to(y.dtype).view(1, -1, 1, 1)
@@ -207,15 +208,18 @@ class Decode:
         offset = torch.tensor(d["offset"], dtype=torch.float32) if d.get("offset") else None
         if offset is not None and len(offset) != bins().count:
             raise ValueError(f"the card's decode offset has {len(offset)} values, not one per bin ({bins().count})")
-        return cls(float(d.get("temperature", TEMPERATURE)), float(d.get("alpha", 0.0)), offset)
+        head = d.get("head", "ab")
+        if head not in ("ab", "bins"):
+            raise ValueError(f"the card's decode head must be 'ab' or 'bins', not {head!r}")
+        return cls(float(d.get("temperature", TEMPERATURE)), float(d.get("alpha", 0.0)), offset, head)
 
     @classmethod
-    def undoing(cls, weights: torch.Tensor | None, alpha: float, temperature: float) -> Decode:
+    def undoing(cls, weights: torch.Tensor | None, alpha: float, temperature: float, head: str = "bins") -> Decode:
         offset = None if alpha == 0 or weights is None else (-alpha * weights.log()).float()
-        return cls(temperature, alpha, offset)
+        return cls(temperature, alpha, offset, head)
 
     def to_card(self) -> dict:
-        out = {"temperature": self.temperature, "alpha": self.alpha}
+        out = {"temperature": self.temperature, "alpha": self.alpha, "head": self.head}
         if self.offset is not None:
             out["offset"] = [round(v, 5) for v in self.offset.tolist()]
         return out
@@ -224,7 +228,11 @@ class Decode:
 # --- what the training loop optimises ---------------------------------------------------------------------------
 
 
-HINT_CHANNELS = 4  # a guided model's input: L*/100, a*/AB_RANGE and b*/AB_RANGE where hinted (else 0), the mask
+# A guided model's input: L*/100; a*/AB_RANGE and b*/AB_RANGE where hinted (else 0); the mask; and the nearest-hint
+# fill (every pixel the a*b* of its nearest hint, the non-learned baseline) / AB_RANGE. A two-headed model's regression
+# head predicts a correction to that fill: it starts where the baseline is and learns where colours stop (edges of
+# L*) and what colours things have. In a 4,096-crop A/B from the sparse map alone, 16 hints barely moved its colours.
+HINT_CHANNELS = 6
 # Hints per training crop ~ Geometric(p) on 0, 1, 2, ...: none with p, (1 - p) / p on average; Zhang 2017 use
 # p = 1/8. On 64px crops that is 7 hints per crop, far denser than 16 hints on a 256x384 image, yet it is what
 # taught a short run to use hints: with p = 0.4 (1.5 per crop) a 33k-crop run learned to ignore them.
@@ -240,11 +248,18 @@ def guided(model: nn.Module) -> bool:
     return model.config.in_channels == HINT_CHANNELS
 
 
-def model_input(L: torch.Tensor, hint_ab: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """L* (B, 1, H, W) [+ hint a*b* (B, 2, H, W) and its mask (B, 1, H, W)] -> the model's input."""
+def model_input(
+    L: torch.Tensor,
+    hint_ab: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    fill: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """L* (B, 1, H, W) [+ hint a*b* (B, 2, H, W), its mask (B, 1, H, W) and the nearest-hint fill] -> the model's
+    input (the fill is computed if not given)."""
     if mask is None:
         return L / 100
-    return torch.cat([L / 100, hint_ab * mask / AB_RANGE, mask], 1)
+    fill = nearest_hint_ab(hint_ab, mask) if fill is None else fill
+    return torch.cat([L / 100, hint_ab * mask / AB_RANGE, mask, fill / AB_RANGE], 1)
 
 
 def no_hints(L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,15 +288,18 @@ def sample_hints(ab: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, 
 
 
 def kind(model: nn.Module) -> str:
-    """'classify' (ab bins), 'rgb' (the seed's RGB regression) or 'ab' (ab regression), from the output width."""
-    c = model.config.out_channels
+    """'classify' (ab bins), 'rgb' (the seed's RGB regression), 'ab' (ab regression) or 'ab+bins' (Zhang 2017's two
+    heads: ab regression, the image, and ab bins, the palette's distribution), from the output width."""
+    c, q = model.config.out_channels, bins().count
     if c == 3:
         return "rgb"
     if c == 2:
         return "ab"
-    if c == bins().count:
+    if c == q:
         return "classify"
-    raise ValueError(f"a colorize model outputs 2 (ab), 3 (RGB) or {bins().count} (ab bins) channels, not {c}")
+    if c == 2 + q:
+        return "ab+bins"
+    raise ValueError(f"a colorize model outputs 2 (ab), 3 (RGB), {q} (ab bins) or {2 + q} (both) channels, not {c}")
 
 
 def predict_ab(
@@ -292,8 +310,11 @@ def predict_ab(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """L* (B, 1, H, W) [and (hint ab, mask) for a guided model] -> ab (B, 2, H, W), and the (decoding) logits for
     a classifier (None otherwise). decode: the card's (Decode.from_card); None is Zhang 2016's."""
+    fill = None
     if guided(model):
-        y = model(model_input(L, *(hints if hints is not None else no_hints(L))))
+        hint_ab, mask = hints if hints is not None else no_hints(L)
+        fill = nearest_hint_ab(hint_ab, mask)
+        y = model(model_input(L, hint_ab, mask, fill))
     elif hints is not None and hints[1].any():
         raise ValueError("this colorize model takes no colour hints (it sees L* alone); pick a guided one")
     else:
@@ -302,6 +323,11 @@ def predict_ab(
     if k == "classify":
         decode = decode or Decode()
         return decode.ab(y), decode.logits(y)
+    if k == "ab+bins":  # with hints the regression head (it follows them); automatic mode as the card chose
+        decode, logits = decode or Decode(), y[:, 2:]
+        if decode.head == "ab" or (hints is not None and hints[1].any()):
+            return fill + y[:, :2].float() * AB_RANGE, decode.logits(logits)
+        return decode.ab(logits), decode.logits(logits)
     if k == "ab":
         return y.float() * AB_RANGE, None
     return rgb_to_lab(y.float().clamp(0, 1))[:, 1:], None  # the seed's RGB output, read back as chroma
@@ -314,16 +340,19 @@ class Colorize:
     hints every epoch (a generator seeded afresh per batch), so the kept epoch is chosen on a fixed task."""
 
     def __init__(self, kind: str, weights: torch.Tensor | None = None, seed: int = 0):
-        if kind not in ("classify", "rgb"):
-            raise ValueError(f"colorize objective must be 'classify' or 'rgb', got {kind!r}")
+        if kind not in ("classify", "rgb", "ab+bins"):
+            raise ValueError(f"colorize objective must be 'classify', 'rgb' or 'ab+bins', got {kind!r}")
         self.kind = kind
         self.weights = weights if weights is not None else torch.ones(bins().count)
         self.gen = torch.Generator().manual_seed(seed)
 
-    def _forward(self, model: nn.Module, lab: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def _forward(self, model: nn.Module, lab: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> the model's output, and the nearest-hint fill its regression head corrects (zeros without hints)."""
         if not guided(model):
-            return model(model_input(lab[:, :1]))
-        return model(model_input(lab[:, :1], *sample_hints(lab[:, 1:], gen)))
+            return model(model_input(lab[:, :1])), torch.zeros_like(lab[:, 1:])
+        hint_ab, mask = sample_hints(lab[:, 1:], gen)
+        fill = nearest_hint_ab(hint_ab, mask)
+        return model(model_input(lab[:, :1], hint_ab, mask, fill)), fill
 
     def loss(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return self.losses(model, x, self.gen).mean()
@@ -331,9 +360,13 @@ class Colorize:
     def losses(self, model: nn.Module, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Per-sample loss (B,)."""
         lab = rgb_to_lab(x)
-        y = self._forward(model, lab, gen)
+        y, fill = self._forward(model, lab, gen)
         if self.kind == "rgb":
             return (y.float() - x).pow(2).flatten(1).mean(1)
+        reg = 0.0
+        if self.kind == "ab+bins":  # Zhang 2017: a Huber loss on the regression head (in bin widths), plus the bins'
+            reg = F.smooth_l1_loss((fill + y[:, :2].float() * AB_RANGE) / BIN, lab[:, 1:] / BIN, reduction="none")
+            reg, y = reg.flatten(1).mean(1), y[:, 2:]  # cross-entropy below (the palette's distribution)
         # One pixel in four (a random phase of a stride-2 grid): neighbours carry nearly the same colour, and the
         # softmax over Q bins, not the U-Net, dominated the step's time (3.5x faster at the same loss per step).
         oy, ox = torch.randint(0, 2, (2,), generator=gen).tolist()
@@ -342,7 +375,7 @@ class Colorize:
         z = y.float().permute(0, 2, 3, 1)  # (B, H/2, W/2, Q): bins last, so the softmax runs over contiguous rows
         logp = (z.gather(-1, classes.permute(0, 2, 3, 1)) - torch.logsumexp(z, -1, keepdim=True)).permute(0, 3, 1, 2)
         w = self.weights[bins().cell(ab)]  # the weight of each pixel's own bin, Zhang et al. eq. 3
-        return -(w * (soft * logp).sum(1)).flatten(1).mean(1)
+        return reg - (w * (soft * logp).sum(1)).flatten(1).mean(1)
 
     def evaluate(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         lab = rgb_to_lab(x)
@@ -539,14 +572,17 @@ def hint_maps(hints, H: int, W: int, h: int, w: int) -> tuple[torch.Tensor, torc
 
 
 def nearest_hint_ab(hint_ab: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The non-learned baseline: every pixel takes the a*b* of its nearest hinted pixel (no hints: grey)."""
+    """The non-learned baseline: every pixel takes the a*b* of its nearest hinted pixel (no hints: grey).
+    hint_ab (B, 2, H, W), mask (B, 1, H, W) -> (B, 2, H, W)."""
     from scipy import ndimage
 
-    m = mask[0, 0].numpy() > 0
-    if not m.any():
-        return torch.zeros_like(hint_ab)
-    _, (iy, ix) = ndimage.distance_transform_edt(~m, return_indices=True)
-    return hint_ab[:, :, torch.from_numpy(iy), torch.from_numpy(ix)]
+    out = torch.zeros_like(hint_ab, dtype=torch.float32)
+    for i in range(len(mask)):
+        m = mask[i, 0].float().numpy() > 0
+        if m.any():
+            _, (iy, ix) = ndimage.distance_transform_edt(~m, return_indices=True)
+            out[i] = hint_ab[i][:, torch.from_numpy(iy), torch.from_numpy(ix)]
+    return out
 
 
 @torch.inference_mode()
@@ -607,7 +643,7 @@ def suggest(
 ) -> list[tuple[str, float]]:
     """Zhang 2017's palette: the model's own colour distribution at the upload's pixel (x, y), given the hints, as
     its k most likely a*b* bins drawn at that pixel's lightness -> [(#rrggbb, probability)], most likely first."""
-    if kind(model) != "classify":
+    if kind(model) not in ("classify", "ab+bins"):
         raise ValueError("only a model over a*b* bins has a colour distribution to suggest from")
     L = upload_lightness(img)
     H, W = L.shape[-2:]
@@ -801,14 +837,17 @@ MIN_COLOURFULNESS = 0.6  # of the true colours': below this the automatic colour
 def choose_decode(
     model: nn.Module, photos: list[np.ndarray], weights: torch.Tensor | None
 ) -> tuple[Decode, list[dict]]:
-    """The decoding for the card, chosen on validation photos in automatic mode: among the (alpha, temperature)
-    pairs whose colourfulness is at least MIN_COLOURFULNESS of the truth, the one with the lowest a*b* error (the
-    most colourful pair if none reaches it). One forward pass per photo at the working size; every pair decodes
-    the same logits. weights: the class weights it trained with (None: no rebalancing, so only the temperature is
-    chosen). -> the Decode, and every pair's figures (ratios of sums over the photos, as in summary)."""
+    """The decoding for the card, chosen on validation photos in automatic mode: among the candidates whose
+    colourfulness is at least MIN_COLOURFULNESS of the truth, the one with the lowest a*b* error (the most colourful
+    if none reaches it). Candidates: the bins' annealed mean at each (alpha, temperature) pair, and for a two-headed
+    model its regression head too. One forward pass per photo at the working size; every candidate decodes the same
+    output. weights: the class weights it trained with (None: no rebalancing, so only the temperature is chosen).
+    -> the Decode, and every candidate's figures (ratios of sums over the photos, as in summary)."""
+    two_heads = kind(model) == "ab+bins"
     pairs = [(a, t) for a in (DECODE_ALPHAS if weights is not None else (0.0,)) for t in DECODE_TEMPERATURES]
-    err = dict.fromkeys(pairs, 0.0)
-    colour = dict.fromkeys(pairs, 0.0)
+    candidates = [Decode.undoing(weights, a, t) for a, t in pairs] + ([Decode(head="ab")] if two_heads else [])
+    err = [0.0] * len(candidates)
+    colour = [0.0] * len(candidates)
     grey_err = true_colour = 0.0
     for img in photos:
         H, W = img.shape[:2]
@@ -817,22 +856,29 @@ def choose_decode(
         lab = F.interpolate(lab, size=(h, w), mode="area") if (h, w) != (H, W) else lab
         m = 2**model.config.depth
         L = F.pad(lab[:, :1], (0, -w % m, 0, -h % m), mode="replicate")
-        _, y = predict_ab(model, L.contiguous(memory_format=torch.channels_last))  # the raw logits (Decode())
+        x = L.contiguous(memory_format=torch.channels_last)
+        y = (model(model_input(x, *no_hints(x))) if guided(model) else model(model_input(x))).float()  # fill: 0
         grey_err += float(lab[0, 1:].norm(dim=0).mean())
         true_colour += metrics.colourfulness(lab_to_rgb(lab)[0].numpy())
-        for a, t in pairs:
-            ab = Decode.undoing(weights, a, t).ab(y.float())[..., :h, :w]
-            err[(a, t)] += float((ab[0] - lab[0, 1:]).norm(dim=0).mean())
-            colour[(a, t)] += metrics.colourfulness(lab_to_rgb(torch.cat([lab[:, :1], ab], 1))[0].numpy())
+        for i, d in enumerate(candidates):
+            ab = y[:, :2] * AB_RANGE if d.head == "ab" and two_heads else d.ab(y[:, 2:] if two_heads else y)
+            ab = ab[..., :h, :w]
+            err[i] += float((ab[0] - lab[0, 1:]).norm(dim=0).mean())
+            colour[i] += metrics.colourfulness(lab_to_rgb(torch.cat([lab[:, :1], ab], 1))[0].numpy())
     table = [
         {
-            "alpha": a,
-            "temperature": t,
-            "ab_ratio": round(err[(a, t)] / grey_err, 4),
-            "colourfulness_ratio": round(colour[(a, t)] / true_colour, 4),
+            "head": d.head if two_heads else "bins",
+            "alpha": d.alpha,
+            "temperature": d.temperature,
+            "ab_ratio": round(err[i] / grey_err, 4),
+            "colourfulness_ratio": round(colour[i] / true_colour, 4),
         }
-        for a, t in pairs
+        for i, d in enumerate(candidates)
     ]
-    ok = [row for row in table if row["colourfulness_ratio"] >= MIN_COLOURFULNESS]
-    best = min(ok, key=lambda r: r["ab_ratio"]) if ok else max(table, key=lambda r: r["colourfulness_ratio"])
-    return Decode.undoing(weights, best["alpha"], best["temperature"]), table
+    ok = [i for i, row in enumerate(table) if row["colourfulness_ratio"] >= MIN_COLOURFULNESS]
+    best = (
+        min(ok, key=lambda i: table[i]["ab_ratio"])
+        if ok
+        else max(range(len(table)), key=lambda i: table[i]["colourfulness_ratio"])
+    )
+    return candidates[best], table

@@ -18,7 +18,7 @@ import torch
 
 from unetlab import data as datasets
 from unetlab import registry
-from unetlab.colorize import HINT_CHANNELS
+from unetlab.colorize import HINT_CHANNELS, bins
 from unetlab.corpus import PHOTO_KINDS
 from unetlab.lab import purity_net
 from unetlab.reconstruct import heldout_report, score
@@ -68,16 +68,16 @@ RECON_DATA = dict(dataset="corpus", crop=64, epoch_size=4096, batch_size=16, kee
 EPOCHS_RECON = 16  # 65,536 crops: about 55 min at ~20 img/s on one AVX2 core in fp32 (two runs side by side)
 COLOR = dict(in_channels=1, base=16, depth=4)  # L* in; recon-skip's width and depth
 COLOR_DATA = dict(dataset="colour-photos", crop=96, epoch_size=1024, batch_size=16, keep_best=True)
-# The guided colourisers (not shipped yet): L* + a*b* hints + mask in (colorize.HINT_CHANNELS), 222 ab bins out,
-# trained on the corpus's photographs, photo cut-outs and textures (its training split; validation picks the kept
-# epoch and the decoding, the test sources only score). No colour augmentation: the colour of things is what they
-# learn. Two CPU runs of this size failed (README, Colorize): 33-41k crops are too few; the next run needs several
-# times more (a GPU, or a night on the CPU).
-GUIDED = dict(COLOR, in_channels=4, out_channels=222, output="linear")
+# The guided colourisers: L*, a*b* hints, their mask and the nearest-hint fill in (colorize.HINT_CHANNELS); two heads
+# out (Zhang 2017): a*b* regression, a correction to the fill (the image), and 222 ab bins (the palette). Trained on
+# the corpus's photographs, photo cut-outs and textures (its training split; validation picks the kept epoch and the
+# automatic mode's decoding, the test sources only score). No colour augmentation: the colour of things is what they
+# learn. Three earlier CPU runs with the bins alone and the sparse hints alone failed (README, Colorize).
+GUIDED = dict(COLOR, in_channels=HINT_CHANNELS, out_channels=2 + 222, output="linear")
 # At short side 256 (the colouriser's working size) a 64px crop sees as much of a scene as it will at inference,
 # and trains about 2x faster than a 96px crop at 384 (10.5 against 5.2 img/s, one core, skip model).
 GUIDED_DATA = dict(dataset="corpus-photos", side=256, crop=64, epoch_size=4096, batch_size=16, keep_best=True)
-EPOCHS_GUIDED = 40  # 163,840 crops: ~1.5 h at 30 img/s (skip, both AVX2 cores, alone), ~3.5 h on one; minutes on a GPU
+EPOCHS_GUIDED = 18  # 73,728 crops: ~80 min at ~15 img/s on one AVX2 core (skip and noskip side by side)
 LATENT = dict(in_channels=1, image_size=32, base=32, depth=3)  # the VAE/AE shape: 32x32 grey -> 4x4x128 -> z
 
 # The seed article's model: 31,042,499 parameters, grey 96x96 in, RGB out, per-pixel MSE (models/unet.py)
@@ -138,7 +138,8 @@ RECIPES: dict[str, Recipe] = {
             epochs=EPOCHS_GUIDED,
             **GUIDED_DATA,
             lr=2e-3,
-            description="L* + colour hints -> 222 ab bins, cross-entropy, annealed mean (Zhang et al. 2016, 2017)",
+            description="L* + colour hints -> a*b* (Huber, a correction to the nearest-hint fill) and 222 ab bins "
+            "(cross-entropy, the palette), Zhang et al. 2017",
         ),
         Recipe(
             "colorize-guided-noskip",
@@ -148,7 +149,7 @@ RECIPES: dict[str, Recipe] = {
             epochs=EPOCHS_GUIDED,
             **GUIDED_DATA,
             lr=2e-3,
-            description="the same guided colourizer without skips: chroma and hints must pass the 1/16-size bottom",
+            description="the same guided colourizer without skips: its corrections must pass the 1/16-size bottom",
         ),
         Recipe(
             "colorize-mse",
@@ -372,7 +373,10 @@ CLASSIFIER = "digits-classifier"  # judges the diffusion models' samples (sample
 def loss_name(r: Recipe) -> str:
     """The loss as the card names it."""
     if r.task == "colorize" and r.config.get("in_channels") == HINT_CHANNELS:
-        return f"cross-entropy over {r.config['out_channels']} ab bins, hints from the true colours (Zhang et al. 2017)"
+        return (
+            "Huber on a*b* (the regression head, a correction to the nearest-hint fill) + cross-entropy over "
+            f"{r.config['out_channels'] - 2} ab bins; hints from the true colours (Zhang et al. 2017)"
+        )
     if r.task == "colorize" and r.config.get("out_channels") != 3:
         return f"class-rebalanced cross-entropy over {r.config['out_channels']} ab bins (Zhang et al. 2016, lambda 0.5)"
     if r.task == "diffusion":
@@ -435,6 +439,8 @@ def objective(r: Recipe, data: datasets.Data) -> Objective:
 
         if r.config.get("out_channels") == 3:
             return Colorize("rgb", seed=r.seed)
+        if r.config.get("out_channels") == 2 + bins().count:
+            return Colorize("ab+bins", seed=r.seed)
         return Colorize("classify", class_weights(r, data), seed=r.seed)
     return Reconstruct()
 
@@ -512,7 +518,7 @@ def evaluate(r: Recipe, model: torch.nn.Module, data: datasets.Data) -> dict:
         from unetlab.colorize import choose_decode, heldout_metrics, kind, test_report
 
         decode = None
-        if r.dataset in datasets.CORPUS_SETS and kind(model) == "classify":  # decoding chosen on validation photos
+        if r.dataset in datasets.CORPUS_SETS and kind(model) in ("classify", "ab+bins"):  # decoding: on validation
             val = datasets.corpus_test(kinds=PHOTO_KINDS, split="val")
             photos = [img for group in val.values() for img in group.values()]
             decode, table = choose_decode(model, photos, class_weights(r, data))

@@ -208,7 +208,7 @@ def build(registry: Registry) -> None:
             hint_list.append({"x": x, "y": y, "color": C.hex_colour(C.parse_colour(colour or DEFAULT_COLOUR))})
             sel = len(hint_list) - 1
         colours, palette_img = [], None
-        if name and C.guided(m := registry.load(name)) and C.kind(m) == "classify":
+        if name and C.guided(m := registry.load(name)) and C.kind(m) in ("classify", "ab+bins"):
             others = [h for k, h in enumerate(hint_list) if k != sel]
             H, W = img.shape[:2]
             rest = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in others], H, W)
