@@ -121,6 +121,13 @@ def test_full_resolution_keeps_the_uploads_lightness(shape):
     assert r.L.shape == r.working and r.a.shape == (*r.working, 3)
 
 
+def test_grey_is_the_lightness_with_no_chroma(rgb):
+    L = C.upload_lightness(rgb)
+    slow = C.lab_to_rgb_uint8(L, torch.zeros(1, 2, *L.shape[-2:])).astype(int)
+    grey = C.grey_uint8(L)
+    assert np.abs(grey.astype(int) - slow).max() <= 1 and (grey[..., 0] == grey[..., 2]).mean() > 0.99
+
+
 def test_colour_upload_is_reduced_to_lightness(rgb):
     model = tiny()
     lab = C.rgb_to_lab(torch.from_numpy(images.to_float(rgb)))
@@ -275,6 +282,10 @@ def test_nearest_hint_baseline_fills_each_pixel_with_its_nearest_hint():
     filled = C.nearest_hint_ab(ab, mask)
     assert filled[0, 0, 5, 0] == 30 and filled[0, 0, 5, 19] == -30 and filled[0, 1, 0, 19] == 10
     assert C.nearest_hint_ab(*C.hint_maps([], 10, 20, 10, 20)).abs().sum() == 0  # no hints: grey
+    batch_ab, batch_mask = torch.cat([ab, torch.zeros_like(ab)]), torch.cat([mask, torch.zeros_like(mask)])
+    both = C.nearest_hint_ab(batch_ab, batch_mask)  # each image of a batch fills from its own hints
+    torch.testing.assert_close(both[:1], filled)
+    torch.testing.assert_close(both[1:], torch.zeros_like(filled))
 
 
 def test_suggest_gives_the_models_top_colours():

@@ -197,7 +197,10 @@ def score_reconstruct(args: argparse.Namespace, resolved: list) -> None:
 
 def image_to_image(args: argparse.Namespace, task: str, run) -> None:
     """Apply a model of `task` to every input (run(entry, model, image)); write <out>/<input stem>.png at the
-    input's size."""
+    input's size. Each PNG is written on a second thread while the next input is decoded and run (zlib releases
+    the GIL): at most one write is pending, and a failed write stops the command."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from unetlab import images, registry
 
     entry, model = registry.resolve(args.model)
@@ -206,11 +209,23 @@ def image_to_image(args: argparse.Namespace, task: str, run) -> None:
         raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a {task} model ({valid})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for src in args.inputs:
-        mode = "L" if getattr(model.config, "in_channels", 3) == 1 and task == "reconstruct" else "RGB"
-        dest = out / f"{Path(src).stem}.png"
-        images.save_png(run(entry, model, images.load_image(src, mode=mode)), dest)
+    mode = "L" if getattr(model.config, "in_channels", 3) == 1 and task == "reconstruct" else "RGB"
+    written = []  # (the pending write, its path)
+
+    def done() -> None:
+        write, dest = written.pop()
+        write.result()  # raises what the write raised
         print(dest)
+
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        for src in args.inputs:
+            result = run(entry, model, images.load_image(src, mode=mode))
+            if written:
+                done()
+            dest = out / f"{Path(src).stem}.png"
+            written.append((writer.submit(images.save_png, result, dest), dest))
+        if written:
+            done()
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:

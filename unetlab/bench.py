@@ -178,7 +178,8 @@ def _jpeg_1024(side: int) -> bytes:
 def colorize_api(side: int = 1024, repeats: int = 15, port: int = 7893) -> dict:
     """What the Colorize tab's user waits for: /colorize through gradio_client on loopback (upload, decode, model,
     recombine, PNG encoding, download) with colorize-guided-skip's U-Net alone (untrained: the same cost), in automatic
-    mode and with 8 hints (the request a hint click makes), medians from the same run. Also the CLI's marginal time
+    mode and with 8 hints (the request a hint click makes), medians from the same run, and the 8-hint colourisation
+    in process (what the request costs besides transport and image encoding). Also the CLI's marginal time
     per image (decode, colourise, write the PNG): one process colourising 1 image against one colourising 5, and PNG
     writing at zlib level 6 (PIL's default) vs images.PNG_LEVEL."""
     import io
@@ -226,6 +227,15 @@ def colorize_api(side: int = 1024, repeats: int = 15, port: int = 7893) -> dict:
             t = time.perf_counter()
             subprocess.run([*cmd, "--out", str(Path(tmp) / "out")], check=True, capture_output=True)
             return time.perf_counter() - t
+
+        # The same work in process (colourise with 8 hints: decode, model, recombination; no transport or encoding)
+        from unetlab import colorize as C
+
+        model, img = registry.load_path(card_path)[1], images.load_image(src)
+        checked = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in json.loads(hints)], side, side)
+        inproc = lambda: C.colorize(model, img, hints=checked)  # noqa: E731
+        inproc()
+        out[f"in_process_{side}_8_hints_ms"] = round(1000 * _median_time(inproc, repeats), 1)
 
         one, five = min(cli(1) for _ in range(2)), min(cli(5) for _ in range(2))
         out[f"cli_marginal_{side}_ms"] = round(1000 * (five - one) / 4, 1)

@@ -431,6 +431,17 @@ def lab_to_rgb_uint8(L: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
     return out.numpy()
 
 
+def grey_uint8(L: torch.Tensor) -> np.ndarray:
+    """L* (1, 1, H, W) -> the grey image of that lightness, uint8 (H, W, 3): lab_to_rgb_uint8 with a*b* = 0, where
+    linear RGB is Y times the white point's RGB (1, 1, 1 up to the matrices' rounding), at a third of its cost."""
+    y = _f_inv((L[0, 0] + 16) / 116)
+    white = _XYZ2RGB @ _WHITE
+    out = torch.empty(*L.shape[-2:], 3, dtype=torch.uint8)
+    for i in range(3):
+        out[..., i] = _SRGB_LUT[(y * white[i]).clamp_(0, 1).mul_(65535).add_(0.5).long()]
+    return out.numpy()
+
+
 @dataclass
 class Result:
     image: np.ndarray  # uint8 (H, W, 3): the colourised upload, at its own size
@@ -626,7 +637,7 @@ def _finish(L: torch.Tensor, ab: torch.Tensor, Lw: torch.Tensor, views: bool) ->
     out = lab_to_rgb_uint8(L, ab_full)
     if not views:
         return Result(out, None, None, None, None, (h, w))
-    grey = lab_to_rgb_uint8(L, torch.zeros_like(ab_full))
+    grey = grey_uint8(L)
     return Result(
         out,
         grey,

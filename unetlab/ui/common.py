@@ -41,9 +41,9 @@ class UploadImage(gr.Image):
             raise gr.Error(str(e)) from None
 
 
-def choose(names: list[str], preferred: str) -> str | None:
-    """A dropdown's starting value: the preferred model when it is registered, else the first one, else none."""
-    return preferred if preferred in names else (names[0] if names else None)
+def choose(names: list[str], *preferred: str) -> str | None:
+    """A dropdown's starting value: the first preferred model that is registered, else the first one, else none."""
+    return next((p for p in preferred if p in names), names[0] if names else None)
 
 
 def heldout_photo_input(label: str, prefix: str) -> UploadImage:
