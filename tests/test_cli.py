@@ -168,3 +168,24 @@ def test_seed_recipe_is_the_seed_model_and_names_its_data(capsys, monkeypatch):
     assert main(["train", "--recipe", "seed-colorize-stl10", "--dataset", "/nowhere/unlabeled_X.bin"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/nowhere/unlabeled_X.bin does not exist" in err and "UNETLAB_STL10" in err
+
+
+# --- a bad card: only that model is unavailable ---------------------------------------------------------------------
+
+
+def test_models_lists_an_unavailable_card_with_its_error(default_registry, capsys):
+    (default_registry / "tiny-skip.json").write_text('{\n "name": "tiny-skip",\n "ta')  # truncated
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-noskip" in out and "unavailable" in out
+    assert f"tiny-skip            card {default_registry / 'tiny-skip.json'} is not valid JSON" in out
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["tiny-noskip", "tiny-skip"]
+    assert "error" not in rows[0] and "tiny-skip.json is not valid JSON" in rows[1]["error"]
+    # using it by name: one line naming the file; the other model works
+    img = write_image(default_registry / "a.png", 20, 20)
+    assert main(["reconstruct", "--model", "tiny-skip", str(img), "--out", str(default_registry / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model 'tiny-skip' is unavailable: card" in err and "tiny-skip.json" in err
+    assert main(["reconstruct", "--model", "tiny-noskip", str(img), "--out", str(default_registry / "o")]) == 0

@@ -92,3 +92,54 @@ def test_unknown_model_class():
         RegistryError, match="known: ae, classifier, contractive-ae, dae, diffusion, sparse-ae, unet, vae, vq-vae"
     ):
         registry.build("transformer", {})
+
+
+# --- a bad card makes only its own model unavailable ---------------------------------------------------------------
+
+
+def spoil(weights_dir, name: str, how) -> None:
+    """Rewrite <name>'s card: `how` is the new text, or a function changing the card's dict in place."""
+    path = weights_dir / f"{name}.json"
+    if isinstance(how, str):
+        path.write_text(how)
+        return
+    card = json.loads(path.read_text())
+    how(card)
+    path.write_text(json.dumps(card))
+
+
+@pytest.mark.parametrize(
+    "how,words",
+    [
+        ('{\n "name": "tiny-skip",\n "task": "recons', "is not valid JSON"),  # truncated
+        (lambda c: c.pop("task"), "lacks task"),
+        (lambda c: c.update(config="base 4"), "'config' must be a dict"),
+        (lambda c: c.update(model="transformer"), "unknown model class 'transformer'"),
+        (lambda c: c.update(weights="../tiny-skip.safetensors"), "must be a file or folder name beside the card"),
+        (lambda c: c.update(weights="/etc/passwd"), "must be a file or folder name beside the card"),
+        (lambda c: c.update(weights=".."), "must be a file or folder name beside the card"),
+        (lambda c: c.update(weights="sub/tiny-skip.safetensors"), "must be a file or folder name beside the card"),
+        ("[1, 2]", "is not a JSON object"),
+    ],
+    ids=["truncated", "missing-key", "config-type", "model-class", "dotdot", "absolute", "parent", "subfolder", "list"],
+)
+def test_a_bad_card_makes_only_its_model_unavailable(weights_dir, how, words):
+    card = weights_dir / "tiny-skip.json"
+    spoil(weights_dir, "tiny-skip", how)
+    reg = Registry(weights_dir)
+    assert reg.names() == ["tiny-noskip"]
+    assert reg.load("tiny-noskip") is not None  # the others load as usual
+    why = reg.unavailable["tiny-skip"]
+    assert str(card) in why and words in why
+    with pytest.raises(registry.CardError) as e:  # asked for by name: the file and the problem, not "unknown model"
+        reg.load("tiny-skip")
+    assert str(card) in str(e.value) and words in str(e.value)
+    with pytest.raises(registry.CardError, match=words):  # and by path
+        registry.resolve(str(card), reg)
+
+
+def test_a_json_that_is_not_a_card_says_so(tmp_path):
+    other = tmp_path / "settings.json"
+    other.write_text('{"a": 1}')
+    with pytest.raises(registry.CardError, match=r"settings.json lacks name, task, model, config: not a card"):
+        registry.resolve(str(other))

@@ -26,6 +26,7 @@ from pathlib import Path
 
 
 def cmd_models(args: argparse.Namespace) -> None:
+    """The usable models, then the unavailable ones (a card that cannot be read) with the reason."""
     from unetlab import registry
 
     reg = registry.default()
@@ -33,13 +34,21 @@ def cmd_models(args: argparse.Namespace) -> None:
         {"name": e.name, "task": e.task, "params": e.params, "metrics": e.card.get("metrics", {})}
         for e in reg.entries.values()
     ]
+    broken = [
+        {"name": name, "task": None, "params": None, "metrics": {}, "error": why}
+        for name, why in reg.unavailable.items()
+    ]
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps(rows + broken, indent=1))
         return
     print(f"{'name':<20} {'task':<12} {'params':>10}  metrics")
     for r in rows:
         m = {k: v for k, v in r["metrics"].items() if isinstance(v, (int, float))}
         print(f"{r['name']:<20} {r['task']:<12} {r['params']:>10,}  " + ", ".join(f"{k}={v}" for k, v in m.items()))
+    if broken:
+        print("\nunavailable (fix the card, or rebuild it with python -m unetlab train --recipe NAME):")
+        for b in broken:
+            print(f"{b['name']:<20} {b['error']}")
 
 
 def progress_line(r) -> str:

@@ -4,7 +4,8 @@ An entry is a name, a task, a model class + config, a weights file and a card (r
 seed, metrics, per-epoch history, sha256). Shipped entries are the cards in weights/; models trained at run time
 join with `register()`. Weights are safetensors only, loaded lazily, checked against the card's sha256 and
 cached. A missing or corrupt file raises WeightsError naming the file and the command that rebuilds it; every
-other entry keeps working.
+other entry keeps working. A card that cannot be used (not JSON, a key missing, a weights path outside its folder)
+makes only its own model unavailable: `Registry.unavailable` says why, and asking for it by name raises CardError.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class RegistryError(KeyError):
 
 class WeightsError(RuntimeError):
     """A weights file that is missing, corrupt or does not match its card."""
+
+
+class CardError(WeightsError):
+    """A card that cannot be used: not a JSON object, a required key missing, or a weights path outside its folder."""
 
 
 def _builder(module: str, model: str, config: str) -> Callable[[dict], nn.Module]:
@@ -116,15 +121,39 @@ class Entry:
         return int(self.card.get("params", 0))
 
 
+CARD_KEYS = {"name": str, "task": str, "model": str, "config": dict}  # what every card must hold, and its type
+
+
 def read_card(path: Path) -> Entry:
-    card = json.loads(Path(path).read_text())
+    """The entry a card describes; CardError (naming the file) when the card cannot be used."""
+    path = Path(path)
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise CardError(f"card {path} cannot be read ({e})") from None
+    except json.JSONDecodeError as e:
+        raise CardError(f"card {path} is not valid JSON ({e})") from None
+    if not isinstance(card, dict):
+        raise CardError(f"card {path} is not a JSON object: not a card written by unetlab train")
+    missing = [k for k in CARD_KEYS if k not in card]
+    if missing:
+        raise CardError(f"card {path} lacks {', '.join(missing)}: not a card written by unetlab train")
+    for key, kind in CARD_KEYS.items():
+        if not isinstance(card[key], kind):
+            raise CardError(f"card {path}: {key!r} must be a {kind.__name__}, got {card[key]!r}")
+    if card["model"] not in MODELS:
+        raise CardError(f"card {path}: unknown model class {card['model']!r}; known: {', '.join(sorted(MODELS))}")
+    weights = card.get("weights", f"{card['name']}.safetensors")
+    # a plain name in the card's own folder: no absolute path, no sub-folder, no way out with ..
+    if not isinstance(weights, str) or weights in ("", ".", "..") or Path(weights).name != weights:
+        raise CardError(f"card {path}: weights {weights!r} must be a file or folder name beside the card")
     return Entry(
         name=card["name"],
         task=card["task"],
         model=card["model"],
         config=card["config"],
         card=card,
-        weights=Path(path).with_name(card.get("weights", f"{card['name']}.safetensors")),
+        weights=path.with_name(weights),
     )
 
 
@@ -211,23 +240,41 @@ class Registry:
     def __init__(self, weights_dir: Path | str = WEIGHTS_DIR):
         self.weights_dir = Path(weights_dir)
         self._entries: dict[str, Entry] | None = None
+        self._unavailable: dict[str, str] = {}
         self._lock = threading.RLock()
 
     @property
     def entries(self) -> dict[str, Entry]:
         with self._lock:
             if self._entries is None:
-                self._entries = {}
-                for card in sorted(self.weights_dir.glob("*.json")):
-                    e = read_card(card)
-                    self._entries[e.name] = e
+                self._read_cards()
             return self._entries
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """Card file stem -> why that card cannot be used (its model is left out of `entries`)."""
+        with self._lock:
+            if self._entries is None:
+                self._read_cards()
+            return dict(self._unavailable)
+
+    def _read_cards(self) -> None:
+        self._entries, self._unavailable = {}, {}
+        for card in sorted(self.weights_dir.glob("*.json")):
+            try:
+                e = read_card(card)
+            except CardError as err:  # only this model is unavailable; the others load as usual
+                self._unavailable[card.stem] = str(err)
+                continue
+            self._entries[e.name] = e
 
     def names(self, task: str | None = None) -> list[str]:
         return [n for n, e in self.entries.items() if task is None or e.task == task]
 
     def entry(self, name: str) -> Entry:
         if name not in self.entries:
+            if name in self.unavailable:
+                raise CardError(f"model {name!r} is unavailable: {self.unavailable[name]}")
             valid = ", ".join(self.names()) or "(none: train one with python -m unetlab train --recipe NAME)"
             raise RegistryError(f"unknown model {name!r}; valid names: {valid}")
         return self.entries[name]
@@ -272,6 +319,6 @@ def default() -> Registry:
 def resolve(name_or_path: str, registry: Registry | None = None) -> tuple[Entry, nn.Module]:
     """A registry name, or a path to a card/weights file."""
     reg = registry or default()
-    if name_or_path in reg.entries or not Path(name_or_path).suffix:
+    if name_or_path in reg.entries or name_or_path in reg.unavailable or not Path(name_or_path).suffix:
         return reg.entry(name_or_path), reg.load(name_or_path)
     return load_path(name_or_path)
