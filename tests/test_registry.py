@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -143,3 +144,64 @@ def test_a_json_that_is_not_a_card_says_so(tmp_path):
     other.write_text('{"a": 1}')
     with pytest.raises(registry.CardError, match=r"settings.json lacks name, task, model, config: not a card"):
         registry.resolve(str(other))
+
+
+# --- nothing invalid is written ------------------------------------------------------------------------------------
+
+
+def tiny_model_and_card(name: str = "m"):
+    torch.manual_seed(1)
+    cfg = {"base": 4, "depth": 2}
+    return registry.build("unet", cfg), {"name": name, "task": "reconstruct", "model": "unet", "config": cfg}
+
+
+@pytest.mark.parametrize(
+    "value,dtype", [(float("nan"), torch.float32), (float("inf"), torch.float32), (1e5, torch.float16)]
+)
+def test_non_finite_weights_are_never_written(weights_dir, value, dtype):
+    model, card = tiny_model_and_card("tiny-skip")
+    before = {p.name: p.read_bytes() for p in weights_dir.iterdir()}
+    with torch.no_grad():
+        next(model.parameters())[0] = value  # 1e5 is finite in float32, infinite in float16
+    with pytest.raises(WeightsError, match="NaN or infinity.*diverged.*nothing was written"):
+        registry.save(model, card, weights_dir, dtype=dtype)
+    assert {p.name: p.read_bytes() for p in weights_dir.iterdir()} == before  # the old model is untouched
+
+
+def test_save_replaces_files_whole_and_leaves_no_temporary_files(tmp_path):
+    model, card = tiny_model_and_card()
+    registry.save(model, card, tmp_path)
+    first = (tmp_path / "m.safetensors").read_bytes()
+    with torch.no_grad():
+        next(model.parameters()).add_(1)
+    path = registry.save(model, card, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]  # no temporary file left
+    assert (tmp_path / "m.safetensors").read_bytes() != first
+    assert json.loads(path.read_text())["sha256"] == registry.sha256(tmp_path / "m.safetensors")
+    (tmp_path / "plain").write_text("x")  # the card has the mode a plain write gives (the umask's), not mkstemp's 0600
+    assert path.stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
+def test_save_writes_through_a_temporary_file(tmp_path, monkeypatch):
+    """A writer that dies half-way leaves the previous weights and card as they were."""
+    model, card = tiny_model_and_card()
+    registry.save(model, card, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def half_then_crash(state, filename, metadata=None):
+        Path(filename).write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(registry, "save_file", half_then_crash)
+    with pytest.raises(OSError, match="disk full"):
+        registry.save(model, card, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_writable_dir(tmp_path):
+    assert registry.writable_dir(tmp_path / "a" / "b").is_dir()  # created
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError, match=r"cannot write to .*file/x"):
+        registry.writable_dir(tmp_path / "file" / "x")  # below a file
+    with pytest.raises(OSError, match="cannot write to /proc/unetlab"):
+        registry.writable_dir("/proc/unetlab")

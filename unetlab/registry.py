@@ -6,6 +6,7 @@ join with `register()`. Weights are safetensors only, loaded lazily, checked aga
 cached. A missing or corrupt file raises WeightsError naming the file and the command that rebuilds it; every
 other entry keeps working. A card that cannot be used (not JSON, a key missing, a weights path outside its folder)
 makes only its own model unavailable: `Registry.unavailable` says why, and asking for it by name raises CardError.
+Weights and cards are written atomically (a temporary file, then os.replace), and never with a non-finite value.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import platform
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -157,37 +159,90 @@ def read_card(path: Path) -> Entry:
     )
 
 
+def nonfinite(module: nn.Module, dtype: torch.dtype = torch.float32) -> list[str]:
+    """The names of the module's tensors holding a NaN or an infinity once stored in `dtype` (float16 overflows
+    past 65,504)."""
+    state = module.state_dict().items()
+    return [k for k, v in state if v.is_floating_point() and not torch.isfinite(v.detach().to(dtype)).all()]
+
+
+def writable_dir(path: Path | str) -> Path:
+    """Create the folder if it is missing and check that a file can be written there: a run fails at its start,
+    not after its last epoch. OSError naming the folder otherwise."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".unetlab-check-"):
+            pass
+    except OSError as e:
+        raise OSError(f"cannot write to {path} ({e.strerror or e})") from None
+    return path
+
+
+def _temporary(path: Path) -> Path:
+    """A name beside `path` that no other writer uses and no card glob matches (not mkstemp: its files are 0600)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """write(temporary path) beside `path`, then rename it over `path`: readers see the old file or the new one,
+    never half of one."""
+    tmp = _temporary(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_card(path: Path, card: dict) -> Path:
+    """Write a card atomically."""
+    _atomic(Path(path), lambda tmp: tmp.write_text(json.dumps(card, indent=1) + "\n"))
+    return Path(path)
+
+
 def save(module: nn.Module, card: dict, out_dir: Path, dtype: torch.dtype = torch.float32) -> Path:
     """Write <name>.safetensors (+ its sha256 in the card) and <name>.json; returns the card's path.
 
-    Floating tensors are stored in `dtype` (float16 halves the file); they are loaded back as float32.
+    Floating tensors are stored in `dtype` (float16 halves the file); they are loaded back as float32. Weights that
+    are not finite (a diverged run) raise WeightsError and nothing is written.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     name = card["name"]
+    bad = nonfinite(module, dtype)
+    if bad:
+        dt = str(dtype).removeprefix("torch.")
+        raise WeightsError(
+            f"model {name!r} has {len(bad)} tensor(s) holding NaN or infinity in {dt} (first: {bad[0]}): the run "
+            "diverged (a lower learning rate may help); nothing was written"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
     if card["model"] in FOLDER_MODELS:
         return _save_folder(module, card, out_dir, dtype)
     weights = out_dir / f"{name}.safetensors"
     state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in module.state_dict().items()}
-    save_file(state, str(weights), metadata={"name": name, "task": card["task"]})
+    _atomic(weights, lambda tmp: save_file(state, str(tmp), metadata={"name": name, "task": card["task"]}))
     card = {**card, "weights": weights.name, "sha256": sha256(weights), "dtype": str(dtype).removeprefix("torch.")}
-    path = out_dir / f"{name}.json"
-    path.write_text(json.dumps(card, indent=1) + "\n")
-    return path
+    return write_card(out_dir / f"{name}.json", card)
 
 
 def _save_folder(module: nn.Module, card: dict, out_dir: Path, dtype: torch.dtype) -> Path:
-    """A diffusers model: <name>/ written by its save_pretrained, each file's sha256 in the card."""
+    """A diffusers model: <name>/ written by its save_pretrained, each file's sha256 in the card. The folder is
+    written under a temporary name and swapped in whole."""
     name = card["name"]
     folder = out_dir / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    files = module.save_pretrained(folder, dtype=dtype)
-    hashes = {p.relative_to(folder).as_posix(): sha256(p) for p in files}
+    tmp, old = _temporary(folder), _temporary(folder).with_suffix(".old")
+    try:
+        files = module.save_pretrained(tmp, dtype=dtype)
+        hashes = {p.relative_to(tmp).as_posix(): sha256(p) for p in files}
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)  # only once the new folder is in place
     card = {**card, "weights": name, "files": hashes, "dtype": str(dtype).removeprefix("torch.")}
-    path = out_dir / f"{name}.json"
-    path.write_text(json.dumps(card, indent=1) + "\n")
-    return path
+    return write_card(out_dir / f"{name}.json", card)
 
 
 def _load_folder(entry: Entry, hint: str) -> nn.Module:
