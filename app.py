@@ -6,6 +6,7 @@ UNETLAB_SD_PATH (optional: a local diffusers Stable Diffusion folder for the Dif
 """
 
 import os
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever downloaded
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -49,4 +50,7 @@ def launch(demo: gr.Blocks, **kwargs):
 
 
 if __name__ == "__main__":
-    launch(build_app())
+    reg = registry.default()
+    for name, why in reg.unavailable.items():  # the app runs without them; say which, and why
+        print(f"model {name} is unavailable: {why}", file=sys.stderr)
+    launch(build_app(reg))

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from unetlab import recipes, registry
@@ -168,3 +169,143 @@ def test_seed_recipe_is_the_seed_model_and_names_its_data(capsys, monkeypatch):
     assert main(["train", "--recipe", "seed-colorize-stl10", "--dataset", "/nowhere/unlabeled_X.bin"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/nowhere/unlabeled_X.bin does not exist" in err and "UNETLAB_STL10" in err
+
+
+# --- a bad card: only that model is unavailable ---------------------------------------------------------------------
+
+
+def test_models_lists_an_unavailable_card_with_its_error(default_registry, capsys):
+    (default_registry / "tiny-skip.json").write_text('{\n "name": "tiny-skip",\n "ta')  # truncated
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-noskip" in out and "unavailable" in out
+    assert f"tiny-skip            card {default_registry / 'tiny-skip.json'} is not valid JSON" in out
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["tiny-noskip", "tiny-skip"]
+    assert "error" not in rows[0] and "tiny-skip.json is not valid JSON" in rows[1]["error"]
+    # using it by name: one line naming the file; the other model works
+    img = write_image(default_registry / "a.png", 20, 20)
+    assert main(["reconstruct", "--model", "tiny-skip", str(img), "--out", str(default_registry / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model 'tiny-skip' is unavailable: card" in err and "tiny-skip.json" in err
+    assert main(["reconstruct", "--model", "tiny-noskip", str(img), "--out", str(default_registry / "o")]) == 0
+
+
+# --- numbers are checked before any work ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if a command gets as far as loading data or a model."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("work started before the arguments were checked")
+
+    monkeypatch.setattr(recipes, "load_data", forbidden)
+    monkeypatch.setattr(registry, "resolve", forbidden)
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["train", "--recipe", "anomaly-no0", "--epochs", "0"], "--epochs: must be at least 1, got 0"),
+        (["train", "--recipe", "anomaly-no0", "--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
+        (["train", "--recipe", "anomaly-no0", "--batch-size", "-1"], "--batch-size: must be at least 1, got -1"),
+        (["train", "--recipe", "anomaly-no0", "--lr", "1e9"], "--lr: must be greater than 0 and at most 1"),
+        (["train", "--recipe", "anomaly-no0", "--lr", "0"], "--lr: must be greater than 0"),
+        (["train", "--recipe", "anomaly-no0", "--lr", "nan"], "--lr: must be a finite number, got nan"),
+        (["train", "--recipe", "anomaly-no0", "--lr", "fast"], "--lr: expected a number, got 'fast'"),
+        (["train", "--recipe", "anomaly-no0", "--seed", "-3"], "--seed: must be between 0 and 4294967295"),
+        (["sample", "--model", "m", "--guidance", "nan", "--out", "o"], "--guidance: must be a finite number"),
+        (["sample", "--model", "m", "--guidance", "inf", "--out", "o"], "--guidance: must be a finite number"),
+        (["sample", "--model", "m", "--guidance", "-1", "--out", "o"], "--guidance: must be between 0 and 20"),
+        (["sample", "--model", "m", "--eta", "nan", "--out", "o"], "--eta: must be a finite number"),
+        (["sample", "--model", "m", "--steps", "0", "--out", "o"], "--steps: must be at least 1"),
+        (["sample", "--model", "m", "--n", "0", "--out", "o"], "--n: must be at least 1"),
+        (["interpolate", "--model", "m", "a", "b", "--steps", "1", "--out", "o"], "--steps: must be at least 2"),
+        (["score", "m", "--per-source", "0"], "--per-source: must be at least 1"),
+        (["score", "m", "--hints", "-1"], "--hints: must be at least 0"),
+        (["purity", "--rerun", "--epochs", "501"], "--epochs: must be between 1 and 500"),
+        (["load", "--port", "70000"], "--port: must be between 1 and 65535"),
+    ],
+)
+def test_bad_numbers_are_refused_before_any_work(no_work, capsys, args, words):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and words in err and err.startswith("usage: ")
+
+
+# --- train writes nothing invalid, and nothing over a shipped model -------------------------------------------------
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path, monkeypatch):
+    """A tiny reconstruct recipe on four small images; the working directory is an empty tmp folder."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(4):
+        write_image(folder / f"{i}.png", 40, 36)
+    tiny = Recipe(
+        "tiny", "reconstruct", "unet", {"base": 4, "depth": 2}, str(folder), 1, 8, 1e-2, crop=16, epoch_size=16
+    )
+    monkeypatch.setitem(recipes.RECIPES, "tiny", tiny)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def test_overrides_go_to_runs_not_weights(tiny_recipe, capsys):
+    assert main(["train", "--recipe", "tiny", "--epochs", "1", "--seed", "3"]) == 0
+    assert not (tiny_recipe / "weights").exists()  # the recipe's own model is not replaced
+    card = json.loads((tiny_recipe / "runs" / "tiny.json").read_text())
+    assert card["overrides"] == {"epochs": 1, "seed": 3}
+    assert card["command"] == "python -m unetlab train --recipe tiny --epochs 1 --seed 3"
+    out = capsys.readouterr().out
+    assert "--epochs, --seed differ from the recipe: writing to runs/, not weights/" in out
+    assert f"wrote {Path('runs') / 'tiny.safetensors'}" in out
+    # the recipe as it is still goes to weights/, and --out is obeyed either way
+    assert main(["train", "--recipe", "tiny"]) == 0
+    assert json.loads((tiny_recipe / "weights" / "tiny.json").read_text())["overrides"] == {}
+    assert main(["train", "--recipe", "tiny", "--epochs", "1", "--out", "mine"]) == 0
+    assert (tiny_recipe / "mine" / "tiny.json").is_file()
+
+
+def test_an_unwritable_out_fails_before_training(tiny_recipe, monkeypatch, capsys):
+    monkeypatch.setattr(recipes, "load_data", lambda r: pytest.fail("training started"))
+    (tiny_recipe / "file").write_text("x")
+    for out in ("file/x", "/proc/unetlab"):
+        assert main(["train", "--recipe", "tiny", "--out", out]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"error: cannot write to {out}" in err
+
+
+def test_a_diverged_run_writes_nothing(tiny_recipe, monkeypatch, capsys):
+    out = tiny_recipe / "w"
+    assert main(["train", "--recipe", "tiny", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_run = recipes.run
+
+    def diverging(r, data, model, **kw):
+        yield from real_run(r, data, model, **kw)
+        with torch.no_grad():
+            next(model.parameters()).fill_(float("nan"))  # as a too-large step leaves them
+
+    monkeypatch.setattr(recipes, "run", diverging)
+    assert main(["train", "--recipe", "tiny", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NaN or infinity" in err and "diverged" in err and "nothing was written" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_finish_refuses_an_empty_or_diverged_history(tiny_recipe, tmp_path):
+    r = recipes.get("tiny")
+    model, data = recipes.build_model(r), recipes.load_data(r)
+    with pytest.raises(ValueError, match="no epoch was trained; nothing was written"):
+        recipes.finish(r, model, data, [], 0.0, tmp_path / "w")
+    with pytest.raises(registry.WeightsError, match="held-out loss is nan.*diverged"):
+        recipes.finish(r, model, data, [{"epoch": 1, "test_loss": float("nan"), "psnr": 0.0}], 0.0, tmp_path / "w")
+    assert not (tmp_path / "w").exists()

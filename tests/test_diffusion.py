@@ -173,5 +173,16 @@ def test_cli_sample_writes_label_files_and_timelines(tmp_path, monkeypatch, caps
     capsys.readouterr()
     assert main(["sample", "--model", "tiny", "--label", "3", "--out", str(out)]) == 1
     assert "valid names" in capsys.readouterr().err
-    assert main(["sample", "--model", "ddpm-eps", "--steps", "0", "--out", str(out)]) == 1
-    assert "steps must be between" in capsys.readouterr().err
+    assert main(["sample", "--model", "ddpm-eps", "--steps", "51", "--out", str(out)]) == 1  # the model's 50
+    assert "steps must be between 1 and 50, got 51" in capsys.readouterr().err
+
+
+def test_cli_sample_writes_nothing_when_sampling_gives_nan(tmp_path, monkeypatch, capsys):
+    save_tiny_models(tmp_path)
+    monkeypatch.setattr(registry, "_default", registry.Registry(tmp_path))
+    nan = torch.full((1, 1, 8, 8), float("nan"))
+    monkeypatch.setattr(diffusion, "sample", lambda model, labels, **kw: iter([diffusion.Step(0, 0, nan, nan)]))
+    out = tmp_path / "out"
+    assert main(["sample", "--model", "ddpm-eps", "--label", "7", "--n", "1", "--out", str(out)]) == 1
+    assert "NaN or infinite pixels; nothing was written" in capsys.readouterr().err
+    assert not out.exists()

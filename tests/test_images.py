@@ -126,6 +126,13 @@ def test_huge_bomb_reports_megapixels(tmp_path):
     refused(path, "huge.png", "100 Mpx", "Downscale")
 
 
+def test_a_size_just_over_the_limit_reads_over_it(tmp_path):
+    """Rounded to whole Mpx, 4000x4001 and a 16,000,000-pixel limit both read "16 Mpx"; the message must not."""
+    path = save(tmp_path, "big.png", Image.new("1", (4000, 4001)))
+    msg = refused(path, "4000x4001 = 16,004,000 pixels", "the limit is 16,000,000 pixels", max_pixels=16_000_000)
+    assert "16 Mpx; the limit is 16 Mpx" not in msg
+
+
 def test_empty_bytes():
     refused(b"", "empty", "0 bytes")
 

@@ -148,5 +148,6 @@ def test_cli_purity_errors(tmp_path, monkeypatch, capsys):
     assert err.count("\n") == 1 and "python -m unetlab purity --rerun --save" in err
     assert main(["purity", "--save"]) == 1
     assert "add --rerun" in capsys.readouterr().err
-    assert main(["purity", "--rerun", "--epochs", "0"]) == 1
-    assert "epochs must be between" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # refused by the parser, before any training
+        main(["purity", "--rerun", "--epochs", "0"])
+    assert e.value.code == 2 and "--epochs: must be between 1 and 500, got 0" in capsys.readouterr().err

@@ -13,19 +13,23 @@
   python -m unetlab purity [--rerun [--epochs N] [--seed S] [--save] [--out DIR]] [--json]
   python -m unetlab bench [--json]
 
-Bad input gives one line on stderr and a non-zero exit, never a traceback.
+Bad input gives one line on stderr and a non-zero exit, never a traceback. Numbers are checked (finite, in range)
+before any work starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
 def cmd_models(args: argparse.Namespace) -> None:
+    """The usable models, then the unavailable ones (a card that cannot be read) with the reason."""
     from unetlab import registry
 
     reg = registry.default()
@@ -33,13 +37,21 @@ def cmd_models(args: argparse.Namespace) -> None:
         {"name": e.name, "task": e.task, "params": e.params, "metrics": e.card.get("metrics", {})}
         for e in reg.entries.values()
     ]
+    broken = [
+        {"name": name, "task": None, "params": None, "metrics": {}, "error": why}
+        for name, why in reg.unavailable.items()
+    ]
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps(rows + broken, indent=1))
         return
     print(f"{'name':<20} {'task':<12} {'params':>10}  metrics")
     for r in rows:
         m = {k: v for k, v in r["metrics"].items() if isinstance(v, (int, float))}
         print(f"{r['name']:<20} {r['task']:<12} {r['params']:>10,}  " + ", ".join(f"{k}={v}" for k, v in m.items()))
+    if broken:
+        print("\nunavailable (fix the card, or rebuild it with python -m unetlab train --recipe NAME):")
+        for b in broken:
+            print(f"{b['name']:<20} {b['error']}")
 
 
 def progress_line(r) -> str:
@@ -52,7 +64,7 @@ def progress_line(r) -> str:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train a recipe. Under `accelerate launch` it runs data parallel; only the main process prints and saves."""
-    from unetlab import recipes
+    from unetlab import recipes, registry
     from unetlab.train import launched_accelerator
 
     r = recipes.get(args.recipe).with_overrides(
@@ -63,6 +75,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         seed=args.seed,
         augment=args.augment,
     )
+    # a run with overrides is not the recipe: it never replaces the shipped model unless --out says so
+    out = Path(args.out or ("runs" if r.overrides else "weights"))
+    registry.writable_dir(out)  # now, not after the last epoch
     data = recipes.load_data(r)
     model = recipes.build_model(r)
     accelerator = launched_accelerator()
@@ -73,6 +88,9 @@ def cmd_train(args: argparse.Namespace) -> None:
             print(f"{r.dataset} adapted to the model's input: {data.adapted}")
         if accelerator is not None:
             print(f"accelerate: {accelerator.num_processes} process(es) on {accelerator.device}")
+        if r.overrides and args.out is None:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in r.overrides)
+            print(f"{flags} differ from the recipe: writing to {out}/, not weights/ (--out DIR to choose)")
     history, start = [], time.perf_counter()
     for report in recipes.run(r, data, model, accelerator=accelerator):
         history.append(report.row())
@@ -82,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         accelerator.wait_for_everyone()
     if not main:
         return
-    path = recipes.finish(r, model.cpu(), data, history, time.perf_counter() - start, Path(args.out))
+    path = recipes.finish(r, model.cpu(), data, history, time.perf_counter() - start, out)
     card = json.loads(path.read_text())
     print(f"wrote {path.with_name(card['weights'])} and {path}")
     print("metrics: " + json.dumps(card["metrics"]))
@@ -277,8 +295,6 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if entry.task != "diffusion":
         valid = ", ".join(registry.default().names("diffusion"))
         raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a diffusion model ({valid})")
-    if args.n < 1:
-        raise ValueError(f"--n must be at least 1, got {args.n}")
     classes = range(10) if args.label == "all" else [int(args.label)]
     labels = torch.tensor(classes).repeat_interleave(args.n)
     kw = dict(steps=args.steps, scheduler=args.scheduler, guidance=args.guidance, eta=args.eta, seed=args.seed)
@@ -287,6 +303,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
         if args.timeline:
             x_t.append(diffusion.to_unit(step.x_t).numpy())
             x0.append(diffusion.to_unit(step.x0).numpy())
+    if not torch.isfinite(step.x_t).all():
+        raise ValueError("sampling gave NaN or infinite pixels; nothing was written")
     final = diffusion.to_unit(step.x_t).numpy()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -310,6 +328,8 @@ def cmd_purity(args: argparse.Namespace) -> None:
             raise ValueError("--save, --epochs and --seed apply to a fresh run; add --rerun")
         result = lab.load_purity(registry.WEIGHTS_DIR)
     else:
+        if args.save:
+            registry.writable_dir((Path(args.out) / lab.PURITY_FILE).parent)  # now, not after the runs
         cfg = lab.PurityConfig(**{k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None})
         for step in lab.run_purity(cfg):
             print(step.message, file=sys.stderr if args.json else sys.stdout, flush=True)
@@ -343,6 +363,48 @@ def cmd_load(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def span(lo: float, hi: float | None, above: bool = False) -> str:
+    low = f"greater than {lo}" if above else f"at least {lo}"
+    if hi is None:
+        return low
+    return f"{low} and at most {hi}" if above else f"between {lo} and {hi}"
+
+
+def whole(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from lo to hi (inclusive; no upper bound when hi is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"must be {span(lo, hi)}, got {value}")
+        return value
+
+    return parse
+
+
+def real(lo: float, hi: float | None = None, above: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number from lo (or above lo, when `above`) to hi."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if value < lo or (above and value == lo) or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"must be {span(lo, hi, above)}, got {text}")
+        return value
+
+    return parse
+
+
+SEED = whole(0, 2**32 - 1)  # what numpy and torch both accept
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m unetlab", description="U-Net as an autoencoder, runnable.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -359,12 +421,16 @@ def parser() -> argparse.ArgumentParser:
         "STL-10 *_X.bin, MNIST idx); grey data is repeated into RGB for an RGB model, and colour data becomes "
         "its luma for a grey one, where the task's target is its input",
     )
-    s.add_argument("--epochs", type=int)
-    s.add_argument("--batch-size", type=int)
-    s.add_argument("--lr", type=float)
-    s.add_argument("--seed", type=int)
+    s.add_argument("--epochs", type=whole(1))
+    s.add_argument("--batch-size", type=whole(1))
+    s.add_argument("--lr", type=real(0, 1, above=True), help="learning rate, in (0, 1]")
+    s.add_argument("--seed", type=SEED)
     s.add_argument("--augment", help="crop datasets: none, colour, synthetic or colour+synthetic")
-    s.add_argument("--out", default="weights")
+    s.add_argument(
+        "--out",
+        help="folder for the weights and card (created if missing); default weights/, or runs/ when any of "
+        "--dataset, --epochs, --batch-size, --lr, --seed, --augment is given (such a run is not the recipe)",
+    )
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("data", help="the image corpus: its sources and licences, fetching it, its manifest")
@@ -377,8 +443,10 @@ def parser() -> argparse.ArgumentParser:
         "score", help="reconstruction or colorize models on the corpus's test sources and chelsea/coffee"
     )
     s.add_argument("models", nargs="+", metavar="MODEL", help="registry names, or card/weights files")
-    s.add_argument("--per-source", type=int, default=40, help="test images per source, evenly spaced (default 40)")
-    s.add_argument("--hints", type=int, default=16, help="colorize: hints from the true colours per image (default 16)")
+    s.add_argument("--per-source", type=whole(1), default=40, help="test images per source, evenly spaced (default 40)")
+    s.add_argument(
+        "--hints", type=whole(0), default=16, help="colorize: hints from the true colours per image (default 16)"
+    )
     s.add_argument("--grid", metavar="PNG", help="colorize: also write a picture of results on a few test images")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_score)
@@ -405,7 +473,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True, help="a VAE or plain AE: a registry name, or a card/weights file")
     s.add_argument("a", metavar="A", help="the first frame's image (any size or colour; resized to fit)")
     s.add_argument("b", metavar="B", help="the last frame's image")
-    s.add_argument("--steps", type=int, default=10, help="frames, A and B included (default 10)")
+    s.add_argument("--steps", type=whole(2), default=10, help="frames, A and B included (default 10)")
     s.add_argument("--method", choices=["linear", "spherical"], default="linear")
     s.add_argument("--out", required=True, help="folder for 000.png, 001.png, ... (A first)")
     s.set_defaults(func=cmd_interpolate)
@@ -413,20 +481,22 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="generate digits with a diffusion model; writes DIR/<label>_<i>.png")
     s.add_argument("--model", required=True, help="a diffusion model: a registry name (ddpm-eps, ddpm-x0) or a card")
     s.add_argument("--label", default="all", choices=[str(d) for d in range(10)] + ["all"], help="a digit, or all")
-    s.add_argument("--n", type=int, default=4, help="samples per label (default 4)")
-    s.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
+    s.add_argument("--n", type=whole(1), default=4, help="samples per label (default 4)")
+    s.add_argument("--steps", type=whole(1), default=50, help="denoising steps (default 50)")
     s.add_argument("--scheduler", choices=["ddpm", "ddim"], default="ddim")
-    s.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (default 1: none)")
-    s.add_argument("--eta", type=float, default=0.0, help="DDIM's eta: 0 deterministic, 1 DDPM-like")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--guidance", type=real(0, 20), default=1.0, help="classifier-free guidance scale, 0 to 20 (default 1: none)"
+    )
+    s.add_argument("--eta", type=real(0, 1), default=0.0, help="DDIM's eta: 0 deterministic, 1 DDPM-like")
+    s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--timeline", action="store_true", help="also <label>_<i>_timeline.png: x_t over x0, every step")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("purity", help="the seed's latent-purity table (skip x bottleneck, k-means on digits)")
     s.add_argument("--rerun", action="store_true", help="train and cluster afresh instead of showing the shipped run")
-    s.add_argument("--epochs", type=int, help="training epochs per condition (default 40, the shipped run's)")
-    s.add_argument("--seed", type=int, help="training seed (default 0)")
+    s.add_argument("--epochs", type=whole(1, 500), help="training epochs per condition (default 40, the shipped run's)")
+    s.add_argument("--seed", type=SEED, help="training seed (default 0)")
     s.add_argument("--save", action="store_true", help="write DIR/results/purity.json (the shipped results)")
     s.add_argument("--out", default="weights")
     s.add_argument("--json", action="store_true", help="print {rows: [...]} as JSON (progress goes to stderr)")
@@ -437,9 +507,9 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("load", help="N clients on /colorize and /reconstruct while /train streams (loopback)")
-    s.add_argument("--clients", type=int, default=20)
-    s.add_argument("--rounds", type=int, default=2, help="requests per client and endpoint")
-    s.add_argument("--port", type=int, default=7950)
+    s.add_argument("--clients", type=whole(1), default=20)
+    s.add_argument("--rounds", type=whole(1), default=2, help="requests per client and endpoint")
+    s.add_argument("--port", type=whole(1, 65535), default=7950)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_load)
     return p

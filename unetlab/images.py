@@ -47,12 +47,13 @@ def load_image(
         raise ImageError(f"{name}: no such file")
     elif Path(source).stat().st_size == 0:
         raise ImageError(f"{name} is empty (0 bytes)")
-    too_big = f"the limit is {limit / 1e6:g} Mpx. Downscale it first."
+    # exact pixel counts: rounded to Mpx, 4000x4001 (16,004,000) and the 16,000,000 limit both read "16 Mpx"
+    too_big = f"the limit is {limit:,} pixels ({limit / 1e6:g} Mpx). Downscale it first."
     try:
         im = Image.open(source)
         w, h = im.size  # read from the header: nothing is decoded yet
         if w * h > limit:
-            raise ImageError(f"{name} is {w}x{h} = {w * h / 1e6:.0f} Mpx; {too_big}")
+            raise ImageError(f"{name} is {w}x{h} = {w * h:,} pixels ({w * h / 1e6:g} Mpx); {too_big}")
         im.seek(0)  # animated GIF/WebP/APNG: the first frame
         im = ImageOps.exif_transpose(im)
         im.load()
@@ -60,7 +61,8 @@ def load_image(
         raise
     except Image.DecompressionBombError as e:  # Pillow refuses > 2x its own limit inside open()
         pixels = re.search(r"\((\d+) pixels\)", str(e))
-        size = f"{int(pixels.group(1)) / 1e6:.0f} Mpx" if pixels else "too large"
+        n = int(pixels.group(1)) if pixels else 0
+        size = f"{n:,} pixels ({n / 1e6:g} Mpx)" if pixels else "too large"
         raise ImageError(f"{name} is {size}; {too_big}") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name} is not an image this app can read (PNG, JPEG, WebP, GIF, BMP, TIFF)") from None

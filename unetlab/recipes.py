@@ -1,12 +1,13 @@
 """Named training recipes: data + model config + hyper-parameters -> one weights file and its card.
 
 `python -m unetlab train --recipe NAME` runs one; the card records the exact command, so every shipped weights
-file can be rebuilt. Overrides (--epochs, --lr, ...) are written into that command too.
+file can be rebuilt. Overrides (--epochs, --lr, ...) are written into that command too, and into the card's
+`overrides`: such a run is not the recipe, so the CLI writes it to runs/ unless told where (--out).
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -608,6 +609,7 @@ def card(r: Recipe, model: torch.nn.Module, data: datasets.Data, history: list[d
         "description": r.description,
         "recipe": r.name,
         "command": r.command,
+        "overrides": r.overrides,
         "data": data_info,
         "seed": r.seed,
         "hyper": hyper | {"optimizer": "AdamW, warm-up + cosine", "loss": loss_name(r)},
@@ -620,7 +622,15 @@ def card(r: Recipe, model: torch.nn.Module, data: datasets.Data, history: list[d
 
 
 def finish(r: Recipe, model, data, history: list[dict], seconds: float, out_dir: Path) -> Path:
-    """Save weights + card, then fill the card's metrics from the saved (reloaded) weights."""
+    """Save weights + card, then fill the card's metrics from the saved (reloaded) weights. A run that trained no
+    epoch, or whose kept epoch's held-out loss is not finite (it diverged), writes nothing."""
+    if not history:
+        raise ValueError(f"{r.name}: no epoch was trained; nothing was written")
+    loss = kept(r, history)["test_loss"]
+    if not math.isfinite(loss):
+        raise registry.WeightsError(
+            f"{r.name}: the held-out loss is {loss} (the run diverged; a lower --lr may help); nothing was written"
+        )
     c = card(r, model, data, history, seconds)
     path = registry.save(model, c, out_dir, dtype=getattr(torch, r.dtype))
     return fill_metrics(r, path, data)
@@ -639,5 +649,4 @@ def fill_metrics(r: Recipe, path: Path, data: datasets.Data) -> Path:
     metrics = evaluate(r, registry.load_entry(entry), data)
     decode = metrics.pop("decode", None)  # a colouriser's decoding, chosen on validation: the app reads it
     c = {k: v for k, v in entry.card.items() if k != "decode"} | {"metrics": held | metrics}
-    path.write_text(json.dumps(c | ({"decode": decode} if decode else {}), indent=1) + "\n")
-    return path
+    return registry.write_card(path, c | ({"decode": decode} if decode else {}))

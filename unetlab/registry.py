@@ -4,7 +4,9 @@ An entry is a name, a task, a model class + config, a weights file and a card (r
 seed, metrics, per-epoch history, sha256). Shipped entries are the cards in weights/; models trained at run time
 join with `register()`. Weights are safetensors only, loaded lazily, checked against the card's sha256 and
 cached. A missing or corrupt file raises WeightsError naming the file and the command that rebuilds it; every
-other entry keeps working.
+other entry keeps working. A card that cannot be used (not JSON, a key missing, a weights path outside its folder)
+makes only its own model unavailable: `Registry.unavailable` says why, and asking for it by name raises CardError.
+Weights and cards are written atomically (a temporary file, then os.replace), and never with a non-finite value.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import platform
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +39,10 @@ class RegistryError(KeyError):
 
 class WeightsError(RuntimeError):
     """A weights file that is missing, corrupt or does not match its card."""
+
+
+class CardError(WeightsError):
+    """A card that cannot be used: not a JSON object, a required key missing, or a weights path outside its folder."""
 
 
 def _builder(module: str, model: str, config: str) -> Callable[[dict], nn.Module]:
@@ -116,49 +123,126 @@ class Entry:
         return int(self.card.get("params", 0))
 
 
+CARD_KEYS = {"name": str, "task": str, "model": str, "config": dict}  # what every card must hold, and its type
+
+
 def read_card(path: Path) -> Entry:
-    card = json.loads(Path(path).read_text())
+    """The entry a card describes; CardError (naming the file) when the card cannot be used."""
+    path = Path(path)
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise CardError(f"card {path} cannot be read ({e})") from None
+    except json.JSONDecodeError as e:
+        raise CardError(f"card {path} is not valid JSON ({e})") from None
+    if not isinstance(card, dict):
+        raise CardError(f"card {path} is not a JSON object: not a card written by unetlab train")
+    missing = [k for k in CARD_KEYS if k not in card]
+    if missing:
+        raise CardError(f"card {path} lacks {', '.join(missing)}: not a card written by unetlab train")
+    for key, kind in CARD_KEYS.items():
+        if not isinstance(card[key], kind):
+            raise CardError(f"card {path}: {key!r} must be a {kind.__name__}, got {card[key]!r}")
+    if card["model"] not in MODELS:
+        raise CardError(f"card {path}: unknown model class {card['model']!r}; known: {', '.join(sorted(MODELS))}")
+    weights = card.get("weights", f"{card['name']}.safetensors")
+    # a plain name in the card's own folder: no absolute path, no sub-folder, no way out with ..
+    if not isinstance(weights, str) or weights in ("", ".", "..") or Path(weights).name != weights:
+        raise CardError(f"card {path}: weights {weights!r} must be a file or folder name beside the card")
     return Entry(
         name=card["name"],
         task=card["task"],
         model=card["model"],
         config=card["config"],
         card=card,
-        weights=Path(path).with_name(card.get("weights", f"{card['name']}.safetensors")),
+        weights=path.with_name(weights),
     )
+
+
+def nonfinite(module: nn.Module, dtype: torch.dtype = torch.float32) -> list[str]:
+    """The names of the module's tensors holding a NaN or an infinity once stored in `dtype` (float16 overflows
+    past 65,504)."""
+    state = module.state_dict().items()
+    return [k for k, v in state if v.is_floating_point() and not torch.isfinite(v.detach().to(dtype)).all()]
+
+
+def writable_dir(path: Path | str) -> Path:
+    """Create the folder if it is missing and check that a file can be written there: a run fails at its start,
+    not after its last epoch. OSError naming the folder otherwise."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".unetlab-check-"):
+            pass
+    except OSError as e:
+        raise OSError(f"cannot write to {path} ({e.strerror or e})") from None
+    return path
+
+
+def _temporary(path: Path) -> Path:
+    """A name beside `path` that no other writer uses and no card glob matches (not mkstemp: its files are 0600)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """write(temporary path) beside `path`, then rename it over `path`: readers see the old file or the new one,
+    never half of one."""
+    tmp = _temporary(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_card(path: Path, card: dict) -> Path:
+    """Write a card atomically."""
+    _atomic(Path(path), lambda tmp: tmp.write_text(json.dumps(card, indent=1) + "\n"))
+    return Path(path)
 
 
 def save(module: nn.Module, card: dict, out_dir: Path, dtype: torch.dtype = torch.float32) -> Path:
     """Write <name>.safetensors (+ its sha256 in the card) and <name>.json; returns the card's path.
 
-    Floating tensors are stored in `dtype` (float16 halves the file); they are loaded back as float32.
+    Floating tensors are stored in `dtype` (float16 halves the file); they are loaded back as float32. Weights that
+    are not finite (a diverged run) raise WeightsError and nothing is written.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     name = card["name"]
+    bad = nonfinite(module, dtype)
+    if bad:
+        dt = str(dtype).removeprefix("torch.")
+        raise WeightsError(
+            f"model {name!r} has {len(bad)} tensor(s) holding NaN or infinity in {dt} (first: {bad[0]}): the run "
+            "diverged (a lower learning rate may help); nothing was written"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
     if card["model"] in FOLDER_MODELS:
         return _save_folder(module, card, out_dir, dtype)
     weights = out_dir / f"{name}.safetensors"
     state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in module.state_dict().items()}
-    save_file(state, str(weights), metadata={"name": name, "task": card["task"]})
+    _atomic(weights, lambda tmp: save_file(state, str(tmp), metadata={"name": name, "task": card["task"]}))
     card = {**card, "weights": weights.name, "sha256": sha256(weights), "dtype": str(dtype).removeprefix("torch.")}
-    path = out_dir / f"{name}.json"
-    path.write_text(json.dumps(card, indent=1) + "\n")
-    return path
+    return write_card(out_dir / f"{name}.json", card)
 
 
 def _save_folder(module: nn.Module, card: dict, out_dir: Path, dtype: torch.dtype) -> Path:
-    """A diffusers model: <name>/ written by its save_pretrained, each file's sha256 in the card."""
+    """A diffusers model: <name>/ written by its save_pretrained, each file's sha256 in the card. The folder is
+    written under a temporary name and swapped in whole."""
     name = card["name"]
     folder = out_dir / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    files = module.save_pretrained(folder, dtype=dtype)
-    hashes = {p.relative_to(folder).as_posix(): sha256(p) for p in files}
+    tmp, old = _temporary(folder), _temporary(folder).with_suffix(".old")
+    try:
+        files = module.save_pretrained(tmp, dtype=dtype)
+        hashes = {p.relative_to(tmp).as_posix(): sha256(p) for p in files}
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)  # only once the new folder is in place
     card = {**card, "weights": name, "files": hashes, "dtype": str(dtype).removeprefix("torch.")}
-    path = out_dir / f"{name}.json"
-    path.write_text(json.dumps(card, indent=1) + "\n")
-    return path
+    return write_card(out_dir / f"{name}.json", card)
 
 
 def _load_folder(entry: Entry, hint: str) -> nn.Module:
@@ -211,23 +295,41 @@ class Registry:
     def __init__(self, weights_dir: Path | str = WEIGHTS_DIR):
         self.weights_dir = Path(weights_dir)
         self._entries: dict[str, Entry] | None = None
+        self._unavailable: dict[str, str] = {}
         self._lock = threading.RLock()
 
     @property
     def entries(self) -> dict[str, Entry]:
         with self._lock:
             if self._entries is None:
-                self._entries = {}
-                for card in sorted(self.weights_dir.glob("*.json")):
-                    e = read_card(card)
-                    self._entries[e.name] = e
+                self._read_cards()
             return self._entries
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """Card file stem -> why that card cannot be used (its model is left out of `entries`)."""
+        with self._lock:
+            if self._entries is None:
+                self._read_cards()
+            return dict(self._unavailable)
+
+    def _read_cards(self) -> None:
+        self._entries, self._unavailable = {}, {}
+        for card in sorted(self.weights_dir.glob("*.json")):
+            try:
+                e = read_card(card)
+            except CardError as err:  # only this model is unavailable; the others load as usual
+                self._unavailable[card.stem] = str(err)
+                continue
+            self._entries[e.name] = e
 
     def names(self, task: str | None = None) -> list[str]:
         return [n for n, e in self.entries.items() if task is None or e.task == task]
 
     def entry(self, name: str) -> Entry:
         if name not in self.entries:
+            if name in self.unavailable:
+                raise CardError(f"model {name!r} is unavailable: {self.unavailable[name]}")
             valid = ", ".join(self.names()) or "(none: train one with python -m unetlab train --recipe NAME)"
             raise RegistryError(f"unknown model {name!r}; valid names: {valid}")
         return self.entries[name]
@@ -272,6 +374,6 @@ def default() -> Registry:
 def resolve(name_or_path: str, registry: Registry | None = None) -> tuple[Entry, nn.Module]:
     """A registry name, or a path to a card/weights file."""
     reg = registry or default()
-    if name_or_path in reg.entries or not Path(name_or_path).suffix:
+    if name_or_path in reg.entries or name_or_path in reg.unavailable or not Path(name_or_path).suffix:
         return reg.entry(name_or_path), reg.load(name_or_path)
     return load_path(name_or_path)

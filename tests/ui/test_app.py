@@ -61,3 +61,17 @@ def test_large_uploads_are_downscaled_with_a_note(client, tmp_path, monkeypatch)
     w, h = Image.open(out[1]).size
     assert w * h <= 10_000 and abs(w / h - 2) < 0.05
     assert f"downscaled from 200x100 to {w}x{h}" in out[4]
+
+
+def test_the_app_starts_without_a_model_whose_card_is_broken(tmp_path):
+    """A truncated card used to stop the whole app at start-up; now only its model is missing from the choices."""
+    import gradio as gr
+
+    import app
+
+    for name, skips in (("tiny-noskip", False), ("tiny-skip", True)):
+        registry.save(registry.build("unet", {**TINY, "skips": skips}), tiny_card(name, skips), tmp_path)
+    (tmp_path / "tiny-skip.json").write_text('{"name": "tiny-skip", "ta')
+    demo = app.build_app(registry.Registry(tmp_path))
+    choices = {v for b in demo.blocks.values() if isinstance(b, gr.Dropdown) for _, v in b.choices}
+    assert "tiny-noskip" in choices and "tiny-skip" not in choices
