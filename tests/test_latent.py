@@ -177,9 +177,11 @@ def test_cli_interpolate_bad_input_gives_one_line(reg, tmp_path, capsys):
     bad.write_bytes(b"nope")
     for args, msg in (
         (["--model", "tiny-vae", str(a), str(bad)], "bad.png is not an image"),
-        (["--model", "tiny-vae", str(a), str(a), "--steps", "1"], "steps must be at least 2"),
         (["--model", "nope", str(a), str(a)], "valid names: tiny-ae, tiny-vae"),
     ):
         assert main(["interpolate", *args, "--out", str(tmp_path / "o")]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and msg in err
+    with pytest.raises(SystemExit) as e:  # a number out of range is a usage error, before any work
+        main(["interpolate", "--model", "tiny-vae", str(a), str(a), "--steps", "1", "--out", str(tmp_path / "o")])
+    assert e.value.code == 2 and "argument --steps: must be at least 2, got 1" in capsys.readouterr().err

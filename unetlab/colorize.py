@@ -8,9 +8,10 @@ the upload's own full-resolution L*, so edges stay as sharp as the upload's. Two
 - the seed's regression: RGB out, per-pixel MSE, which averages plausible colours into brown/grey.
 
 User guidance (Zhang, Zhu et al. 2017, "Real-Time User-Guided Image Colorization with Learned Deep Priors"): a model
-with 4 input channels also takes a sparse a*b* hint map and its mask. It is trained with hints drawn from the true
-colours (a geometric number of small patches, none one time in eight), so with no hints it is the automatic
-colouriser and with a few it follows them along the edges of L*.
+with HINT_CHANNELS inputs also takes a sparse a*b* hint map, its mask and the nearest-hint fill; with two heads it
+regresses a*b* as a correction to that fill and gives a distribution over the ab bins (the palette). It is trained
+with hints drawn from the true colours (a geometric number of small patches, none one time in eight), so with no
+hints it is the automatic colouriser and with a few it follows them along the edges of L*.
 
 The Lab conversions are torch, vectorised, D65 (the same formulas as skimage.color, tested against it).
 """

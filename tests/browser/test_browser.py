@@ -105,7 +105,7 @@ def test_colorize_example_click(page):
     page.get_by_role("tab", name="Colorize").click()
     page.locator("#color-examples button.gallery-item").first.click()  # chelsea
     wait_for_text(page, "#color-info", "451x300 upload")
-    assert "colorize-skip" in page.locator("#color-info").inner_text()
+    assert "colorize-guided-skip" in page.locator("#color-info").inner_text()
     assert not_blank(shown_image(page, "#color-result")) and not_blank(shown_image(page, "#color-other"))
     for view in ("#color-canvas", "#color-L", "#color-a", "#color-b"):
         assert not_blank(shown_image(page, view))
@@ -120,15 +120,39 @@ def drawn_point(page, selector: str, fx: float, fy: float) -> dict:
     return {"x": (box["width"] - nw * s) / 2 + fx * nw * s, "y": (box["height"] - nh * s) / 2 + fy * nh * s}
 
 
+def drawn_image(page, selector: str) -> np.ndarray:
+    """An output image's pixels as rendered, without the letterbox object-fit: contain leaves around it."""
+    pixels = shown_image(page, selector)
+    img = page.locator(f"{selector} img").first
+    box = img.bounding_box()
+    nw, nh = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    s = min(box["width"] / nw, box["height"] / nh)
+    k = pixels.shape[1] / box["width"]  # screenshot pixels per CSS pixel
+    x0, y0 = round(k * (box["width"] - nw * s) / 2), round(k * (box["height"] - nh * s) / 2)
+    return pixels[y0 : y0 + round(k * nh * s), x0 : x0 + round(k * nw * s)]
+
+
+def colour_at(pixels: np.ndarray, fx: float, fy: float, r: int = 3) -> np.ndarray:
+    h, w = pixels.shape[:2]
+    y, x = round(fy * (h - 1)), round(fx * (w - 1))
+    return pixels[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1].reshape(-1, 3).astype(float).mean(0)
+
+
 def test_colorize_hint_click_places_a_hint(page):
     """A click on the canvas puts a hint of the picker's colour (blue by default) where it was clicked: drawn there,
-    listed in the hints box, sent with the request; the shipped colourisers see L* alone, and the tab says so.
-    Clearing the hints empties the list. (That a guided model's colours follow the hints is tested through the API
-    with a model, tests/ui/test_colorize_app.py; no guided weights are shipped yet.)"""
+    listed in the hints box, sent with the request, and the shipped guided colouriser turns that spot blue (a brown
+    cat's fur). The palette offers the model's own colours there. Clearing the hints empties the list."""
     page.get_by_role("tab", name="Colorize").click()
     page.locator("#color-examples button.gallery-item").first.click()  # chelsea: a brown cat
     wait_for_text(page, "#color-info", "0 hint(s)")
+    assert "colorize-guided-skip" in page.locator("#color-info").inner_text()
     spot = (0.3, 0.3)  # the fur above the cat's eye
+
+    def blueness(selector: str) -> float:
+        r, _, b = colour_at(drawn_image(page, selector), *spot)
+        return b - r
+
+    before = blueness("#color-result")
     page.locator("#color-canvas img").first.click(position=drawn_point(page, "#color-canvas", *spot))
     wait_for_text(page, "#color-info", "1 hint(s)")
     hints = json.loads(page.locator("#color-hints textarea").input_value())
@@ -138,7 +162,9 @@ def test_colorize_hint_click_places_a_hint(page):
     h, w = canvas.shape[:2]
     r, g, b = canvas[round(0.3 * (h - 1)), round(0.3 * (w - 1))].astype(int)
     assert b > r + 60 and b > g + 30, (r, g, b)  # the blue dot is drawn where the click was
-    assert "takes no hints" in page.locator("#color-info").inner_text()
+    after = blueness("#color-result")
+    assert after > 0 and after > before + 40, (before, after)  # the result turned blue where the hint is
+    assert not_blank(shown_image(page, "#color-palette"))  # the model's top colours at the point
     page.locator("#color-clear").click()
     wait_for_text(page, "#color-info", "0 hint(s)")
     assert page.locator("#color-hints textarea").input_value() == "[]"
@@ -165,8 +191,8 @@ def hinted_photo(tmp_path) -> tuple[Path, list[dict]]:
 
 
 def test_colorize_from_a_handful_of_hints(page, tmp_path):
-    """Hints typed into the hints box (then Enter) reach the request; the shipped models run automatically and
-    say so (the README's screenshot)."""
+    """Hints typed into the hints box (then Enter) reach the request, and both guided models follow them: the
+    result's colours at the hinted points move towards the hints' (the README's screenshot)."""
     page.get_by_role("tab", name="Colorize").click()
     photo, hints = hinted_photo(tmp_path)
     page.locator("#color-input input[type=file]").set_input_files(str(photo))
@@ -175,7 +201,13 @@ def test_colorize_from_a_handful_of_hints(page, tmp_path):
     box.fill(json.dumps(hints))
     box.press("Enter")
     wait_for_text(page, "#color-info", "5 hint(s)")
-    assert not_blank(shown_image(page, "#color-result")) and not_blank(shown_image(page, "#color-other"))
+    h, w = np.asarray(Image.open(photo)).shape[:2]
+    want = np.array([[int(c["color"][i : i + 2], 16) for i in (1, 3, 5)] for c in hints], float)
+    for selector in ("#color-result", "#color-other"):
+        shown = drawn_image(page, selector)
+        got = np.array([colour_at(shown, c["x"] / w, c["y"] / h, r=1) for c in hints])
+        grey = got.mean(1, keepdims=True)  # the same lightness without colour, roughly
+        assert np.abs(got - want).mean() < 0.6 * np.abs(grey - want).mean(), (selector, got.round(), want)
     save_screenshot(page, "colorize")
 
 

@@ -32,15 +32,18 @@ rare saturated bins are up-weighted in the loss, and the colour is read off as a
 mean and the mode, T = 0.38) - Zhang, Isola & Efros 2016, "Colorful Image Colorization".
 
 **Hints: say what the model cannot know.** A grey car may have been red or blue; one click settles it. The guided
-U-Net also takes a sparse a\\*b\\* map and its mask (Zhang, Zhu et al. 2017, "Real-Time User-Guided Image
-Colorization with Learned Deep Priors"). It is trained with hints taken from the true colours at random places
-(none one time in eight, so with no hints it is the automatic colouriser), so that it can learn to spread each
-hint as far as the object it sits on. No guided model is shipped yet: the short CPU runs so far did not learn to
-use hints (see the README). The palette under the picker is the model's own distribution at the clicked point,
-given the other hints: its most likely colours.
+U-Net (Zhang, Zhu et al. 2017, "Real-Time User-Guided Image Colorization with Learned Deep Priors") also takes a
+sparse a\\*b\\* map of the hints, its mask, and the *nearest-hint fill*: every pixel given the colour of its nearest
+hint, which is where colour would spread if nothing knew about edges. It has two heads. One regresses a\\*b\\* as a
+correction to that fill, to learn where a hint's colour should stop (the edges of L\\*) and what colour the parts
+no hint covers are; the shipped models have learned only a little of that (their figures are in the README). The
+other gives each pixel a probability over the 222 a\\*b\\* bins: the palette under the picker shows its most likely
+colours at the clicked point, given the other hints. It was trained with hints taken from the true colours at
+random places (none one time in eight), so with no hints it is the automatic colouriser.
 
-**What do the skips change?** Without them, chroma and hints must pass the 1/16-size bottom of the U, so colour
-bleeds across object boundaries; with them it follows the edges of L\\*.
+**What do the skips change?** Without them, everything the model adds must pass the 1/16-size bottom of the U:
+its corrections are blurred, so colour bleeds across object boundaries and hints spread as flat patches; with them
+it follows the edges of L\\*.
 """
 
 
@@ -93,8 +96,12 @@ def build(registry: Registry) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             upload = heldout_photo_input("Photo (colour or grey)", "color")
-            model = gr.Dropdown(names, value=choose(names, "colorize-skip"), label="Colourizer")
-            other = gr.Dropdown(names, value=choose(names, "colorize-noskip"), label="Beside it (e.g. without skips)")
+            model = gr.Dropdown(names, value=choose(names, "colorize-guided-skip", "colorize-skip"), label="Colourizer")
+            other = gr.Dropdown(
+                names,
+                value=choose(names, "colorize-guided-noskip", "colorize-noskip"),
+                label="Beside it (e.g. without skips)",
+            )
             with gr.Group():
                 picker = gr.ColorPicker(
                     DEFAULT_COLOUR, label="Hint colour (for new and selected hints)", elem_id="color-picker"
