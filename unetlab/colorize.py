@@ -11,7 +11,7 @@ User guidance (Zhang, Zhu et al. 2017, "Real-Time User-Guided Image Colorization
 with HINT_CHANNELS inputs also takes a sparse a*b* hint map, its mask and the nearest-hint fill; with two heads it
 regresses a*b* as a correction to that fill and gives a distribution over the ab bins (the palette). It is trained
 with hints drawn from the true colours (a geometric number of small patches, none one time in eight), so with no
-hints it is the automatic colouriser and with a few it follows them along the edges of L*.
+hints it is the automatic colouriser, and with a few it corrects their nearest-hint fill (towards the edges of L*).
 
 The Lab conversions are torch, vectorised, D65 (the same formulas as skimage.color, tested against it).
 """
@@ -232,7 +232,7 @@ class Decode:
 # A guided model's input: L*/100; a*/AB_RANGE and b*/AB_RANGE where hinted (else 0); the mask; and the nearest-hint
 # fill (every pixel the a*b* of its nearest hint, the non-learned baseline) / AB_RANGE. A two-headed model's regression
 # head predicts a correction to that fill: it starts where the baseline is and learns where colours stop (edges of
-# L*) and what colours things have. In a 4,096-crop A/B from the sparse map alone, 16 hints barely moved its colours.
+# L*) and what colours things have. In an 8,192-crop A/B from the sparse map alone, 16 hints barely moved its colours.
 HINT_CHANNELS = 6
 # Hints per training crop ~ Geometric(p) on 0, 1, 2, ...: none with p, (1 - p) / p on average; Zhang 2017 use
 # p = 1/8. On 64px crops that is 7 hints per crop, far denser than 16 hints on a 256x384 image, yet it is what
