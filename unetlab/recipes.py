@@ -524,7 +524,8 @@ def evaluate(r: Recipe, model: torch.nn.Module, data: datasets.Data) -> dict:
             photos = [img for group in val.values() for img in group.values()]
             decode, table = choose_decode(model, photos, class_weights(r, data))
             out["decode"] = decode.to_card() | {
-                "chosen_on": f"automatic mode, {len(photos)} validation photos (corpus-photos, 40 per source)",
+                "chosen_on": f"automatic mode, {len(photos)} validation photos (corpus-photos, "
+                f"{datasets.TEST_PER_SOURCE} per source)",
                 "table": table,
             }
         out |= heldout_metrics(model, datasets.photo_arrays(held_out=True), decode)

@@ -168,8 +168,8 @@ def build(registry: Registry) -> None:
         for n in (name, name_other):
             if n and checked and not C.guided(registry.load(n)):
                 notes.append(
-                    f"{n} takes no hints (L* alone): it ran automatically. A guided model takes them "
-                    "(python -m unetlab train --recipe colorize-guided-skip)."
+                    f"{n} takes no hints (L* alone): it ran automatically. The guided models take them "
+                    "(colorize-guided-skip, colorize-guided-noskip)."
                 )
         text = (
             f"{W}x{H} upload; the model ran at {r.working[1]}x{r.working[0]} and its chroma was joined to the "
