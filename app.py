@@ -2,7 +2,9 @@
 
 Settings (environment): GRADIO_SERVER_NAME (default 127.0.0.1), GRADIO_SERVER_PORT (default 7860),
 UNETLAB_WEIGHTS (the weights folder, default ./weights), UNETLAB_MAX_FILE_SIZE (upload limit, default 50mb),
-UNETLAB_SD_PATH (optional: a local diffusers Stable Diffusion folder for the Diffusion tab; default none).
+UNETLAB_SD_PATH (optional: a local diffusers Stable Diffusion folder for the Diffusion tab; default none),
+UNETLAB_SHARE_LIVE (1: live-trained models are shared by every visitor; default 0, each session's own),
+UNETLAB_LIVE_IDLE (seconds a session may go unused before its live models and their files go; default 3600).
 """
 
 import os
@@ -36,6 +38,12 @@ def build_app(reg: registry.Registry | None = None) -> gr.Blocks:
             diffusion.build(reg)
         with gr.Tab("Live training"):
             training.build(reg)
+
+        def end_session(request: gr.Request):
+            """A closed browser tab takes its live-trained models (and their files) with it."""
+            reg.end_session(request.session_hash)
+
+        demo.unload(end_session)
     return demo
 
 

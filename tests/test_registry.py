@@ -80,6 +80,84 @@ def test_runtime_register(weights_dir):
     assert reg.entry("mine").card["name"] == "mine"
 
 
+# --- live models are private to the session that trained them ---------------------------------------------------
+
+
+def live(reg: Registry, name: str = "live-unet-skip-digits", files: tuple = ()) -> torch.nn.Module:
+    model = registry.build("unet", {"base": 4, "depth": 2, "skips": True})
+    reg.register(name, "reconstruct", "unet", {"base": 4, "depth": 2, "skips": True}, model, {}, files=files)
+    return model
+
+
+def test_a_session_sees_only_its_own_live_models(weights_dir):
+    reg = Registry(weights_dir)
+    a, b = reg.for_session("a"), reg.for_session("b")
+    mine = live(a)
+    assert "live-unet-skip-digits" in a.names("reconstruct") and a.load("live-unet-skip-digits") is mine
+    assert b.names() == reg.names() == ["tiny-noskip", "tiny-skip"]  # the shipped ones only
+    with pytest.raises(RegistryError, match="unknown model 'live-unet-skip-digits'"):
+        b.load("live-unet-skip-digits")
+    theirs = live(b)  # the same name in another session replaces nothing of a's
+    assert reg.for_session("a").load("live-unet-skip-digits") is mine
+    assert reg.for_session("b").load("live-unet-skip-digits") is theirs
+    assert reg.for_session("a").load("tiny-skip") is reg.load("tiny-skip")  # shipped models: loaded once, shared
+
+
+def test_shared_live_models_are_a_setting(weights_dir):
+    reg = Registry(weights_dir, share_live=True)
+    first = live(reg.for_session("a"))
+    assert reg.for_session("b").load("live-unet-skip-digits") is first
+    second = live(reg.for_session("b"))  # shared: the newest job of a name replaces the older
+    assert reg.for_session("a").load("live-unet-skip-digits") is second
+
+
+def test_a_session_ends_with_its_models_and_their_files(weights_dir, tmp_path):
+    reg = Registry(weights_dir)
+    a, b = reg.for_session("a"), reg.for_session("b")
+    folder_a, folder_b = tmp_path / "job-a", tmp_path / "job-b"
+    for f in (folder_a, folder_b):
+        f.mkdir()
+        (f / "m.zip").write_bytes(b"x")
+    live(a, "live-unet-noskip-digits", files=(folder_a,))
+    live(a, files=(folder_a,))  # a U-Net job's two models share its folder
+    live(b, files=(folder_b,))
+    reg.end_session("a")
+    assert reg.for_session("a").names() == ["tiny-noskip", "tiny-skip"]
+    assert not folder_a.exists() and folder_b.exists()
+    assert "live-unet-skip-digits" in reg.for_session("b").names()
+
+
+def test_a_new_job_of_the_same_name_deletes_the_old_files_once_unused(weights_dir, tmp_path):
+    a = Registry(weights_dir).for_session("a")
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    live(a, "live-unet-noskip-digits", files=(old,))
+    live(a, files=(old,))
+    live(a, "live-unet-noskip-digits", files=(new,))
+    assert old.exists()  # live-unet-skip-digits still names it
+    live(a, files=(new,))
+    assert not old.exists() and new.exists()
+
+
+def test_idle_sessions_lose_their_models(weights_dir, tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(registry.time, "monotonic", lambda: clock[0])
+    reg = Registry(weights_dir, idle_seconds=60)
+    folder = tmp_path / "job"
+    folder.mkdir()
+    live(reg.for_session("a"), files=(folder,))
+    shared = live(reg, "live-vae-digits")  # registered outside any session: the server-wide space, never idle
+    clock[0] += 30
+    assert "live-unet-skip-digits" in reg.for_session("a").names()  # used: its clock restarts
+    clock[0] += 59
+    reg.for_session("b")
+    assert folder.exists()
+    clock[0] += 2  # 61 s since a last used it: the next request of anyone ends it
+    reg.for_session("b")
+    assert not folder.exists() and "live-unet-skip-digits" not in reg.for_session("a").names()
+    assert reg.for_session("a").load("live-vae-digits") is shared
+
+
 def test_resolve_by_path(weights_dir):
     for path in (weights_dir / "tiny-skip.json", weights_dir / "tiny-skip.safetensors"):
         entry, model = registry.resolve(str(path))
@@ -205,3 +283,12 @@ def test_writable_dir(tmp_path):
         registry.writable_dir(tmp_path / "file" / "x")  # below a file
     with pytest.raises(OSError, match="cannot write to /proc/unetlab"):
         registry.writable_dir("/proc/unetlab")
+
+
+def test_a_tab_gets_only_models_of_its_task(weights_dir):
+    reg = Registry(weights_dir)
+    assert reg.load("tiny-skip", task="reconstruct") is reg.load("tiny-skip")
+    with pytest.raises(RegistryError, match=r"'tiny-skip' is a reconstruct model, not a colorize one; valid: \(none"):
+        reg.load("tiny-skip", task="colorize")
+    with pytest.raises(RegistryError, match="unknown model 'nope'; valid names: tiny-noskip, tiny-skip"):
+        reg.load("nope", task="reconstruct")

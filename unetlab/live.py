@@ -4,7 +4,8 @@ U-Net with vs without skips, trained by THE loop (train.py) and streamed epoch b
 The two U-Nets of a comparison get the same seed, so the same initial weights where their shapes agree, and the
 same batches in the same order; their loops advance alternately, one epoch each. A job ends when its epochs are
 done, when its session asks it to stop (within one batch) or at the time cap; either way its models are
-registered in the shared registry (so every tab can use them at once) and written to a zip for download.
+registered in the registry view it was given (private to the session that trained them, unless the server shares
+live models; every tab of that session can use them at once) and written to a zip for download.
 
 Sharing one CPU: the app lets one job run at a time (its event's concurrency limit), caps each at
 UNETLAB_TRAIN_SECONDS, and trains on UNETLAB_TRAIN_THREADS torch threads (default half the cores), set only on the
@@ -310,8 +311,10 @@ def hand_off(
     reg: registry.Registry,
     out_dir: Path | None = None,
 ) -> tuple[list[str], str]:
-    """Register every model (usable at once in every tab) and zip their weights + cards for download."""
-    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="unetlab-live-"))
+    """Register every model (usable at once in every tab of the registry view's session) and zip their weights +
+    cards for download. A folder made here goes with the models: deleted when they leave the registry."""
+    owned = () if out_dir else (Path(tempfile.mkdtemp(prefix="unetlab-live-")),)
+    out_dir = Path(out_dir or owned[0])
     out_dir.mkdir(parents=True, exist_ok=True)
     archive = out_dir / f"{rs[-1].name}.zip"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -321,7 +324,7 @@ def hand_off(
             last = histories[r.name][-1] if histories[r.name] else {}
             card["metrics"] = {"test_psnr": last.get("psnr"), "test_loss": last.get("test_loss")}
             path = registry.save(model, card, out_dir, dtype=torch.float32)
-            reg.register(r.name, r.task, r.model, card["config"], model, json.loads(path.read_text()))
+            reg.register(r.name, r.task, r.model, card["config"], model, json.loads(path.read_text()), files=owned)
             if r.task in recipes.LATENT_TASKS:  # the Latent tab's map: this job's own held-out images
                 x, labels = data.test, data.test_labels
                 if len(x) < MAP_POINTS:  # a small upload: add training images, or the map holds a point or two

@@ -66,7 +66,7 @@ def compare(img: np.ndarray, names: list[str], registry: Registry, vmax: float =
     """
     out = []
     for name in names:
-        y = reconstruct(registry.load(name), img)
+        y = reconstruct(registry.load(name, task="reconstruct"), img)
         yf = images.to_float(y)
         # a grey model (e.g. trained on digits) reconstructs a colour upload's luma: score it against that
         ref = images.to_float(images.luma(img) if y.ndim < img.ndim else img)

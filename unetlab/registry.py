@@ -7,10 +7,16 @@ cached. A missing or corrupt file raises WeightsError naming the file and the co
 other entry keeps working. A card that cannot be used (not JSON, a key missing, a weights path outside its folder)
 makes only its own model unavailable: `Registry.unavailable` says why, and asking for it by name raises CardError.
 Weights and cards are written atomically (a temporary file, then os.replace), and never with a non-finite value.
+
+Models trained at run time (the Live training tab) are private to the session that trained them: each browser tab
+or API client sees the registry through `for_session`, which adds its own models to the shipped ones. A session's
+models and their files go when it ends (`end_session`) or after UNETLAB_LIVE_IDLE seconds unused. A server may
+share them with every session instead (UNETLAB_SHARE_LIVE=1): then the newest job of a name replaces the older.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import json
@@ -19,6 +25,7 @@ import platform
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +35,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 WEIGHTS_DIR = Path(os.environ.get("UNETLAB_WEIGHTS", Path(__file__).resolve().parent.parent / "weights"))
+SHARE_LIVE = os.environ.get("UNETLAB_SHARE_LIVE", "0").lower() in ("1", "true", "yes")  # live models: all sessions'
+LIVE_IDLE_SECONDS = float(os.environ.get("UNETLAB_LIVE_IDLE", 3600))  # a session unused this long loses its models
+SHARED = ""  # the server-wide space: models registered outside any session (the CLI, tests) or shared by setting
 
 
 class RegistryError(KeyError):
@@ -113,6 +123,7 @@ class Entry:
     card: dict
     weights: Path | None = None  # None: registered at run time, lives only in memory
     module: nn.Module | None = field(default=None, repr=False)
+    files: tuple[Path, ...] = ()  # registered at run time: folders that go with it (its download), deleted with it
 
     @property
     def rebuild_command(self) -> str:
@@ -290,64 +301,125 @@ def load_entry(entry: Entry) -> nn.Module:
 
 
 class Registry:
-    """Name -> Entry. Reads the cards in a folder once; loads weights on first use and caches the module."""
+    """Name -> Entry. Reads the cards in a folder once; loads weights on first use and caches the module.
 
-    def __init__(self, weights_dir: Path | str = WEIGHTS_DIR):
+    `session` is whose view this is: SHARED for the registry itself, a session id for `for_session`'s views. A view
+    is a shallow copy: it shares the shipped entries, the live ones, the lock and the bookkeeping of its registry.
+    """
+
+    def __init__(
+        self,
+        weights_dir: Path | str = WEIGHTS_DIR,
+        share_live: bool = SHARE_LIVE,
+        idle_seconds: float = LIVE_IDLE_SECONDS,
+    ):
         self.weights_dir = Path(weights_dir)
-        self._entries: dict[str, Entry] | None = None
+        self.session = SHARED
+        self.share_live = share_live
+        self.idle_seconds = idle_seconds
+        self._shipped: dict[str, Entry] = {}
         self._unavailable: dict[str, str] = {}
+        self._read = False
+        self._live: dict[str, dict[str, Entry]] = {}  # session -> name -> entry registered at run time
+        self._seen: dict[str, float] = {}  # session -> when it last used the registry (time.monotonic)
         self._lock = threading.RLock()
+
+    def _cards(self) -> None:
+        """Read the cards once (under the lock); views share the dicts this fills."""
+        if not self._read:
+            for card in sorted(self.weights_dir.glob("*.json")):
+                try:
+                    e = read_card(card)
+                except CardError as err:  # only this model is unavailable; the others load as usual
+                    self._unavailable[card.stem] = str(err)
+                    continue
+                self._shipped[e.name] = e
+            self._read = True
 
     @property
     def entries(self) -> dict[str, Entry]:
+        """What this view can use: the shipped models, the shared live ones, then its session's own."""
         with self._lock:
-            if self._entries is None:
-                self._read_cards()
-            return self._entries
+            self._cards()
+            own = self._live.get(self.session, {}) if self.session != SHARED else {}
+            return {**self._shipped, **self._live.get(SHARED, {}), **own}
 
     @property
     def unavailable(self) -> dict[str, str]:
         """Card file stem -> why that card cannot be used (its model is left out of `entries`)."""
         with self._lock:
-            if self._entries is None:
-                self._read_cards()
+            self._cards()
             return dict(self._unavailable)
-
-    def _read_cards(self) -> None:
-        self._entries, self._unavailable = {}, {}
-        for card in sorted(self.weights_dir.glob("*.json")):
-            try:
-                e = read_card(card)
-            except CardError as err:  # only this model is unavailable; the others load as usual
-                self._unavailable[card.stem] = str(err)
-                continue
-            self._entries[e.name] = e
 
     def names(self, task: str | None = None) -> list[str]:
         return [n for n, e in self.entries.items() if task is None or e.task == task]
 
-    def entry(self, name: str) -> Entry:
-        if name not in self.entries:
+    def entry(self, name: str, task: str | None = None) -> Entry:
+        """The named entry; with `task`, only a model of that task (what a tab's model list holds)."""
+        entries = self.entries
+        if name not in entries:
             if name in self.unavailable:
                 raise CardError(f"model {name!r} is unavailable: {self.unavailable[name]}")
-            valid = ", ".join(self.names()) or "(none: train one with python -m unetlab train --recipe NAME)"
+            valid = ", ".join(self.names(task)) or "(none: train one with python -m unetlab train --recipe NAME)"
             raise RegistryError(f"unknown model {name!r}; valid names: {valid}")
-        return self.entries[name]
+        if task is not None and entries[name].task != task:
+            valid = ", ".join(self.names(task)) or "(none)"
+            raise RegistryError(f"model {name!r} is a {entries[name].task} model, not a {task} one; valid: {valid}")
+        return entries[name]
 
-    def load(self, name: str) -> nn.Module:
-        """The model in eval mode, loaded on first use and cached."""
-        e = self.entry(name)
+    def load(self, name: str, task: str | None = None) -> nn.Module:
+        """The model in eval mode, loaded on first use and cached; with `task`, only a model of that task."""
+        e = self.entry(name, task)
         with self._lock:
             if e.module is None:
                 e.module = load_entry(e)
             return e.module
 
-    def register(self, name: str, task: str, model: str, config: dict, module: nn.Module, card: dict) -> Entry:
-        """Add (or replace) a model trained at run time; it is at once usable everywhere."""
+    def register(
+        self, name: str, task: str, model: str, config: dict, module: nn.Module, card: dict, files: tuple = ()
+    ) -> Entry:
+        """Add (or replace) a model trained at run time, usable at once in every tab of this view's session (of
+        every session if live models are shared). `files` are deleted when the entry goes."""
+        space = SHARED if self.share_live else self.session
         e = Entry(name, task, model, config, {**card, "name": name, "task": task}, None, module.eval())
+        e.files = tuple(Path(f) for f in files)
         with self._lock:
-            self.entries[name] = e
+            old = self._live.setdefault(space, {}).get(name)
+            self._live[space][name] = e
+            self._seen[space] = time.monotonic()
+            if old is not None:
+                self._release(old.files)
         return e
+
+    def for_session(self, session: str | None) -> Registry:
+        """The registry as one session (a browser tab, an API client) sees it. Each call marks the session as in
+        use and ends the sessions unused for idle_seconds."""
+        session = session or SHARED
+        with self._lock:
+            self._cards()  # before the copy: a view must share the filled dicts, not read its own
+            now = time.monotonic()
+            self._seen[session] = now
+            for s, seen in list(self._seen.items()):
+                if s != SHARED and now - seen > self.idle_seconds:
+                    self.end_session(s)
+        view = copy.copy(self)
+        view.session = session
+        return view
+
+    def end_session(self, session: str | None) -> None:
+        """Forget a session's models and delete their files (the app calls this when a browser tab closes)."""
+        if not session:
+            return  # the shared space lives as long as the server
+        with self._lock:
+            gone = self._live.pop(session, {})
+            self._seen.pop(session, None)
+            self._release([f for e in gone.values() for f in e.files])
+
+    def _release(self, files) -> None:
+        """Delete the folders no remaining live entry names (a U-Net job's two models share one)."""
+        kept = {f for space in self._live.values() for e in space.values() for f in e.files}
+        for f in set(files) - kept:
+            shutil.rmtree(f, ignore_errors=True)
 
 
 def load_path(path: str | Path) -> tuple[Entry, nn.Module]:

@@ -4,7 +4,9 @@ skips on digits, watch the grids and curves stream, stop, then use the new model
 UNETLAB_SCREENSHOTS=DIR saves the tab's screenshot as DIR/training.png (the README's image).
 """
 
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +30,12 @@ def page(browser, request):
     yield from new_page(browser, PORT, request, height=1300)
 
 
-def test_train_compare_stop_and_use_in_reconstruction(page):
+def live_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("unetlab-live-*"))
+
+
+def test_train_compare_stop_and_use_in_reconstruction(page, browser):
+    before = live_folders()
     page.get_by_role("tab", name="Live training").click()
     page.locator("#live-start").click()
     t0 = time.perf_counter()
@@ -55,3 +62,18 @@ def test_train_compare_stop_and_use_in_reconstruction(page):
     page.locator("#recon-input input[type=file]").set_input_files(data.heldout_photo_paths()["coffee"])
     page.locator("#recon-scores").filter(has_text="with skips (live-unet-skip-digits)").wait_for(timeout=60_000)
     assert not_blank(shown_image(page, "#recon-skip"))
+
+    # private: another browser tab (another session) does not see it; closing this tab deletes its files
+    other = browser.new_page(viewport={"width": 1400, "height": 1100})
+    other.goto(f"http://127.0.0.1:{PORT}/")
+    other.get_by_label("Model with skips").click()
+    other.get_by_role("option", name="recon-skip").first.wait_for(timeout=30_000)
+    assert other.get_by_role("option", name="live-unet-skip-digits").count() == 0
+    other.close()
+    ours = live_folders() - before
+    assert ours and all(f.is_dir() for f in ours)
+    page.close()  # the session ends: Gradio's unload event
+    deadline = time.time() + 60
+    while any(f.exists() for f in ours) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not any(f.exists() for f in ours)

@@ -45,7 +45,7 @@ def test_missing_weights_is_a_clear_error(client):
     expected = "tiny-broken.safetensors.*missing.*python -m unetlab train --recipe tiny-broken"
     with pytest.raises(Exception, match=expected):
         client.predict(handle_file(photo), "tiny-noskip", "tiny-broken", api_name="/reconstruct")
-    with pytest.raises(Exception, match="not in the list of choices"):
+    with pytest.raises(Exception, match="unknown model 'nope'; valid names: tiny-broken, tiny-noskip, tiny-skip"):
         client.predict(handle_file(photo), "nope", "tiny-skip", api_name="/reconstruct")
     out = client.predict(handle_file(photo), "tiny-noskip", "tiny-skip", api_name="/reconstruct")
     assert Image.open(out[1]).size == (451, 300)

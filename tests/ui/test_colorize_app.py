@@ -72,7 +72,7 @@ def test_bad_upload_and_wrong_model(client, tmp_path):
     with pytest.raises(Exception, match="could not be decoded|not an image"):
         client.predict(handle_file(str(bad)), "tiny-color-skip", None, "[]", api_name="/colorize")
     ok = data.heldout_photo_paths()["chelsea"]
-    with pytest.raises(Exception, match="not in the list of choices"):
+    with pytest.raises(Exception, match="unknown model 'recon-skip'; valid names: tiny-color"):
         client.predict(handle_file(ok), "recon-skip", None, "[]", api_name="/colorize")
     _, coloured, *_ = client.predict(handle_file(ok), "tiny-color-skip", None, "[]", api_name="/colorize")
     assert Image.open(coloured).size == (451, 300)

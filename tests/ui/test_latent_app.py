@@ -56,7 +56,7 @@ def test_interpolate_errors_then_keeps_serving(client, digits):
     with pytest.raises(Exception, match="choose both endpoints"):
         client.predict(handle_file(digits["digit-0"]), None, "tiny-vae", "tiny-ae", "linear", 4, 0.5,
                        api_name="/interpolate")  # fmt: skip
-    with pytest.raises(Exception, match="not in the list of choices"):
+    with pytest.raises(Exception, match="model 'tiny-ae' is not a VAE"):
         client.predict(handle_file(digits["digit-0"]), handle_file(digits["digit-1"]), "tiny-ae", "tiny-ae", "linear",
                        4, 0.5, api_name="/interpolate")  # fmt: skip
     out = client.predict(handle_file(digits["digit-3"]), handle_file(digits["digit-1"]), "tiny-vae", "tiny-ae",
@@ -69,5 +69,5 @@ def test_vae_sample_endpoint(client):
     assert Image.open(grid).size == (2 * (8 * 16 + 7 * 2), 2 * (2 * 16 + 2))  # 16 samples, 8 per row, at 2x
     again = client.predict("tiny-vae", 1.0, 16, 3, api_name="/vae_sample")
     assert np.array_equal(np.asarray(Image.open(grid)), np.asarray(Image.open(again)))  # the seed fixes them
-    with pytest.raises(Exception, match="not in the list of choices"):
+    with pytest.raises(Exception, match="sampling needs a VAE"):
         client.predict("tiny-ae", 1.0, 8, 0, api_name="/vae_sample")

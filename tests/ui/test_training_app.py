@@ -65,3 +65,29 @@ def test_own_zip_and_bad_input_then_keeps_serving(client, tmp_path):
         zf.writestr("notes.txt", "x")
     out = client.predict("unet", "upload", [handle_file(str(mine))], 1, 8, 3e-3, 4, 0, *SETTINGS, api_name="/train")
     assert "4 image(s), 1 skipped" in out[0] and "live-unet-skip-upload" in out[0]
+
+
+def test_live_models_are_private_to_their_session(client, tmp_path):
+    """A's results do not change when B trains a model of the same name; a third client cannot use either; and each
+    can use its own model through the API as soon as its job ends (no model-list refresh needed)."""
+    from gradio_client import Client
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(photo)
+    names = ("live-unet-noskip-digits", "live-unet-skip-digits")
+
+    def trained_then_reconstructed(c: Client, seed: int) -> np.ndarray:
+        c.predict("unet", "digits", [], 1, 64, 3e-3, 4, seed, *SETTINGS, api_name="/train")
+        return pixels(c)
+
+    def pixels(c: Client) -> np.ndarray:
+        out = c.predict(handle_file(str(photo)), *names, api_name="/reconstruct")
+        return np.concatenate([np.asarray(Image.open(p)) for p in out[:2]], axis=1)
+
+    a, b, c = client, Client(client.src, verbose=False), Client(client.src, verbose=False)
+    mine = trained_then_reconstructed(a, 0)
+    theirs = trained_then_reconstructed(b, 7)
+    assert not np.array_equal(mine, theirs)  # B's model is its own...
+    assert np.array_equal(pixels(a), mine)  # ...and A's is untouched by it
+    with pytest.raises(Exception, match="unknown model 'live-unet-noskip-digits'"):
+        pixels(c)

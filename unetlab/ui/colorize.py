@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from unetlab import colorize as C
 from unetlab.registry import Registry
-from unetlab.ui.common import choose, heldout_photo_input, user_errors
+from unetlab.ui.common import heldout_photo_input, model_dropdown, session_registry, user_errors
 
 CANVAS_SIDE = 1024  # the hint canvas is drawn at most this long (a display copy; hints are in upload pixels)
 SWATCH = 48  # palette swatch side, pixels
@@ -96,12 +96,9 @@ def build(registry: Registry) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             upload = heldout_photo_input("Photo (colour or grey)", "color")
-            model = gr.Dropdown(names, value=choose(names, "colorize-guided-skip", "colorize-skip"), label="Colourizer")
-            other = gr.Dropdown(
-                names,
-                value=choose(names, "colorize-guided-noskip", "colorize-noskip"),
-                label="Beside it (e.g. without skips)",
-            )
+            model = model_dropdown(names, ("colorize-guided-skip", "colorize-skip"), "Colourizer")
+            beside = "Beside it (e.g. without skips)"
+            other = model_dropdown(names, ("colorize-guided-noskip", "colorize-noskip"), beside)
             with gr.Group():
                 picker = gr.ColorPicker(
                     DEFAULT_COLOUR, label="Hint colour (for new and selected hints)", elem_id="color-picker"
@@ -146,27 +143,29 @@ def build(registry: Registry) -> None:
 
     outputs = [canvas, out_main, out_other, view_L, view_a, view_b, info]
 
-    def decode_of(name: str) -> C.Decode:
+    def decode_of(reg: Registry, name: str) -> C.Decode:
         """The model's decoding, as its card says (chosen on validation when it was trained)."""
-        return C.Decode.from_card(registry.entry(name).card)
+        return C.Decode.from_card(reg.entry(name).card)
 
-    def render(img: np.ndarray, name: str | None, name_other: str | None, hint_list: list[dict], sel: int | None):
+    def render(
+        reg: Registry, img: np.ndarray, name: str | None, name_other: str | None, hint_list: list[dict], sel: int | None
+    ):
         if not name:
             raise gr.Error(
                 "no colorize models are available; train one with python -m unetlab train --recipe colorize-skip"
             )
         H, W = img.shape[:2]
         checked = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in hint_list], H, W)
-        first = registry.load(name)
-        r = C.colorize(first, img, hints=checked if C.guided(first) else (), decode=decode_of(name))
+        first = reg.load(name, "colorize")
+        r = C.colorize(first, img, hints=checked if C.guided(first) else (), decode=decode_of(reg, name))
         second = None
         notes = []
         if name_other:
-            m2 = registry.load(name_other)
+            m2 = reg.load(name_other, "colorize")
             hints2 = checked if C.guided(m2) else ()
-            second = C.colorize(m2, img, views=False, hints=hints2, decode=decode_of(name_other)).image
+            second = C.colorize(m2, img, views=False, hints=hints2, decode=decode_of(reg, name_other)).image
         for n in (name, name_other):
-            if n and checked and not C.guided(registry.load(n)):
+            if n and checked and not C.guided(reg.load(n)):
                 notes.append(
                     f"{n} takes no hints (L* alone): it ran automatically. The guided models take them "
                     "(colorize-guided-skip, colorize-guided-noskip)."
@@ -179,30 +178,33 @@ def build(registry: Registry) -> None:
         return draw_canvas(r.grey, hint_list, sel), r.image, second, r.L, r.a, r.b, text
 
     @user_errors
-    def run_colorize(img: np.ndarray | None, name: str | None, name_other: str | None, hint_json: str | None = None):
+    def run_colorize(
+        img: np.ndarray | None, name: str | None, name_other: str | None, hint_json: str | None, request: gr.Request
+    ):
         """Colourise a photo from its luminance at its full resolution with two colorize models, guided by colour
         hints: a JSON list of {"x", "y", "color": "#RRGGBB"} with x, y in the image's own pixels (may be empty)."""
         if img is None:
             raise gr.Error("upload an image or pick an example first")
-        return render(img, name, name_other, _hints(hint_json), None)
+        return render(session_registry(registry, request), img, name, name_other, _hints(hint_json), None)
 
     run.click(run_colorize, [upload, model, other, hints], outputs, api_name="colorize")
 
-    def on_new_image(img: np.ndarray | None, name: str | None, name_other: str | None):
+    def on_new_image(img: np.ndarray | None, name: str | None, name_other: str | None, request: gr.Request):
         """An upload or an example click clears the hints and colourises at once; clearing the input clears all."""
         if img is None:
             return "[]", None, None, [], None, None, None, None, None, None, ""
-        return "[]", None, None, [], *run_colorize(img, name, name_other, "[]")
+        return "[]", None, None, [], *run_colorize(img, name, name_other, "[]", request)
 
     new_image_outputs = [hints, selected, palette, suggestions, *outputs]
     upload.change(on_new_image, [upload, model, other], new_image_outputs, api_name=False)
 
     @user_errors
-    def on_click(img, name, name_other, hint_json, colour, evt: gr.SelectData):
+    def on_click(img, name, name_other, hint_json, colour, evt: gr.SelectData, request: gr.Request):
         """A click near a hint selects it; elsewhere it adds a hint of the picker's colour. Either way the palette
         shows the model's top colours at that point, given the other hints."""
         if img is None:
             raise gr.Error("upload an image or pick an example first")
+        reg = session_registry(registry, request)
         hint_list = _hints(hint_json)
         s = _scale(img)
         x = min(img.shape[1] - 1, int(evt.index[0] * s))
@@ -215,19 +217,19 @@ def build(registry: Registry) -> None:
             hint_list.append({"x": x, "y": y, "color": C.hex_colour(C.parse_colour(colour or DEFAULT_COLOUR))})
             sel = len(hint_list) - 1
         colours, palette_img = [], None
-        if name and C.guided(m := registry.load(name)) and C.kind(m) in ("classify", "ab+bins"):
+        if name and C.guided(m := reg.load(name)) and C.kind(m) in ("classify", "ab+bins"):
             others = [h for k, h in enumerate(hint_list) if k != sel]
             H, W = img.shape[:2]
             rest = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in others], H, W)
             h = hint_list[sel]
-            colours = C.suggest(m, img, h["x"], h["y"], rest, decode=decode_of(name))
+            colours = C.suggest(m, img, h["x"], h["y"], rest, decode=decode_of(reg, name))
             palette_img = draw_palette(colours)
         return (
             _dump(hint_list),
             sel,
             palette_img,
             [c for c, _ in colours],
-            *render(img, name, name_other, hint_list, sel),
+            *render(reg, img, name, name_other, hint_list, sel),
         )
 
     canvas.select(
@@ -235,13 +237,13 @@ def build(registry: Registry) -> None:
     )
 
     @user_errors
-    def recolour(img, name, name_other, hint_json, colour, sel):
+    def recolour(img, name, name_other, hint_json, colour, sel, request: gr.Request):
         """The picker changed: the selected hint takes its colour."""
         hint_list = _hints(hint_json)
         if img is None or sel is None or sel >= len(hint_list):
             return (gr.skip(),) * (1 + len(outputs))
         hint_list[sel]["color"] = C.hex_colour(C.parse_colour(colour))
-        return _dump(hint_list), *render(img, name, name_other, hint_list, sel)
+        return _dump(hint_list), *render(session_registry(registry, request), img, name, name_other, hint_list, sel)
 
     picker.input(
         recolour,
@@ -252,7 +254,7 @@ def build(registry: Registry) -> None:
     )
 
     @user_errors
-    def pick_suggestion(img, name, name_other, hint_json, sel, colours, evt: gr.SelectData):
+    def pick_suggestion(img, name, name_other, hint_json, sel, colours, evt: gr.SelectData, request: gr.Request):
         """A palette swatch clicked: the picker and the selected hint take its colour."""
         k = int(evt.index[0]) // SWATCH
         if not colours or k >= len(colours):
@@ -262,7 +264,8 @@ def build(registry: Registry) -> None:
         if img is None or sel is None or sel >= len(hint_list):
             return colour, *(gr.skip(),) * (1 + len(outputs))
         hint_list[sel]["color"] = colour
-        return colour, _dump(hint_list), *render(img, name, name_other, hint_list, sel)
+        reg = session_registry(registry, request)
+        return colour, _dump(hint_list), *render(reg, img, name, name_other, hint_list, sel)
 
     palette.select(
         pick_suggestion,
@@ -272,37 +275,38 @@ def build(registry: Registry) -> None:
     )
 
     @user_errors
-    def remove_hint(img, name, name_other, hint_json, sel):
+    def remove_hint(img, name, name_other, hint_json, sel, request: gr.Request):
         """Remove the selected hint (or the last one)."""
         hint_list = _hints(hint_json)
         if hint_list:
             hint_list.pop(sel if sel is not None and sel < len(hint_list) else -1)
         if img is None:
             return _dump(hint_list), None, None, [], *(gr.skip(),) * len(outputs)
-        return _dump(hint_list), None, None, [], *render(img, name, name_other, hint_list, None)
+        reg = session_registry(registry, request)
+        return _dump(hint_list), None, None, [], *render(reg, img, name, name_other, hint_list, None)
 
     remove.click(remove_hint, [upload, model, other, hints, selected], new_image_outputs, api_name=False)
 
     @user_errors
-    def clear_hints(img, name, name_other):
+    def clear_hints(img, name, name_other, request: gr.Request):
         if img is None:
             return "[]", None, None, [], *(gr.skip(),) * len(outputs)
-        return "[]", None, None, [], *render(img, name, name_other, [], None)
+        return "[]", None, None, [], *render(session_registry(registry, request), img, name, name_other, [], None)
 
     clear.click(clear_hints, [upload, model, other], new_image_outputs, api_name=False)
 
     @user_errors
-    def edited(img, name, name_other, hint_json):
+    def edited(img, name, name_other, hint_json, request: gr.Request):
         """The hints box was edited by hand (Enter): re-colourise with what it says."""
         if img is None:
             return (gr.skip(),) * len(outputs)
-        return render(img, name, name_other, _hints(hint_json), None)
+        return render(session_registry(registry, request), img, name, name_other, _hints(hint_json), None)
 
     hints.submit(edited, [upload, model, other, hints], outputs, api_name=False)
 
-    def refresh():
-        """Models registered since the page loaded (e.g. by the training tab) appear when the list opens."""
-        return gr.update(choices=registry.names("colorize"))
+    def refresh(request: gr.Request):
+        """Models registered since the page loaded (this session's live training) appear when the list opens."""
+        return gr.update(choices=session_registry(registry, request).names("colorize"))
 
     model.focus(refresh, None, model, api_name=False)
     other.focus(refresh, None, other, api_name=False)

@@ -10,6 +10,7 @@ import gradio as gr
 import numpy as np
 
 from unetlab import images
+from unetlab.registry import Registry
 
 
 class UploadImage(gr.Image):
@@ -39,6 +40,17 @@ class UploadImage(gr.Image):
             return images.load_image(payload.path, mode=self.mode)
         except images.ImageError as e:
             raise gr.Error(str(e)) from None
+
+
+def session_registry(registry: Registry, request: gr.Request | None) -> Registry:
+    """The registry as this browser tab (or API client) sees it: the shipped models plus its own live-trained ones."""
+    return registry.for_session(request.session_hash if request is not None else None)
+
+
+def model_dropdown(names: list[str], preferred: tuple[str, ...], label: str, **kwargs) -> gr.Dropdown:
+    """A model list. Any name is accepted (the registry checks it, with the valid names in its message), so an API
+    client can name its own live model, which the list loaded with the page does not hold."""
+    return gr.Dropdown(names, value=choose(names, *preferred), label=label, allow_custom_value=True, **kwargs)
 
 
 def choose(names: list[str], *preferred: str) -> str | None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from unetlab import images, latent
 from unetlab.registry import Registry
-from unetlab.ui.common import UploadImage, choose, user_errors
+from unetlab.ui.common import UploadImage, model_dropdown, session_registry, user_errors
 
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "unetlab-latent-examples"
 ZOOM = 4  # frames are 32x32: shown (and returned by the API) with each pixel as a 4x4 block, exact
@@ -104,8 +104,8 @@ def build(registry: Registry) -> None:
 
     gr.Markdown("## Latent: walk a VAE's latent space from A to B, beside the plain autoencoder")
     with gr.Row():
-        vae = gr.Dropdown(vaes, value=choose(vaes, "vae-digits"), label="VAE", elem_id="latent-vae")
-        ae = gr.Dropdown(aes, value=choose(aes, "ae-digits"), label="Plain AE for contrast", elem_id="latent-ae")
+        vae = model_dropdown(vaes, ("vae-digits",), "VAE", elem_id="latent-vae")
+        ae = model_dropdown(aes, ("ae-digits",), "Plain AE for contrast", elem_id="latent-ae")
         method = gr.Radio(list(latent.METHODS), value="linear", label="Interpolation")
         steps = gr.Slider(3, 16, value=10, step=1, label="Frames in the strip")
     info = gr.Markdown(card_summary(registry, vae.value), elem_id="latent-info")
@@ -146,8 +146,8 @@ def build(registry: Registry) -> None:
 
     walk = gr.State(None)
 
-    def note(name: str, w: latent.Walk, m: str) -> str:
-        sp = latent.space(registry.load(name), latent.dataset_of(registry.entry(name)))
+    def note(reg: Registry, name: str, w: latent.Walk, m: str) -> str:
+        sp = latent.space(reg.load(name), latent.dataset_of(reg.entry(name)))
         colour = "coloured by class" if sp.labels is not None else "one colour (no classes)"
         return (
             f"Map: {len(sp.z)} held-out images in {sp.title}, {colour}. Black line: the {m} path from A to B; "
@@ -155,41 +155,43 @@ def build(registry: Registry) -> None:
         )
 
     @user_errors
-    def interpolate(img_a, img_b, vae_name, ae_name, how, n, at):
+    def interpolate(img_a, img_b, vae_name, ae_name, how, n, at, request: gr.Request):
         """Interpolate between two images through a VAE's latent space and a plain AE's, frame by frame."""
         if img_a is None or img_b is None:
             raise gr.Error("choose both endpoints A and B (upload, draw or click an example)")
         if not vae_name:
             raise gr.Error("no VAE is available; train one with python -m unetlab train --recipe vae-digits")
-        w = latent.start_walk(registry, vae_name, ae_name or None, img_a, img_b)
-        vae_model = registry.load(vae_name)
-        fv, fa, lmap = latent.show_frame(registry, w, float(at), how)
-        sv, sa = latent.show_strips(registry, w, int(n), how)
+        reg = session_registry(registry, request)
+        w = latent.start_walk(reg, vae_name, ae_name or None, img_a, img_b)
+        vae_model = reg.load(vae_name)
+        fv, fa, lmap = latent.show_frame(reg, w, float(at), how)
+        sv, sa = latent.show_strips(reg, w, int(n), how)
         ra, rb = latent.decode(vae_model, np.stack([w.a, w.b]))
         big = [None if im is None else images.enlarge(im, ZOOM) for im in (fv, fa, sv, sa)]
-        return *big, lmap, images.enlarge(ra, ZOOM), images.enlarge(rb, ZOOM), note(vae_name, w, how), w
+        return *big, lmap, images.enlarge(ra, ZOOM), images.enlarge(rb, ZOOM), note(reg, vae_name, w, how), w
 
     outputs = [frame_vae, frame_ae, strip_vae, strip_ae, latent_map, recon_a, recon_b, map_note, walk]
     inputs = [a, b, vae, ae, method, steps, t]
     run.click(interpolate, inputs, outputs, api_name="interpolate")
 
-    def on_change(img_a, img_b, vae_name, ae_name, how, n, at):
+    def on_change(img_a, img_b, vae_name, ae_name, how, n, at, request: gr.Request):
         """New endpoints, models or method re-encode at once (nothing to do until both ends are set)."""
         if img_a is None or img_b is None or not vae_name:
             return [gr.skip()] * len(outputs)
-        return interpolate(img_a, img_b, vae_name, ae_name, how, n, at)
+        return interpolate(img_a, img_b, vae_name, ae_name, how, n, at, request)
 
     for trigger in (a.change, b.change, vae.change, ae.change, method.change, steps.release):
         trigger(on_change, inputs, outputs, api_name=False, show_progress="hidden")
 
     @user_errors
-    def slide(w: latent.Walk | None, at: float, how: str, img_a, img_b, vae_name, ae_name):
+    def slide(w: latent.Walk | None, at: float, how: str, img_a, img_b, vae_name, ae_name, request: gr.Request):
         """The slider only decodes: the endpoints were encoded already (a few ms per frame)."""
+        reg = session_registry(registry, request)
         if w is None:
             if img_a is None or img_b is None or not vae_name:
                 return gr.skip(), gr.skip(), gr.skip(), None
-            w = latent.start_walk(registry, vae_name, ae_name or None, img_a, img_b)
-        fv, fa, lmap = latent.show_frame(registry, w, float(at), how)
+            w = latent.start_walk(reg, vae_name, ae_name or None, img_a, img_b)
+        fv, fa, lmap = latent.show_frame(reg, w, float(at), how)
         return images.enlarge(fv, ZOOM), None if fa is None else images.enlarge(fa, ZOOM), lmap, w
 
     t.change(
@@ -202,18 +204,26 @@ def build(registry: Registry) -> None:
     )
 
     @user_errors
-    def vae_sample(vae_name: str | None, temp: float, n: int, s: float):
+    def vae_sample(vae_name: str | None, temp: float, n: int, s: float, request: gr.Request):
         """Decode samples from a VAE's prior, z ~ N(0, temperature^2 I)."""
         if not vae_name:
             raise gr.Error("no VAE is available; train one with python -m unetlab train --recipe vae-digits")
-        return images.enlarge(latent.sample_grid(registry.load(vae_name), int(n), float(temp), int(s or 0)), 2)
+        model = session_registry(registry, request).load(vae_name)
+        return images.enlarge(latent.sample_grid(model, int(n), float(temp), int(s or 0)), 2)
 
     sample_btn.click(vae_sample, [vae, temperature, count, seed], samples, api_name="vae_sample")
-    vae.change(lambda name: card_summary(registry, name), vae, info, api_name=False)
 
-    def refresh(task: str):
-        """Models registered since the page loaded appear when the list opens."""
-        return gr.update(choices=registry.names(task))
+    def summary(name: str | None, request: gr.Request) -> str:
+        return card_summary(session_registry(registry, request), name)
 
-    vae.focus(lambda: refresh("vae"), None, vae, api_name=False)
-    ae.focus(lambda: refresh("latent-ae"), None, ae, api_name=False)
+    vae.change(summary, vae, info, api_name=False)
+
+    def refresh_vae(request: gr.Request):
+        """Models registered since the page loaded (this session's live training) appear when the list opens."""
+        return gr.update(choices=session_registry(registry, request).names("vae"))
+
+    def refresh_ae(request: gr.Request):
+        return gr.update(choices=session_registry(registry, request).names("latent-ae"))
+
+    vae.focus(refresh_vae, None, vae, api_name=False)
+    ae.focus(refresh_ae, None, ae, api_name=False)

@@ -11,7 +11,7 @@ import pandas as pd
 from unetlab import images
 from unetlab.reconstruct import compare
 from unetlab.registry import Registry
-from unetlab.ui.common import choose, heldout_photo_input, user_errors
+from unetlab.ui.common import choose, heldout_photo_input, model_dropdown, session_registry, user_errors
 
 COMPARE_PIXELS = int(os.environ.get("UNETLAB_COMPARE_PIXELS", 4_000_000))  # larger uploads are downscaled first
 
@@ -57,8 +57,8 @@ def build(registry: Registry) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             upload = heldout_photo_input("Input image", "recon")
-            noskip = gr.Dropdown(without, value=choose(without, "recon-noskip"), label="Model without skips")
-            skip = gr.Dropdown(with_skips, value=choose(with_skips, "recon-skip"), label="Model with skips")
+            noskip = model_dropdown(without, ("recon-noskip",), "Model without skips")
+            skip = model_dropdown(with_skips, ("recon-skip",), "Model with skips")
             run = gr.Button("Reconstruct", variant="primary", elem_id="recon-run")
         with gr.Column(scale=2):
             with gr.Row():
@@ -81,7 +81,7 @@ def build(registry: Registry) -> None:
         gr.Markdown(EXPLANATION)
 
     @user_errors
-    def reconstruct(img: np.ndarray | None, name_noskip: str | None, name_skip: str | None):
+    def reconstruct(img: np.ndarray | None, name_noskip: str | None, name_skip: str | None, request: gr.Request):
         """Reconstruct a photo with the U-Net autoencoder without and with skips; error maps and PSNR/SSIM."""
         if img is None:
             raise gr.Error("upload an image or pick an example first")
@@ -95,7 +95,7 @@ def build(registry: Registry) -> None:
             if img.shape[:2] != (h, w)
             else ""
         )
-        a, b = compare(img, [name_noskip, name_skip], registry)
+        a, b = compare(img, [name_noskip, name_skip], session_registry(registry, request))
         table = (
             "| | PSNR (dB) | SSIM |\n|---|---:|---:|\n"
             f"| without skips ({a.name}) | {a.psnr:.2f} | {a.ssim:.4f} |\n"
@@ -105,8 +105,9 @@ def build(registry: Registry) -> None:
         )
         return a.image, b.image, a.error, b.error, table
 
-    def curves(name_noskip: str | None, name_skip: str | None) -> pd.DataFrame:
-        return loss_curves(registry, [n for n in (name_noskip, name_skip) if n in registry.entries])
+    def curves(name_noskip: str | None, name_skip: str | None, request: gr.Request) -> pd.DataFrame:
+        reg = session_registry(registry, request)
+        return loss_curves(reg, [n for n in (name_noskip, name_skip) if n in reg.entries])
 
     run.click(
         reconstruct,
@@ -115,19 +116,25 @@ def build(registry: Registry) -> None:
         api_name="reconstruct",
     )
 
-    def on_new_image(img: np.ndarray | None, name_noskip: str | None, name_skip: str | None):
+    def on_new_image(img: np.ndarray | None, name_noskip: str | None, name_skip: str | None, request: gr.Request):
         """An upload or an example click reconstructs at once; clearing the input clears the outputs."""
-        return (None, None, None, None, "") if img is None else reconstruct(img, name_noskip, name_skip)
+        return (None, None, None, None, "") if img is None else reconstruct(img, name_noskip, name_skip, request)
 
     upload.change(
         on_new_image, [upload, noskip, skip], [out_noskip, out_skip, err_noskip, err_skip, scores], api_name=False
     )
 
-    def refresh(skips: bool):
-        """Models registered since the page loaded (e.g. by the training tab) appear when the list opens."""
-        return gr.update(choices=models_by_skips(registry, skips))
+    def refresh(skips: bool, request: gr.Request):
+        """Models registered since the page loaded (this session's live training) appear when the list opens."""
+        return gr.update(choices=models_by_skips(session_registry(registry, request), skips))
 
-    noskip.focus(lambda: refresh(False), None, noskip, api_name=False)
-    skip.focus(lambda: refresh(True), None, skip, api_name=False)
+    def refresh_noskip(request: gr.Request):
+        return refresh(False, request)
+
+    def refresh_skip(request: gr.Request):
+        return refresh(True, request)
+
+    noskip.focus(refresh_noskip, None, noskip, api_name=False)
+    skip.focus(refresh_skip, None, skip, api_name=False)
     for dd in (noskip, skip):
         dd.change(curves, [noskip, skip], plot, api_name=False)

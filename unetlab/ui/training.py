@@ -5,8 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from unetlab import images, live
-from unetlab.registry import Registry
-from unetlab.ui.common import user_errors
+from unetlab.registry import LIVE_IDLE_SECONDS, Registry
+from unetlab.ui.common import session_registry, user_errors
 
 ZOOM = 3  # grids of 32x32 samples: each pixel shown as a 3x3 block
 TASK_TABS = {"reconstruct": "Reconstruction", "colorize": "Colorize", "vae": "Latent (VAE)", "latent-ae": "Latent (AE)"}
@@ -25,6 +25,11 @@ difference is the contracting path. Watch the held-out curves separate.
 again with the same settings and seed: the curve repeats exactly. A finished or stopped model is registered
 under the name shown below and can be picked at once in the other tabs (open their model list), or downloaded
 as safetensors + card.
+
+**Your models are yours.** They are listed only in this browser tab (or, through the API, for the same client
+session): no other visitor sees them, and nobody else's job can replace them. They go, with their files, when you
+close the tab or after {LIVE_IDLE_SECONDS / 60:g} minutes unused (`UNETLAB_LIVE_IDLE`); download them to
+keep them. A server can share live models with every visitor instead (`UNETLAB_SHARE_LIVE=1`).
 
 **Sharing the CPU.** One training job runs at a time (others wait in the queue); each stops after
 {live.TRAIN_SECONDS:g} s (`UNETLAB_TRAIN_SECONDS`) and uses {live.TRAIN_THREADS} torch thread(s)
@@ -56,7 +61,10 @@ def status(step: live.Step, job: live.Job) -> str:
         why = f"Ended early ({step.stopped}); the partly trained model is kept. " if step.stopped else "Done. "
         tabs = TASK_TABS.get(live.job_task(job), "")
         names = ", ".join(f"<code>{n}</code>" for n in step.names)
-        lines.append(f"<p>{why}Registered as {names}: pick it in the {tabs} tab, or download it below.</p>")
+        lines.append(
+            f"<p>{why}Registered as {names}, for this browser tab only: pick it in the {tabs} tab, or download "
+            "it below to keep it.</p>"
+        )
     return "\n".join(lines)
 
 
@@ -148,7 +156,7 @@ def build(registry: Registry) -> None:
             commitment=float(commit if commit is not None else -1),
         )
         session = request.session_hash if request is not None else ""
-        for step in live.run(job, registry, session=session):
+        for step in live.run(job, session_registry(registry, request), session=session):
             shown = [images.enlarge(g, ZOOM) for g in live.grids(step)]
             second = shown[1] if len(shown) > 1 else None
             yield status(step, job), shown[0], second, step.curves(), step.download if step.done else None
