@@ -301,6 +301,21 @@ def test_a_diverged_run_writes_nothing(tiny_recipe, monkeypatch, capsys):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_run_whose_evaluation_fails_replaces_nothing(tiny_recipe, monkeypatch, capsys):
+    out = tiny_recipe / "w"
+    assert main(["train", "--recipe", "tiny", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) == {"tiny.json", "tiny.safetensors"} and json.loads(before["tiny.json"])["metrics"]
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("out of memory in the evaluation")
+
+    monkeypatch.setattr(recipes, "evaluate", crash)
+    assert main(["train", "--recipe", "tiny", "--out", str(out), "--seed", "5"]) == 1
+    assert "out of memory in the evaluation" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no staging left behind either
+
+
 def test_finish_refuses_an_empty_or_diverged_history(tiny_recipe, tmp_path):
     r = recipes.get("tiny")
     model, data = recipes.build_model(r), recipes.load_data(r)

@@ -292,3 +292,12 @@ def test_a_tab_gets_only_models_of_its_task(weights_dir):
         reg.load("tiny-skip", task="colorize")
     with pytest.raises(RegistryError, match="unknown model 'nope'; valid names: tiny-noskip, tiny-skip"):
         reg.load("nope", task="reconstruct")
+
+
+def test_two_cards_with_one_name_leave_the_second_unavailable(weights_dir):
+    card = json.loads((weights_dir / "tiny-skip.json").read_text())
+    (weights_dir / "tiny-skip-copy.json").write_text(json.dumps(card))  # e.g. a renamed file, its name unchanged
+    reg = Registry(weights_dir)
+    assert reg.names() == ["tiny-noskip", "tiny-skip"] and reg.entry("tiny-skip").card_path.name == "tiny-skip.json"
+    why = reg.unavailable["tiny-skip-copy"]
+    assert "tiny-skip-copy.json names 'tiny-skip', as" in why and why.endswith("tiny-skip.json does")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -623,8 +625,9 @@ def card(r: Recipe, model: torch.nn.Module, data: datasets.Data, history: list[d
 
 
 def finish(r: Recipe, model, data, history: list[dict], seconds: float, out_dir: Path) -> Path:
-    """Save weights + card, then fill the card's metrics from the saved (reloaded) weights. A run that trained no
-    epoch, or whose kept epoch's held-out loss is not finite (it diverged), writes nothing."""
+    """Save weights + card, fill the card's metrics from the saved (reloaded) weights, then move both into out_dir.
+    A run that trained no epoch, whose kept epoch's held-out loss is not finite (it diverged), or whose evaluation
+    fails, writes nothing."""
     if not history:
         raise ValueError(f"{r.name}: no epoch was trained; nothing was written")
     loss = kept(r, history)["test_loss"]
@@ -633,8 +636,13 @@ def finish(r: Recipe, model, data, history: list[dict], seconds: float, out_dir:
             f"{r.name}: the held-out loss is {loss} (the run diverged; a lower --lr may help); nothing was written"
         )
     c = card(r, model, data, history, seconds)
-    path = registry.save(model, c, out_dir, dtype=getattr(torch, r.dtype))
-    return fill_metrics(r, path, data)
+    # staged beside out_dir's files and evaluated there: a crash in the evaluation replaces nothing
+    stage = Path(tempfile.mkdtemp(prefix=f".{r.name}-staging-", dir=registry.writable_dir(out_dir)))
+    try:
+        path = registry.save(model, c, stage, dtype=getattr(torch, r.dtype))
+        return registry.publish(fill_metrics(r, path, data), out_dir)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def fill_metrics(r: Recipe, path: Path, data: datasets.Data) -> Path:

@@ -124,6 +124,7 @@ class Entry:
     weights: Path | None = None  # None: registered at run time, lives only in memory
     module: nn.Module | None = field(default=None, repr=False)
     files: tuple[Path, ...] = ()  # registered at run time: folders that go with it (its download), deleted with it
+    card_path: Path | None = None  # the card it was read from (None: registered at run time)
 
     @property
     def rebuild_command(self) -> str:
@@ -167,6 +168,7 @@ def read_card(path: Path) -> Entry:
         config=card["config"],
         card=card,
         weights=path.with_name(weights),
+        card_path=path,
     )
 
 
@@ -256,6 +258,24 @@ def _save_folder(module: nn.Module, card: dict, out_dir: Path, dtype: torch.dtyp
     return write_card(out_dir / f"{name}.json", card)
 
 
+def publish(card_path: Path, out_dir: Path) -> Path:
+    """Move a card and its weights (a file or a diffusers folder) from a staging folder into out_dir, the weights
+    first, then the card: a run that fails before this (e.g. in its evaluation) leaves out_dir as it was."""
+    card_path, out_dir = Path(card_path), Path(out_dir)
+    src = card_path.with_name(json.loads(card_path.read_text())["weights"])
+    dst = out_dir / src.name
+    if src.is_dir():  # a folder cannot be renamed over another: move the old one aside, then delete it
+        old = _temporary(dst).with_suffix(".old")
+        if dst.exists():
+            dst.rename(old)
+        src.rename(dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+    os.replace(card_path, out_dir / card_path.name)
+    return out_dir / card_path.name
+
+
 def _load_folder(entry: Entry, hint: str) -> nn.Module:
     """Check every file of a diffusers folder against the card, then load it offline."""
     folder = entry.weights
@@ -327,13 +347,21 @@ class Registry:
     def _cards(self) -> None:
         """Read the cards once (under the lock); views share the dicts this fills."""
         if not self._read:
+            read = []
             for card in sorted(self.weights_dir.glob("*.json")):
                 try:
-                    e = read_card(card)
+                    read.append(read_card(card))
                 except CardError as err:  # only this model is unavailable; the others load as usual
                     self._unavailable[card.stem] = str(err)
+            # two cards, one name: the card named after the model keeps it (else the first by file name)
+            kept: dict[str, Entry] = {}
+            for e in sorted(read, key=lambda e: e.card_path.stem != e.name):
+                if e.name in kept:
+                    first = kept[e.name].card_path
+                    self._unavailable[e.card_path.stem] = f"card {e.card_path} names {e.name!r}, as {first} does"
                     continue
-                self._shipped[e.name] = e
+                kept[e.name] = e
+            self._shipped.update(sorted(kept.items(), key=lambda kv: kv[1].card_path.name))  # in place: views share it
             self._read = True
 
     @property
