@@ -1,7 +1,8 @@
 """Optional: a real Stable Diffusion U-Net from a local diffusers folder, denoised the same way, offline.
 
-Point UNETLAB_SD_PATH (or the tab's field) at a folder with SD's layout: unet/ and scheduler/ (vae/ optional, to
-decode the latents). Everything loads with local_files_only=True; nothing is downloaded.
+Point UNETLAB_SD_PATH at a folder with SD's layout: unet/ and scheduler/ (vae/ optional, to decode the latents).
+The app loads that folder only, whatever path a caller names (`configured`); `load` itself takes any folder.
+Everything loads with local_files_only=True; nothing is downloaded.
 
 The prompt: SD's text encoder is CLIP, which needs the `transformers` package; unetlab does not depend on it. The
 U-Net is therefore given an all-zero prompt embedding (77 tokens): an unconditional-like denoise, which still
@@ -10,6 +11,7 @@ shows what the tab is about (ε-prediction steps and the x̂0 previews), not a p
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Literal
@@ -18,15 +20,35 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+SD_PATH = os.environ.get("UNETLAB_SD_PATH", "").strip()  # the one folder the app loads; "" = none
+
 NOTE = """
-Point `UNETLAB_SD_PATH` (or this field) at a **local** diffusers Stable Diffusion folder (`unet/`, `scheduler/`,
-optionally `vae/`). It loads offline (`local_files_only=True`). **CPU time warning**: SD 1.5's U-Net takes
-several seconds per step on 2 cores, plus a VAE decode per preview. Without `transformers` the CLIP text encoder
-cannot run, so the U-Net gets an all-zero prompt: an unconditional-like denoise that still shows its ε steps and
-x̂0 previews.
+The server loads the **local** diffusers Stable Diffusion folder it was started with, `UNETLAB_SD_PATH` (`unet/`,
+`scheduler/`, optionally `vae/`), and no other. It loads offline (`local_files_only=True`). **CPU time warning**:
+SD 1.5's U-Net takes several seconds per step on 2 cores, plus a VAE decode per preview. Without `transformers` the
+CLIP text encoder cannot run, so the U-Net gets an all-zero prompt: an unconditional-like denoise that still shows
+its ε steps and x̂0 previews.
 """
 PREVIEWS = 8  # steps decoded for the strip (each decode of SD's VAE is costly)
 TILE = 128  # side of each preview in the strip
+
+
+def configured(path: str | Path | None) -> Path:
+    """The folder the app may load for a caller who names `path`: the server's UNETLAB_SD_PATH, and only that one
+    (an empty path means it). A caller must not make the server load whatever folder is on its disk."""
+    if not SD_PATH:
+        raise ValueError(
+            "no Stable Diffusion folder is configured on this server: start the app with UNETLAB_SD_PATH set to a "
+            "local diffusers SD folder (unet/, scheduler/, optionally vae/)"
+        )
+    folder = Path(SD_PATH).expanduser()
+    asked = str(path or "").strip()
+    if asked and Path(asked).expanduser().resolve() != folder.resolve():
+        raise ValueError(
+            "this server loads only the Stable Diffusion folder it was started with (UNETLAB_SD_PATH); "
+            "leave the folder empty or name that one"
+        )
+    return folder
 
 
 def load(path: str | Path):

@@ -8,6 +8,7 @@ from PIL import Image
 
 from tests.conftest import serve
 from tests.diffusion_fixtures import save_tiny_models
+from unetlab import sd
 from unetlab.ui.diffusion import ZOOM
 
 PORT = 7910
@@ -44,7 +45,7 @@ def test_bad_inputs_get_a_message_and_the_server_keeps_serving(client):
         client.predict("3", "ddim", 500, 2.0, 0, 0.0, "ddpm-eps", "ddpm-x0", api_name="/denoise")
     with pytest.raises(Exception, match="not in the list of choices"):
         client.predict("3", "ddim", 4, 2.0, 0, 0.0, "ddpm-eps", "nope", api_name="/denoise")
-    with pytest.raises(Exception, match="not a diffusers Stable Diffusion folder"):
+    with pytest.raises(Exception, match="no Stable Diffusion folder is configured"):
         client.predict("/nonexistent", 2, "ddim", 0, api_name="/sd_denoise")
     assert client.predict("1", "ddim", 2, 1.0, 0, 0.0, "ddpm-eps", "ddpm-x0", api_name="/denoise")
 
@@ -61,3 +62,20 @@ def test_missing_weights_name_the_file_and_the_command(tmp_path):
     with serve(tmp_path, PORT + 1) as c:
         with pytest.raises(Exception, match="ddpm-x0.*missing.*python -m unetlab train --recipe ddpm-x0"):
             c.predict("3", "ddim", 2, 2.0, 0, 0.0, "ddpm-eps", "ddpm-x0", api_name="/denoise")
+
+
+def test_sd_denoise_loads_only_the_configured_folder(client, tmp_path, monkeypatch):
+    """A caller cannot make the server load any folder on its disk: only UNETLAB_SD_PATH's."""
+    monkeypatch.setattr(sd, "SD_PATH", "")
+    for path in ("", "/usr", str(tmp_path)):
+        with pytest.raises(Exception, match="no Stable Diffusion folder is configured on this server.*UNETLAB_SD_PATH"):
+            client.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
+    configured = tmp_path / "sd"
+    configured.mkdir()
+    monkeypatch.setattr(sd, "SD_PATH", str(configured))
+    for path in ("/usr", str(tmp_path), "/nonexistent"):
+        with pytest.raises(Exception, match="loads only the Stable Diffusion folder it was started with"):
+            client.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
+    for path in ("", str(configured)):  # the configured folder is the one loaded (here: not an SD folder)
+        with pytest.raises(Exception, match=f"{configured} is not a diffusers Stable Diffusion folder"):
+            client.predict(path, 2, "ddim", 0, api_name="/sd_denoise")

@@ -3,7 +3,6 @@ side by side, step by step."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import gradio as gr
@@ -126,7 +125,7 @@ def build(registry: Registry) -> None:
     with gr.Accordion("Your own Stable Diffusion folder (optional, offline)", open=False):
         gr.Markdown(sd.NOTE)
         with gr.Row():
-            sd_path = gr.Textbox(os.environ.get("UNETLAB_SD_PATH", ""), label="Local diffusers SD folder")
+            sd_path = gr.Textbox(sd.SD_PATH, label="Local diffusers SD folder (UNETLAB_SD_PATH)", interactive=False)
             sd_steps = gr.Slider(1, 50, value=10, step=1, label="Steps")
             sd_run = gr.Button("Denoise with it", elem_id="diff-sd-run")
         sd_strip = gr.Image(label="x_t (top) and x̂0 (bottom) per step", format="png", interactive=False)
@@ -230,7 +229,7 @@ def build(registry: Registry) -> None:
     @user_errors
     def run_sd(path: str, n_steps: float, sched: str, s):
         """Denoise with a local Stable Diffusion folder (offline): its eps-prediction steps and x0 previews."""
-        strip, text = sd.denoise_folder(path, steps=int(n_steps), scheduler=sched, seed=int(s or 0))
+        strip, text = sd.denoise_folder(sd.configured(path), steps=int(n_steps), scheduler=sched, seed=int(s or 0))
         return strip, text
 
     sd_run.click(run_sd, [sd_path, sd_steps, scheduler, seed], [sd_strip, sd_info], api_name="sd_denoise")
