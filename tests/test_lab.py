@@ -151,3 +151,32 @@ def test_cli_purity_errors(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as e:  # refused by the parser, before any training
         main(["purity", "--rerun", "--epochs", "0"])
     assert e.value.code == 2 and "--epochs: must be between 1 and 500, got 0" in capsys.readouterr().err
+
+
+def test_cli_purity_overrides_never_replace_the_shipped_results(tmp_path, monkeypatch, capsys):
+    """--epochs or --seed is not the shipped run: --save writes runs/results/purity.json, not weights/'s."""
+    shipped = lab.save_purity({"rows": lab.SEED_ROWS, "command": "shipped"}, tmp_path / "weights")
+    before = shipped.read_bytes()
+
+    def fake_run(cfg, stop=None, seconds=None):
+        yield lab.PurityProgress("done", lab.SEED_ROWS, {}, {"rows": lab.SEED_ROWS, "epochs": cfg.epochs})
+
+    monkeypatch.setattr(lab, "run_purity", fake_run)
+    monkeypatch.chdir(tmp_path)
+    assert main(["purity", "--rerun", "--epochs", "1", "--save"]) == 0
+    assert shipped.read_bytes() == before
+    assert json.loads((tmp_path / "runs" / lab.PURITY_FILE).read_text())["epochs"] == 1
+    assert "--epochs differ from the shipped run: writing to runs/, not weights/" in capsys.readouterr().out
+    assert main(["purity", "--rerun", "--seed", "2", "--save", "--out", "mine"]) == 0  # --out is obeyed
+    assert (tmp_path / "mine" / lab.PURITY_FILE).is_file() and shipped.read_bytes() == before
+    assert main(["purity", "--rerun", "--save"]) == 0  # the shipped run itself still goes to weights/
+    assert json.loads(shipped.read_text())["epochs"] == lab.PurityConfig.epochs
+
+
+def test_purity_stops_at_its_time_cap_and_says_so():
+    steps = list(lab.run_purity(lab.PurityConfig(epochs=200, kmeans_seeds=1), seconds=1.0))
+    assert (
+        steps[-1].message == "stopped by the time cap (1 s, UNETLAB_TRAIN_SECONDS) after 0 of 4 conditions; no "
+        "results were saved"
+    )
+    assert steps[-1].result is None and len(steps) < 50  # not 4 x 200 epochs

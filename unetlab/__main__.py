@@ -328,14 +328,24 @@ def cmd_purity(args: argparse.Namespace) -> None:
             raise ValueError("--save, --epochs and --seed apply to a fresh run; add --rerun")
         result = lab.load_purity(registry.WEIGHTS_DIR)
     else:
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+        # a run with overrides is not the shipped experiment: it never replaces the shipped results unless --out says so
+        out = Path(args.out or ("runs" if overrides else "weights"))
         if args.save:
-            registry.writable_dir((Path(args.out) / lab.PURITY_FILE).parent)  # now, not after the runs
-        cfg = lab.PurityConfig(**{k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None})
+            registry.writable_dir((out / lab.PURITY_FILE).parent)  # now, not after the runs
+        cfg = lab.PurityConfig(**overrides)
+        log = sys.stderr if args.json else sys.stdout
         for step in lab.run_purity(cfg):
-            print(step.message, file=sys.stderr if args.json else sys.stdout, flush=True)
+            print(step.message, file=log, flush=True)
             result = step.result
         if args.save:
-            print(f"wrote {lab.save_purity(result, Path(args.out))}", file=sys.stderr if args.json else sys.stdout)
+            if overrides and args.out is None:
+                flags = ", ".join(f"--{k}" for k in overrides)
+                print(
+                    f"{flags} differ from the shipped run: writing to {out}/, not weights/ (--out DIR to choose)",
+                    file=log,
+                )
+            print(f"wrote {lab.save_purity(result, out)}", file=log)
     rows = lab.public_rows(result["rows"])
     if args.json:
         print(json.dumps({"rows": rows}, indent=1))
@@ -498,7 +508,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=whole(1, 500), help="training epochs per condition (default 40, the shipped run's)")
     s.add_argument("--seed", type=SEED, help="training seed (default 0)")
     s.add_argument("--save", action="store_true", help="write DIR/results/purity.json (the shipped results)")
-    s.add_argument("--out", default="weights")
+    s.add_argument(
+        "--out",
+        help="folder for --save: default weights/, or runs/ when --epochs or --seed is given (not the shipped run)",
+    )
     s.add_argument("--json", action="store_true", help="print {rows: [...]} as JSON (progress goes to stderr)")
     s.set_defaults(func=cmd_purity)
 

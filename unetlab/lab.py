@@ -119,13 +119,28 @@ class PurityProgress:
     result: dict | None = None  # the full results card, on the last step only
 
 
-def run_purity(cfg: PurityConfig | None = None, stop: Callable[[], bool] | None = None) -> Iterator[PurityProgress]:
+def run_purity(
+    cfg: PurityConfig | None = None, stop: Callable[[], bool] | None = None, seconds: float | None = None
+) -> Iterator[PurityProgress]:
     """Train the four conditions with THE loop, cluster their held-out features, then raw pixels.
 
-    Yields after every epoch and every finished row; the last step carries the results card.
+    Yields after every epoch and every finished row; the last step carries the results card. `stop` (asked before
+    every batch) or the time cap `seconds` (the app's UNETLAB_TRAIN_SECONDS) end it early: its last step then says
+    why and which rows were finished, and carries no results card.
     """
     cfg = cfg or PurityConfig()
     start = time.perf_counter()
+
+    def capped() -> bool:
+        return seconds is not None and time.perf_counter() - start > seconds
+
+    def halt() -> bool:
+        return (stop is not None and stop()) or capped()
+
+    def ended(rows: list[dict], history: dict) -> PurityProgress:
+        why = f"stopped by the time cap ({seconds:g} s, UNETLAB_TRAIN_SECONDS)" if capped() else "stopped"
+        return PurityProgress(f"{why} after {len(rows)} of 4 conditions; no results were saved", list(rows), history)
+
     data = datasets.load("digits")  # 32x32, the fixed split: 1,438 train / 359 held out
     raw = datasets.load("digits", size=8)  # the same split at the native 8x8 (a same-size resize is the identity)
     labels = data.test_labels.numpy()
@@ -140,11 +155,12 @@ def run_purity(cfg: PurityConfig | None = None, stop: Callable[[], bool] | None 
         history[name] = []
         t0 = time.perf_counter()
         hyper = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, fast=cfg.fast)
-        for r in train(model, data, **hyper, stop=stop):
+        for r in train(model, data, **hyper, stop=halt):
             history[name].append(r.row())
             msg = f"{i}/4 {name}: epoch {r.epoch}/{r.epochs}, held-out MSE {r.test_loss:.4f}"
             yield PurityProgress(msg, list(rows), dict(history))
             if r.stopped:
+                yield ended(rows, dict(history))
                 return
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -156,7 +172,8 @@ def run_purity(cfg: PurityConfig | None = None, stop: Callable[[], bool] | None 
             | {"kmeans_seconds": round(time.perf_counter() - t0, 1), "history": history[name]}
         )
         yield PurityProgress(f"{i}/4 {name}: purity {rows[-1]['purity_mean']:.4f}", list(rows), dict(history))
-        if stop is not None and stop():
+        if halt():
+            yield ended(rows, dict(history))
             return
     t0 = time.perf_counter()
     x = raw.test.flatten(1).numpy()  # (359, 64)

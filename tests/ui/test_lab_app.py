@@ -6,7 +6,7 @@ from gradio_client import Client
 from PIL import Image
 
 import app
-from unetlab import lab, registry
+from unetlab import lab, live, registry
 
 
 def anomaly_card(name: str, left_out: int) -> dict:
@@ -68,3 +68,10 @@ def test_pca_endpoint(client):
     gap = float(text.split("**")[1].rstrip("%")) / 100  # "The AE's training error is **+0.012%** off PCA's"
     assert abs(gap) < 0.01
     assert Image.open(grid).size == (8 * (3 * 10 - 2), 8 * (8 * 10 - 2))  # 8 rows x 3 columns of 8x8, zoomed 8x
+
+
+def test_purity_obeys_the_time_cap(client, monkeypatch):
+    monkeypatch.setattr(live, "TRAIN_SECONDS", 1.0)  # UNETLAB_TRAIN_SECONDS, as for a live job
+    steps = list(client.submit(60, 1, api_name="/purity"))
+    assert steps[-1][3].startswith("Rerun: stopped by the time cap (1 s, UNETLAB_TRAIN_SECONDS)")
+    assert len(steps) < 30  # not 4 x 60 epochs
