@@ -389,3 +389,21 @@ def test_choose_decode_on_validation_photos():
     assert d.temperature in C.DECODE_TEMPERATURES and d.offset is None
     _, table = C.choose_decode(guided_tiny(), [photo], torch.ones(C.bins().count))
     assert len(table) == len(C.DECODE_ALPHAS) * len(C.DECODE_TEMPERATURES)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[{"x": NaN, "y": 1, "color": "#fff"}]', r"hint 1 at \(nan, 1\) is outside the 10x10 image"),
+        ('[{"x": 1, "y": -Infinity, "color": "#fff"}]', r"hint 1 at \(1, -inf\) is outside"),
+        (
+            '[{"x": 1' + "0" * 400 + ', "y": 1, "color": "#fff"}]',
+            r"hint 1 at \(inf, 1\) is outside",
+        ),  # no float holds it
+        ('[{"x": 1, "y": 1, "color": "rgb(inf, 0, 0)"}]', "bad colour 'rgb\\(inf, 0, 0\\)': expected #RRGGBB"),
+        ('[{"x": 1, "y": 1, "color": "rgb(nan, 0, 0)"}]', "bad colour"),
+    ],
+)
+def test_hints_json_refuses_numbers_no_pixel_has(text, message):
+    with pytest.raises(ValueError, match=message):
+        C.make_hints(C.hints_from_json(text), 10, 10)

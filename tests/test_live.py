@@ -135,7 +135,12 @@ def test_own_zip_for_the_colouriser_and_a_vae(tmp_path):
         (live.Job(epochs=0), "epochs must be between 1 and 500"),
         (live.Job(lr=0), "learning rate must be in"),
         (live.Job(noise="masking", noise_level=2), "masking noise hides a share"),
-        (live.Job(beta=-1), "cannot be negative"),
+        (live.Job(beta=-1), "β must be a finite number from 0 to 1000, got -1"),
+        (live.Job(model="vae", beta=math.nan), "β must be a finite number from 0 to 1000, got nan"),  # nan < 0 is False
+        (live.Job(model="dae", noise_level=math.inf), "noise level must be a finite number from 0 to 1000, got inf"),
+        (live.Job(model="sparse-ae", l1=1e9), "L1 weight must be a finite number from 0 to 1000"),
+        (live.Job(model="vq-vae", commitment=math.nan), "commitment cost must be a finite number"),
+        (live.Job(lr=math.nan), "learning rate must be in"),
     ],
 )
 def test_bad_jobs_say_what_to_do(job, message):
@@ -157,3 +162,41 @@ def test_card_history_matches_the_stream(tmp_path):
     assert [h["epoch"] for h in card["history"]] == [1, 2]
     assert "L1 of the code" in card["hyper"]["loss"]
     assert json.loads(json.dumps(card))["metrics"]["test_loss"] == pytest.approx(last.reports[last.names[0]].test_loss)
+
+
+def test_a_nan_beta_trains_and_registers_nothing(tmp_path):
+    reg = registry.Registry(tmp_path)
+    with pytest.raises(ValueError, match="β must be a finite number"):
+        run(live.Job(model="vae", beta=math.nan, **FAST), reg)
+    assert reg.names() == []
+
+
+def test_a_diverging_job_stops_with_a_message_and_registers_nothing(tmp_path, monkeypatch):
+    """A learning rate of 1e9 (past the check, as any cause of divergence would be) turns the VAE's weights NaN in
+    its first epoch: the job ends there, says so, and registers nothing."""
+    monkeypatch.setattr(live.Job, "check", lambda self: None)
+    reg = registry.Registry(tmp_path)
+    epochs = []
+    with pytest.raises(ValueError, match=r"training diverged \(VAE \(β\): held-out loss nan at epoch 1\): nothing was"):
+        for step in live.run(live.Job(model="vae", lr=1e9, **{**FAST, "epochs": 40}), reg, threads=1):
+            epochs.append(step.epoch)
+    assert epochs == [0]  # epoch 0 only: not 40 epochs of NaN
+    assert reg.names() == []
+
+
+def test_a_comparison_is_registered_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Only the model with skips ends non-finite: the one without skips is not registered alone."""
+    real_run = live.recipes.run
+
+    def skip_model_diverges(r, data, model, **kw):
+        yield from real_run(r, data, model, **kw)
+        if r.config["skips"]:
+            with torch.no_grad():
+                next(model.parameters()).fill_(math.inf)
+
+    monkeypatch.setattr(live.recipes, "run", skip_model_diverges)
+    reg = registry.Registry(tmp_path)
+    with pytest.raises(ValueError, match=r"training diverged .*with skips: 1 tensor\(s\).*nothing was registered"):
+        run(live.Job(model="unet", **FAST), reg, out_dir=tmp_path / "out")
+    assert reg.names() == []
+    assert not (tmp_path / "out").exists()  # nor written for download

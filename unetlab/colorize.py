@@ -497,7 +497,7 @@ def parse_colour(text: str) -> tuple[int, int, int]:
         parts = t[t.find("(") + 1 : t.rfind(")")].split(",")
         try:
             vals = [round(float(v)) for v in parts[:3]]
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number; NaN; infinity
             vals = []
         if len(vals) == 3 and all(0 <= v <= 255 for v in vals):
             return tuple(vals)
@@ -547,8 +547,15 @@ def hints_from_json(value) -> list[tuple[float, float, tuple[int, int, int]]]:
             raise ValueError(f'hint {k + 1} must be an object with "x", "y" and "color", got {str(h)[:60]!r}')
         if not all(isinstance(h[c], (int, float)) and not isinstance(h[c], bool) for c in ("x", "y")):
             raise ValueError(f"hint {k + 1}: x and y must be numbers (pixels), got {h['x']!r}, {h['y']!r}")
-        out.append((float(h["x"]), float(h["y"]), parse_colour(h["color"])))
+        out.append((_coordinate(h["x"]), _coordinate(h["y"]), parse_colour(h["color"])))  # checked by make_hints
     return out
+
+
+def _coordinate(v: float) -> float:
+    """A hint's x or y as a float; an integer too large for one (JSON allows any) is infinitely far: outside."""
+    if isinstance(v, int) and abs(v) > 2**63:
+        return np.inf if v > 0 else -np.inf
+    return float(v)
 
 
 def make_hints(raw: list[tuple[float, float, tuple[int, int, int]]], height: int, width: int) -> list[Hint]:

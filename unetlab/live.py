@@ -57,6 +57,7 @@ MODELS = {  # the tab's model choices: key -> what it is
 DATASETS = ("digits", "faces", "photos", *datasets.CORPUS_SETS, "upload")
 CORPUS_IMAGES = 320  # corpus data: this many training images, from the cache (decoding all ~2,400 takes ~50 s)
 NOISES = ("gaussian", "masking")
+LOSS_WEIGHT_MAX = 1000.0  # β, L1, λ, commitment (and the noise level): a larger weight only drowns the other terms
 
 
 @dataclass
@@ -99,8 +100,15 @@ class Job:
             raise ValueError(f"learning rate must be in (0, 1], got {self.lr}")
         if self.noise not in NOISES:
             raise ValueError(f"noise must be one of {', '.join(NOISES)}, got {self.noise!r}")
-        if min(self.noise_level, self.beta, self.l1, self.contraction, self.commitment) < 0:
-            raise ValueError("noise level, β, L1, contraction and commitment weights cannot be negative")
+        for name, value in (
+            ("noise level", self.noise_level),
+            ("β", self.beta),
+            ("L1 weight", self.l1),
+            ("contraction weight", self.contraction),
+            ("commitment cost", self.commitment),
+        ):
+            if not (math.isfinite(value) and 0 <= value <= LOSS_WEIGHT_MAX):  # NaN would pass a plain `< 0`
+                raise ValueError(f"{name} must be a finite number from 0 to {LOSS_WEIGHT_MAX:g}, got {value}")
         if self.noise == "masking" and self.noise_level > 1:
             raise ValueError(f"masking noise hides a share of the pixels, 0 to 1; got {self.noise_level}")
 
@@ -242,7 +250,9 @@ def run(
     threads: int | None = None,
     out_dir: Path | None = None,
 ) -> Iterator[Step]:
-    """Train the job, yielding a Step after every model's epoch and a final one with the registered models."""
+    """Train the job, yielding a Step after every model's epoch and a final one with the registered models.
+
+    A job whose model diverges (NaN or infinity) raises ValueError, registering nothing."""
     job.check()
     data, note = load_data(job)
     rs = job_recipes(job, data)
@@ -281,6 +291,9 @@ def run(
                     active.remove(i)
                     continue
                 name = rs[i].name
+                if not math.isfinite(report.test_loss):  # no point training on: a NaN model stays NaN
+                    what = f"{labels[i]}: held-out loss {report.test_loss} at epoch {report.epoch}"
+                    raise ValueError(diverged(job, what))
                 step.reports[name] = report
                 if not math.isnan(report.train_loss):  # a loop stopped before its epoch's first batch adds nothing
                     histories[name].append(report.row())
@@ -297,9 +310,19 @@ def run(
         step.stopped = "stopped"
     elif step.elapsed > cap:
         step.stopped = f"time cap ({cap:g} s, UNETLAB_TRAIN_SECONDS)"
+    bad = [f"{lab}: {len(registry.nonfinite(m))} tensor(s)" for lab, m in zip(labels, models) if registry.nonfinite(m)]
+    if bad:  # checked for every model before any is registered: a comparison is registered whole or not at all
+        raise ValueError(diverged(job, f"weights holding NaN or infinity ({'; '.join(bad)})"))
     step.names, step.download = hand_off(rs, models, data, histories, step.elapsed, reg, out_dir)
     step.done = True
     yield step
+
+
+def diverged(job: Job, what: str) -> str:
+    return (
+        f"training diverged ({what}): nothing was registered. A lower learning rate (this job's: {job.lr:g}) or "
+        "smaller loss weights may help."
+    )
 
 
 def hand_off(

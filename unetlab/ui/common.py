@@ -1,9 +1,11 @@
-"""What every tab shares: the validated upload component and turning library errors into gr.Error."""
+"""What every tab shares: the validated upload component, checked numbers, and turning library errors into
+gr.Error."""
 
 from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 from collections.abc import Callable
 
 import gradio as gr
@@ -67,6 +69,26 @@ def heldout_photo_input(label: str, prefix: str) -> UploadImage:
         list(data.heldout_photo_paths().values()), inputs=upload, label="Held-out photos", elem_id=f"{prefix}-examples"
     )
     return upload
+
+
+SEEDS = (0, 2**32 - 1)  # what numpy and torch both accept (the CLI's --seed too)
+
+
+def number(value, name: str, lo: float, hi: float, whole: bool = False) -> float | int:
+    """A numeric argument as a caller sent it, checked on the server: a number from lo to hi (whole, for counts and
+    seeds). Returns it as an int or float; else raises gr.Error naming the field and its range.
+
+    A raw API call bypasses the browser's widgets, and Gradio's own bound check lets NaN through (every comparison
+    with NaN is false): call this at the top of a handler, before any work, with the range its slider shows."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and lo <= value <= hi  # NaN fails here
+    if not ok or (whole and value != int(value)):
+        kind = "a whole number" if whole else "a number"
+        raise gr.Error(f"{name} must be {kind} from {_plain(lo)} to {_plain(hi)}, got {repr(value)[:40]}")
+    return int(value) if whole else float(value)
+
+
+def _plain(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
 LIBRARY_ERRORS = (ValueError, KeyError, RuntimeError, OSError)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from unetlab import diffusion, images, sd
 from unetlab.registry import Registry
-from unetlab.ui.common import user_errors
+from unetlab.ui.common import SEEDS, number, user_errors
 
 ZOOM = 8  # 16x16 digits: each pixel shown as an 8x8 block (exact)
 PLAY_SECONDS = 4.0  # a Play of the whole schedule takes about this long, whatever the number of steps
@@ -160,6 +160,10 @@ def build(registry: Registry) -> None:
     @user_errors
     def denoise(digit, sched, n_steps, scale, s, e, eps_name, x0_name):
         """Denoise one digit with the eps- and the x0-model from the same noise; every step's x_t and x0 estimate."""
+        number(n_steps, "steps", 1, 1000, whole=True)
+        number(scale, "guidance scale", 0, 8)
+        number(s or 0, "seed", *SEEDS, whole=True)
+        number(e, "η", 0, 1)
         if digit is None or str(digit) not in [str(d) for d in range(10)]:
             raise gr.Error("pick a class: a digit 0-9")
         t = diffusion.denoise(
@@ -217,6 +221,9 @@ def build(registry: Registry) -> None:
     @user_errors
     def sample_grid(n: float, scale, s, eps_name, x0_name):
         """Sample every class with both models; the digits classifier's accuracy and high-frequency energy."""
+        number(n, "samples per digit", 1, 8, whole=True)
+        number(scale, "guidance scale", 0, 8)
+        number(s or 0, "seed", *SEEDS, whole=True)
         judge = registry.load("digits-classifier") if "digits-classifier" in registry.entries else None
         kw = dict(steps=20, scheduler="ddim", guidance=float(scale), seed=int(s or 0))
         (g_eps, g_x0), note = diffusion.grid_report(models(eps_name, x0_name), judge, int(n), **kw)
@@ -229,6 +236,8 @@ def build(registry: Registry) -> None:
     @user_errors
     def run_sd(path: str, n_steps: float, sched: str, s):
         """Denoise with a local Stable Diffusion folder (offline): its eps-prediction steps and x0 previews."""
+        number(n_steps, "steps", 1, 50, whole=True)
+        number(s or 0, "seed", *SEEDS, whole=True)
         strip, text = sd.denoise_folder(sd.configured(path), steps=int(n_steps), scheduler=sched, seed=int(s or 0))
         return strip, text
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from unetlab import lab, live
 from unetlab.registry import Registry
-from unetlab.ui.common import user_errors
+from unetlab.ui.common import number, user_errors
 
 ZOOM = 4  # digits are 32x32 (PCA: 8x8, zoomed 4x more): each pixel shown as a ZOOM x ZOOM block
 
@@ -134,6 +134,8 @@ def build(registry: Registry) -> None:
     @user_errors
     def rerun_purity(n_epochs: float, n_seeds: float):
         """Train the four nets and cluster them afresh, streaming every epoch and every finished row."""
+        number(n_epochs, "epochs per condition", 1, 60, whole=True)
+        number(n_seeds, "k-means seeds", 1, 10, whole=True)
         cfg = lab.PurityConfig(epochs=int(n_epochs), kmeans_seeds=int(n_seeds))
         for step in lab.run_purity(cfg, seconds=live.TRAIN_SECONDS):  # shares the CPU like a live job
             yield purity_table(step.rows), lab.reading(step.rows), loss_curves(step.history), f"Rerun: {step.message}"
@@ -227,6 +229,7 @@ def build(registry: Registry) -> None:
     @user_errors
     def compare_pca(k_value: float):
         """Compare a linear autoencoder with PCA at k components: errors and principal angles."""
+        number(k_value, "k", 1, 32, whole=True)
         c = lab.compare_pca(int(k_value))
         lam = c.eigenvalues
         eig_gap = f"λ{c.k}/λ{c.k + 1} = {lam[c.k - 1] / lam[c.k]:.2f}" if len(lam) > c.k else ""

@@ -10,7 +10,7 @@ import numpy as np
 
 from unetlab import images, latent
 from unetlab.registry import Registry
-from unetlab.ui.common import UploadImage, model_dropdown, session_registry, user_errors
+from unetlab.ui.common import SEEDS, UploadImage, model_dropdown, number, session_registry, user_errors
 
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "unetlab-latent-examples"
 ZOOM = 4  # frames are 32x32: shown (and returned by the API) with each pixel as a 4x4 block, exact
@@ -157,6 +157,8 @@ def build(registry: Registry) -> None:
     @user_errors
     def interpolate(img_a, img_b, vae_name, ae_name, how, n, at, request: gr.Request):
         """Interpolate between two images through a VAE's latent space and a plain AE's, frame by frame."""
+        number(n, "frames in the strip", 3, 16, whole=True)
+        number(at, "t", 0, 1)
         if img_a is None or img_b is None:
             raise gr.Error("choose both endpoints A and B (upload, draw or click an example)")
         if not vae_name:
@@ -186,6 +188,7 @@ def build(registry: Registry) -> None:
     @user_errors
     def slide(w: latent.Walk | None, at: float, how: str, img_a, img_b, vae_name, ae_name, request: gr.Request):
         """The slider only decodes: the endpoints were encoded already (a few ms per frame)."""
+        number(at, "t", 0, 1)
         reg = session_registry(registry, request)
         if w is None:
             if img_a is None or img_b is None or not vae_name:
@@ -206,6 +209,9 @@ def build(registry: Registry) -> None:
     @user_errors
     def vae_sample(vae_name: str | None, temp: float, n: int, s: float, request: gr.Request):
         """Decode samples from a VAE's prior, z ~ N(0, temperature^2 I)."""
+        number(temp, "temperature", 0, 1.5)
+        number(n, "samples", 8, 64, whole=True)
+        number(s or 0, "seed", *SEEDS, whole=True)
         if not vae_name:
             raise gr.Error("no VAE is available; train one with python -m unetlab train --recipe vae-digits")
         model = session_registry(registry, request).load(vae_name)

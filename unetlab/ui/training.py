@@ -6,7 +6,7 @@ import gradio as gr
 
 from unetlab import images, live
 from unetlab.registry import LIVE_IDLE_SECONDS, Registry
-from unetlab.ui.common import session_registry, user_errors
+from unetlab.ui.common import SEEDS, number, session_registry, user_errors
 
 ZOOM = 3  # grids of 32x32 samples: each pixel shown as a 3x3 block
 TASK_TABS = {"reconstruct": "Reconstruction", "colorize": "Colorize", "vae": "Latent (VAE)", "latent-ae": "Latent (AE)"}
@@ -138,6 +138,15 @@ def build(registry: Registry) -> None:
     @user_errors
     def train(m, d, fs, ep, bs, rate, w, s, nz, level, b, sparsity, lam, k, commit, request: gr.Request):
         """Stream one job: status, grids, curves; the download once it ends."""
+        number(ep, "epochs", 1, 100, whole=True)
+        number(bs, "batch size", 8, 256, whole=True)
+        number(rate, "learning rate", 0, 1)
+        number(w, "width", 4, 32, whole=True)
+        number(s or 0, "seed", *SEEDS, whole=True)
+        number(level, "noise level", 0, 1)
+        for value, name in ((b, "β"), (sparsity, "L1 weight"), (lam, "λ"), (commit, "commitment cost")):
+            number(value, name, 0, live.LOSS_WEIGHT_MAX)
+        number(k, "codebook size", 4, 512, whole=True)
         job = live.Job(
             model=m,
             dataset=d,
