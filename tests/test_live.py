@@ -4,6 +4,7 @@ registry (and so to every tab) and the download."""
 import io
 import json
 import math
+import threading
 import zipfile
 
 import numpy as np
@@ -200,3 +201,50 @@ def test_a_comparison_is_registered_whole_or_not_at_all(tmp_path, monkeypatch):
         run(live.Job(model="unet", **FAST), reg, out_dir=tmp_path / "out")
     assert reg.names() == []
     assert not (tmp_path / "out").exists()  # nor written for download
+
+
+def test_stop_cancels_this_sessions_queued_job_only(tmp_path):
+    """One training slot (the app's concurrency limit, a lock here): A trains, B and C wait. B's session presses
+    Stop while B waits: when B gets the slot it ends at once, registering nothing. A and C are not touched."""
+    slot = threading.Lock()
+    reg = registry.Registry(tmp_path)
+    a_started, b_queued, release, steps = threading.Event(), threading.Event(), threading.Event(), {}
+
+    def job(session, model, queued, started=None):
+        live.note_queued(session)  # what the app's validator does as the job is submitted
+        if queued is not None:
+            queued.set()
+        with slot:
+            for step in live.run(live.Job(model=model, **FAST), reg, session, threads=1):
+                steps.setdefault(session, []).append(step.epoch)
+                if started is not None:
+                    started.set()
+                    release.wait(60)  # A holds the slot until B waits behind it and B's Stop is in
+        return step
+
+    results = {}
+    a = threading.Thread(target=lambda: results.update(a=job("A", "dae", None, a_started)))
+    a.start()
+    assert a_started.wait(60)
+    b = threading.Thread(target=lambda: results.update(b=job("B", "vae", b_queued)))
+    c = threading.Thread(target=lambda: results.update(c=job("C", "sparse-ae", None)))
+    b.start()
+    c.start()
+    assert b_queued.wait(30)
+    assert live.request_stop("B")  # B has a job waiting: it is cancelled
+    release.set()
+    for t in (a, b, c):
+        t.join(120)
+    assert results["b"].done and results["b"].stopped == "stopped before it started"
+    assert results["b"].names == [] and results["b"].download is None and steps["B"] == [0]
+    assert not results["a"].stopped and not results["c"].stopped  # the other sessions ran all their epochs
+    assert sorted(reg.names()) == ["live-dae-faces", "live-sparse-ae-faces"]
+
+
+def test_a_stop_before_submitting_cancels_nothing(tmp_path):
+    reg = registry.Registry(tmp_path)
+    assert not live.request_stop("D")  # nothing running, nothing queued
+    live.note_queued("D")  # then a job is submitted
+    last, _ = run(live.Job(model="dae", **FAST), reg, session="D")
+    assert last.done and not last.stopped and last.names == ["live-dae-faces"]
+    live.forget("D")

@@ -197,15 +197,37 @@ def torch_threads(n: int):
 
 # --- stopping: one flag per browser session ----------------------------------------------------------------------
 
-_stops: dict[str, threading.Event] = {}
+_stops: dict[str, threading.Event] = {}  # session -> its running job's flag
+_asked: dict[str, float] = {}  # session -> when it last pressed Stop (time.monotonic())
+_queued: dict[str, float] = {}  # session -> when it last submitted a job, not yet started
+
+
+def note_queued(session: str) -> None:
+    """The session submitted a job, which may now wait for the training slot: a Stop from now on cancels it."""
+    _queued[session] = time.monotonic()
 
 
 def request_stop(session: str) -> bool:
-    """Ask the session's running job to stop after its current batch; False if it has none."""
+    """Ask the session's running job to stop after its current batch, and cancel its job still waiting in the
+    queue; False if it has neither."""
+    _asked[session] = time.monotonic()
     event = _stops.get(session)
     if event is not None:
         event.set()
-    return event is not None
+    return event is not None or session in _queued
+
+
+def cancelled(session: str) -> bool:
+    """Whether the session pressed Stop after submitting the job that starts now (note_queued); each submission is
+    looked at once."""
+    queued = _queued.pop(session, None)
+    return queued is not None and _asked.get(session, -math.inf) > queued
+
+
+def forget(session: str) -> None:
+    """Drop what Stop remembers of a session that has ended."""
+    _asked.pop(session, None)
+    _queued.pop(session, None)
 
 
 # --- the run --------------------------------------------------------------------------------------------------
@@ -252,8 +274,12 @@ def run(
 ) -> Iterator[Step]:
     """Train the job, yielding a Step after every model's epoch and a final one with the registered models.
 
-    A job whose model diverges (NaN or infinity) raises ValueError, registering nothing."""
+    A job whose session pressed Stop while it waited in the queue ends at once, training and registering nothing;
+    a job whose model diverges (NaN or infinity) raises ValueError, registering nothing."""
     job.check()
+    if cancelled(session):
+        yield Step({}, {}, [], "", 0.0, done=True, stopped="stopped before it started")
+        return
     data, note = load_data(job)
     rs = job_recipes(job, data)
     event = threading.Event()

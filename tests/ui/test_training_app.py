@@ -6,7 +6,8 @@ import zipfile
 
 import numpy as np
 import pytest
-from gradio_client import handle_file
+from gradio_client import Client, handle_file
+from gradio_client.utils import Status
 from PIL import Image
 
 from tests.conftest import serve
@@ -91,3 +92,25 @@ def test_live_models_are_private_to_their_session(client, tmp_path):
     assert np.array_equal(pixels(a), mine)  # ...and A's is untouched by it
     with pytest.raises(Exception, match="unknown model 'live-unet-noskip-digits'"):
         pixels(c)
+
+
+def test_stop_cancels_a_queued_job_of_its_own_session_only(client):
+    """Two sessions (two clients): A's job holds the one training slot, B's waits. B presses Stop: B's job ends at
+    once when it gets the slot, training and registering nothing; A's job is not touched until A stops it."""
+    other = Client(client.src, verbose=False)  # a second session
+    a = client.submit("dae", "digits", [], 60, 16, 3e-3, 4, 0, *SETTINGS, api_name="/train")
+    deadline = time.time() + 120
+    while len(a.outputs()) < 2 and time.time() < deadline:  # A is training
+        time.sleep(0.2)
+    b = other.submit("vae", "digits", [], 2, 16, 3e-3, 4, 0, *SETTINGS, api_name="/train")
+    while b.status().code != Status.IN_QUEUE and time.time() < deadline:  # B waits behind A
+        time.sleep(0.1)
+    assert b.status().code == Status.IN_QUEUE
+    other.predict(api_name="/stop_training")
+    time.sleep(1)
+    assert not a.done()  # B's Stop is not A's
+    client.predict(api_name="/stop_training")
+    status, grid_a, grid_b, plot, download = list(b)[-1]
+    assert "stopped before it started" in status and "Nothing was trained or registered" in status
+    assert grid_a is None and download is None
+    assert "live-dae-digits" in list(a)[-1][0]  # A stopped by its own Stop, its model kept

@@ -57,7 +57,9 @@ def status(step: live.Step, job: live.Job) -> str:
             f"<li>{name} ({step.labels[name]}): {train}held-out {r.test_loss:.4g}, PSNR {r.psnr:.2f} dB{speed}</li>"
         )
     lines.append("</ul>")
-    if step.done:
+    if step.done and not step.names:
+        lines.append(f"<p>Ended: {step.stopped}. Nothing was trained or registered.</p>")
+    elif step.done:
         why = f"Ended early ({step.stopped}); the partly trained model is kept. " if step.stopped else "Done. "
         tabs = TASK_TABS.get(live.job_task(job), "")
         names = ", ".join(f"<code>{n}</code>" for n in step.names)
@@ -166,17 +168,25 @@ def build(registry: Registry) -> None:
         )
         session = request.session_hash if request is not None else ""
         for step in live.run(job, session_registry(registry, request), session=session):
-            shown = [images.enlarge(g, ZOOM) for g in live.grids(step)]
+            shown = [images.enlarge(g, ZOOM) for g in live.grids(step)] or [None]  # none if it never started
             second = shown[1] if len(shown) > 1 else None
             yield status(step, job), shown[0], second, step.curves(), step.download if step.done else None
 
     def ask_stop(request: gr.Request) -> None:
-        """Stop this session's training job after the current batch; the model so far is kept."""
+        """Stop this session's training job after the current batch (the model so far is kept), or cancel it while
+        it waits in the queue."""
         if live.request_stop(request.session_hash if request is not None else ""):
-            gr.Info("Stopping after the current batch; the model so far is kept.")
+            gr.Info("Stopping after the current batch (the model so far is kept), or before the job starts.")
 
-    start.click(train, inputs, outputs, api_name="train", concurrency_limit=1, concurrency_id="live-train")
+    def queued(request: gr.Request, *values):
+        """Runs as a job is submitted, before it waits for the one training slot: notes when, so that this
+        session's Stop from now on cancels it (live.note_queued). Gradio's validator hook: it finds nothing wrong.
+        (Gradio passes a gr.Request only to a positional parameter, hence first.)"""
+        if request is not None and request.session_hash:
+            live.note_queued(request.session_hash)
+        return [gr.validate(True, "") for _ in values]
+
+    slot = dict(concurrency_limit=1, concurrency_id="live-train", validator=queued)
+    start.click(train, inputs, outputs, api_name="train", **slot)
     stop.click(ask_stop, None, None, api_name="stop_training")
-    reset.click(ask_stop, None, None, api_name=False).then(
-        train, inputs, outputs, api_name=False, concurrency_limit=1, concurrency_id="live-train"
-    )
+    reset.click(ask_stop, None, None, api_name=False).then(train, inputs, outputs, api_name=False, **slot)
