@@ -15,7 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from unetlab import registry  # noqa: E402
+from unetlab import live, registry  # noqa: E402
 from unetlab.ui import cache_writes, colorize, diffusion, lab, latent, reconstruction, training  # noqa: E402
 
 TITLE = "unetlab: the U-Net seen as an autoencoder"
@@ -40,8 +40,9 @@ def build_app(reg: registry.Registry | None = None) -> gr.Blocks:
             training.build(reg)
 
         def end_session(request: gr.Request):
-            """A closed browser tab takes its live-trained models (and their files) with it."""
+            """A closed browser tab takes its live-trained models (and their files) with it, and its Stop times."""
             reg.end_session(request.session_hash)
+            live.forget(request.session_hash)
 
         demo.unload(end_session)
     return demo
