@@ -180,3 +180,19 @@ def test_purity_stops_at_its_time_cap_and_says_so():
         "results were saved"
     )
     assert steps[-1].result is None and len(steps) < 50  # not 4 x 200 epochs
+
+
+def test_the_rerun_estimate_scales_the_shipped_runs_timing(monkeypatch):
+    from unetlab import live, registry
+    from unetlab.ui import lab as lab_tab
+
+    shipped = lab.load_purity(registry.WEIGHTS_DIR)
+    whole = lab.rerun_seconds(lab.PurityConfig(), shipped)
+    assert whole == pytest.approx(shipped["seconds"], rel=0.05)  # its own settings: about its own time
+    assert lab.rerun_seconds(lab.PurityConfig(epochs=20), shipped) < 0.55 * whole
+    assert lab.rerun_seconds(lab.PurityConfig(), None) is None
+    monkeypatch.setattr(live, "TRAIN_SECONDS", 600.0)
+    fit = lab_tab.fitting_epochs(shipped)
+    assert fit < lab.PurityConfig().epochs and lab.rerun_seconds(lab.PurityConfig(epochs=fit), shipped) <= 600
+    monkeypatch.setattr(live, "TRAIN_SECONDS", 3600.0)
+    assert lab_tab.fitting_epochs(shipped) == lab.PurityConfig().epochs

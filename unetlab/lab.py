@@ -206,6 +206,18 @@ def public_rows(rows: list[dict]) -> list[dict]:
     return [{k: r[k] for k in keys if k in r} for r in rows]
 
 
+def rerun_seconds(cfg: PurityConfig, measured: dict | None) -> float | None:
+    """How long a rerun with `cfg` takes, scaled from a measured run's timing (e.g. the shipped results card): its
+    training time per epoch and its k-means time per seed. None without a measured run."""
+    rows = [r for r in (measured or {}).get("rows", []) if "train_seconds" in r]
+    if not rows:
+        return None
+    proto = measured["protocol"]
+    per_epoch = sum(r["train_seconds"] for r in rows) / proto["epochs"]
+    per_seed = sum(r.get("kmeans_seconds", 0.0) for r in measured["rows"]) / proto["kmeans_seeds"]
+    return cfg.epochs * per_epoch + cfg.kmeans_seeds * per_seed
+
+
 def save_purity(result: dict, out_dir: Path | str) -> Path:
     path = Path(out_dir) / PURITY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
