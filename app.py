@@ -24,7 +24,9 @@ TITLE = "unetlab: the U-Net seen as an autoencoder"
 def build_app(reg: registry.Registry | None = None) -> gr.Blocks:
     reg = reg or registry.default()
     cache_writes.install()  # output images are written atomically: identical results for concurrent users
-    with gr.Blocks(title=TITLE) as demo:
+    # Gradio's own copies of uploads, outputs and downloads go once they are as old as an idle session's models
+    age = int(reg.idle_seconds)
+    with gr.Blocks(title=TITLE, delete_cache=(max(60, age // 4), age)) as demo:
         gr.Markdown(f"# {TITLE}\nRun the story instead of reading it: every model here was trained by this app.")
         with gr.Tab("Reconstruction"):
             reconstruction.build(reg)

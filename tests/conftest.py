@@ -10,6 +10,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TINY = dict(in_channels=3, out_channels=3, base=4, depth=2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_live_folders_left():
+    """Live jobs run in tests outside any browser session, so no session end deletes their download folders: the
+    test session does, once it is over."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    def folders() -> set:
+        return set(Path(tempfile.gettempdir()).glob("unetlab-live-*"))
+
+    before = folders()
+    yield
+    for f in folders() - before:
+        shutil.rmtree(f, ignore_errors=True)
+
+
 def tiny_card(name: str, skips: bool) -> dict:
     return {
         "name": name,

@@ -75,3 +75,11 @@ def test_the_app_starts_without_a_model_whose_card_is_broken(tmp_path):
     demo = app.build_app(registry.Registry(tmp_path))
     choices = {v for b in demo.blocks.values() if isinstance(b, gr.Dropdown) for _, v in b.choices}
     assert "tiny-noskip" in choices and "tiny-skip" not in choices
+
+
+def test_gradios_copies_go_with_idle_sessions(tmp_path):
+    """Uploads, outputs and download zips that Gradio copies into its cache are deleted once as old as an idle
+    session's live models (Gradio's delete_cache), checked a few times in that period."""
+    import app
+
+    assert app.build_app(registry.Registry(tmp_path, idle_seconds=3600)).delete_cache == (900, 3600)
