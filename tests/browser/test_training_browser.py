@@ -37,6 +37,8 @@ def live_folders() -> set[Path]:
 def test_train_compare_stop_and_use_in_reconstruction(page, browser):
     before = live_folders()
     page.get_by_role("tab", name="Live training").click()
+    download = page.locator("#live-download")
+    assert download.is_disabled() and "after a job" in download.inner_text()  # nothing to download yet
     page.locator("#live-start").click()
     t0 = time.perf_counter()
     page.locator("#live-status").filter(has_text="epoch 0/10").wait_for(timeout=30_000)
@@ -52,6 +54,8 @@ def test_train_compare_stop_and_use_in_reconstruction(page, browser):
     save_screenshot(page, "training")
     text = page.locator("#live-status").inner_text()
     assert "stopped" in text and "live-unet-skip-digits" in text and "epoch 10/10" not in text
+    page.wait_for_function("() => !document.querySelector('#live-download').disabled", timeout=30_000)
+    assert "after a job" not in download.inner_text()
     print(f"first grid (epoch 0, untrained) after {first_grid:.1f} s; both models' epoch 1 after {first_epoch:.1f} s")
 
     # the new model, at once, in the Reconstruction tab

@@ -178,11 +178,13 @@ def build(registry: Registry) -> None:
         if not name:
             raise gr.Error("no anomaly models are available; train them: python -m unetlab train --recipe anomaly-no3")
         a = lab.anomaly(name, registry)
-        hist_rows = lab.histogram({"normal (other digits)": a.normal, f"left out ({a.left_out}s)": a.anomalous})
+        # the same two series names for every detector: a plot keeps the colour legend it was first drawn with
+        hist_rows = lab.histogram({"normal (other digits)": a.normal, "left-out digit": a.anomalous})
         df = pd.DataFrame(hist_rows)
         caught = float(np.mean(a.anomalous > np.quantile(a.normal, 0.95)))
         text = (
-            f"**ROC AUC {a.auc:.3f}** for digit {a.left_out}: {len(a.anomalous)} anomalies vs "
+            f"**ROC AUC {a.auc:.3f}** for digit {a.left_out} (the plot's left-out digit): {len(a.anomalous)} "
+            "anomalies vs "
             f"{len(a.normal)} normal held-out images.\n\n"
             f"Mean MSE: normal {a.normal.mean():.4f}, left out {a.anomalous.mean():.4f}. With the threshold at the "
             f"normals' 95th percentile (5 % false alarms), {caught:.0%} of the {a.left_out}s are caught.\n\n"

@@ -129,7 +129,10 @@ def build(registry: Registry) -> None:
                 height=320,
                 elem_id="live-plot",
             )
-            download = gr.DownloadButton("Download weights + card (.zip)", elem_id="live-download")
+            # usable once a job has ended: before that there is nothing to download
+            download = gr.DownloadButton(
+                "Download weights + card (.zip): after a job", interactive=False, elem_id="live-download"
+            )
     with gr.Accordion("How live training works", open=False):
         gr.Markdown(EXPLANATION)
 
@@ -187,6 +190,16 @@ def build(registry: Registry) -> None:
         return [gr.validate(True, "") for _ in values]
 
     slot = dict(concurrency_limit=1, concurrency_id="live-train", validator=queued)
-    start.click(train, inputs, outputs, api_name="train", **slot)
+
+    def enable_download(path: str | None):
+        """The download button is usable once a job has left a zip (a greyed button says it is not there yet)."""
+        ready = path is not None
+        label = "Download weights + card (.zip)" if ready else "Download weights + card (.zip): after a job"
+        return gr.update(interactive=ready, label=label)
+
+    for event in (
+        start.click(train, inputs, outputs, api_name="train", **slot),
+        reset.click(ask_stop, None, None, api_name=False).then(train, inputs, outputs, api_name=False, **slot),
+    ):
+        event.then(enable_download, download, download, api_name=False)
     stop.click(ask_stop, None, None, api_name="stop_training")
-    reset.click(ask_stop, None, None, api_name=False).then(train, inputs, outputs, api_name=False, **slot)
