@@ -213,7 +213,10 @@ def test_colorize_from_a_handful_of_hints(page, tmp_path):
 
 def test_latent_interpolate_slide_and_sample(page):
     page.get_by_role("tab", name="Latent").click()
-    page.locator("#latent-run").click()  # A = a held-out 0, B = a held-out 7 are preset
+    # a result on arrival: A = a held-out 0 and B = a held-out 7 are preset, and their walk is already shown
+    wait_for_text(page, "#latent-map-note", "coloured by class", timeout=10_000)
+    assert not_blank(shown_image(page, "#latent-strip", timeout=10_000)) and not_blank(shown_image(page, "#latent-map"))
+    page.locator("#latent-run").click()
     wait_for_text(page, "#latent-map-note", "coloured by class")
     assert not_blank(shown_image(page, "#latent-strip")) and not_blank(shown_image(page, "#latent-ae-strip"))
     before = shown_image(page, "#latent-frame")

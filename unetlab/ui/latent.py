@@ -10,9 +10,10 @@ import numpy as np
 
 from unetlab import images, latent
 from unetlab.registry import Registry
-from unetlab.ui.common import SEEDS, UploadImage, model_dropdown, number, session_registry, user_errors
+from unetlab.ui.common import SEEDS, UploadImage, choose, model_dropdown, number, session_registry, user_errors
 
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "unetlab-latent-examples"
+STEPS = 10  # frames in the strip, to start with
 ZOOM = 4  # frames are 32x32: shown (and returned by the API) with each pixel as a 4x4 block, exact
 
 EXPLANATION = """
@@ -96,18 +97,51 @@ def endpoint(label: str, key: str, value: Path | None, examples: list[Path]) -> 
     return img
 
 
+def map_note(reg: Registry, name: str, how: str) -> str:
+    sp = latent.space(reg.load(name), latent.dataset_of(reg.entry(name)))
+    colour = "coloured by class" if sp.labels is not None else "one colour (no classes)"
+    return (
+        f"Map: {len(sp.z)} held-out images in {sp.title}, {colour}. Black line: the {how} path from A to B; "
+        "yellow dot: the frame at t."
+    )
+
+
+def walk_outputs(reg: Registry, img_a, img_b, vae_name: str, ae_name: str | None, how: str, n: int, at: float):
+    """Everything the tab shows for a walk from A to B: frames at t, strips, map, reconstructions, note, the walk."""
+    w = latent.start_walk(reg, vae_name, ae_name or None, img_a, img_b)
+    fv, fa, lmap = latent.show_frame(reg, w, float(at), how)
+    sv, sa = latent.show_strips(reg, w, int(n), how)
+    ra, rb = latent.decode(reg.load(vae_name), np.stack([w.a, w.b]))
+    big = [None if im is None else images.enlarge(im, ZOOM) for im in (fv, fa, sv, sa)]
+    return *big, lmap, images.enlarge(ra, ZOOM), images.enlarge(rb, ZOOM), map_note(reg, vae_name, how), w
+
+
+def on_arrival(reg: Registry, a: Path | None, b: Path | None, vae_name: str | None, ae_name: str | None) -> list:
+    """The preset walk's outputs, computed while the app is built (a few ms for the shipped digit models), so the tab
+    shows a result when it opens; nothing if a preset or the VAE is missing or fails."""
+    if a is None or b is None or not vae_name:
+        return [None] * 9
+    try:
+        ends = [images.load_image(p, mode="L") for p in (a, b)]
+        return list(walk_outputs(reg, *ends, vae_name, ae_name, "linear", STEPS, 0.5))
+    except (ValueError, KeyError, RuntimeError, OSError):  # e.g. missing weights: the buttons then say why
+        return [None] * 9
+
+
 def build(registry: Registry) -> None:
     vaes, aes = registry.names("vae"), registry.names("latent-ae")
 
     examples = latent.example_files(EXAMPLES_DIR)
     by_name = {p.stem: p for p in examples}
+    vae0, ae0 = choose(vaes, "vae-digits"), choose(aes, "ae-digits")
+    first = on_arrival(registry, by_name.get("digit-0"), by_name.get("digit-7"), vae0, ae0)
 
     gr.Markdown("## Latent: walk a VAE's latent space from A to B, beside the plain autoencoder")
     with gr.Row():
         vae = model_dropdown(vaes, ("vae-digits",), "VAE", elem_id="latent-vae")
         ae = model_dropdown(aes, ("ae-digits",), "Plain AE for contrast", elem_id="latent-ae")
         method = gr.Radio(list(latent.METHODS), value="linear", label="Interpolation")
-        steps = gr.Slider(3, 16, value=10, step=1, label="Frames in the strip")
+        steps = gr.Slider(3, 16, value=STEPS, step=1, label="Frames in the strip")
     info = gr.Markdown(card_summary(registry, vae.value), elem_id="latent-info")
     with gr.Row():
         a = endpoint("A", "a", by_name.get("digit-0"), examples)
@@ -116,23 +150,36 @@ def build(registry: Registry) -> None:
             t = gr.Slider(0, 1, value=0.5, step=0.01, label="t: A (0) → B (1)", elem_id="latent-t")
             with gr.Row():
                 frame_vae = gr.Image(
-                    label="VAE at t", format="png", interactive=False, height=180, elem_id="latent-frame"
+                    first[0], label="VAE at t", format="png", interactive=False, height=180, elem_id="latent-frame"
                 )
                 frame_ae = gr.Image(
-                    label="AE at t", format="png", interactive=False, height=180, elem_id="latent-frame-ae"
+                    first[1], label="AE at t", format="png", interactive=False, height=180, elem_id="latent-frame-ae"
                 )
             run = gr.Button("Interpolate", variant="primary", elem_id="latent-run")
-    strip_vae = gr.Image(label="VAE: A → B", format="png", interactive=False, height=110, elem_id="latent-strip")
+    strip_vae = gr.Image(
+        first[2], label="VAE: A → B", format="png", interactive=False, height=110, elem_id="latent-strip"
+    )
     strip_ae = gr.Image(
-        label="Plain AE, the same path: A → B", format="png", interactive=False, height=110, elem_id="latent-ae-strip"
+        first[3],
+        label="Plain AE, the same path: A → B",
+        format="png",
+        interactive=False,
+        height=110,
+        elem_id="latent-ae-strip",
     )
     with gr.Row():
-        latent_map = gr.Image(label="Latent map", format="png", interactive=False, height=360, elem_id="latent-map")
+        latent_map = gr.Image(
+            first[4], label="Latent map", format="png", interactive=False, height=360, elem_id="latent-map"
+        )
         with gr.Column():
             with gr.Row():
-                recon_a = gr.Image(label="VAE reconstruction of A", format="png", interactive=False, height=150)
-                recon_b = gr.Image(label="VAE reconstruction of B", format="png", interactive=False, height=150)
-            map_note = gr.Markdown(elem_id="latent-map-note")
+                recon_a = gr.Image(
+                    first[5], label="VAE reconstruction of A", format="png", interactive=False, height=150
+                )
+                recon_b = gr.Image(
+                    first[6], label="VAE reconstruction of B", format="png", interactive=False, height=150
+                )
+            map_note = gr.Markdown(first[7] or "", elem_id="latent-map-note")
     with gr.Group():
         gr.Markdown("### Samples from the prior: z ~ N(0, T²·I), decoded")
         with gr.Row():
@@ -144,15 +191,7 @@ def build(registry: Registry) -> None:
     with gr.Accordion("The reparameterisation trick, β, and why the plain AE has holes", open=False):
         gr.Markdown(EXPLANATION)
 
-    walk = gr.State(None)
-
-    def note(reg: Registry, name: str, w: latent.Walk, m: str) -> str:
-        sp = latent.space(reg.load(name), latent.dataset_of(reg.entry(name)))
-        colour = "coloured by class" if sp.labels is not None else "one colour (no classes)"
-        return (
-            f"Map: {len(sp.z)} held-out images in {sp.title}, {colour}. Black line: the {m} path from A to B; "
-            "yellow dot: the frame at t."
-        )
+    walk = gr.State(first[8])
 
     @user_errors
     def interpolate(img_a, img_b, vae_name, ae_name, how, n, at, request: gr.Request):
@@ -163,14 +202,7 @@ def build(registry: Registry) -> None:
             raise gr.Error("choose both endpoints A and B (upload, draw or click an example)")
         if not vae_name:
             raise gr.Error("no VAE is available; train one with python -m unetlab train --recipe vae-digits")
-        reg = session_registry(registry, request)
-        w = latent.start_walk(reg, vae_name, ae_name or None, img_a, img_b)
-        vae_model = reg.load(vae_name)
-        fv, fa, lmap = latent.show_frame(reg, w, float(at), how)
-        sv, sa = latent.show_strips(reg, w, int(n), how)
-        ra, rb = latent.decode(vae_model, np.stack([w.a, w.b]))
-        big = [None if im is None else images.enlarge(im, ZOOM) for im in (fv, fa, sv, sa)]
-        return *big, lmap, images.enlarge(ra, ZOOM), images.enlarge(rb, ZOOM), note(reg, vae_name, w, how), w
+        return walk_outputs(session_registry(registry, request), img_a, img_b, vae_name, ae_name, how, n, at)
 
     outputs = [frame_vae, frame_ae, strip_vae, strip_ae, latent_map, recon_a, recon_b, map_note, walk]
     inputs = [a, b, vae, ae, method, steps, t]
