@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -225,6 +225,15 @@ class Trajectory:
     x_t: dict[str, np.ndarray]  # name -> (steps, N, S, S) uint8: the sample after each step
     x0: dict[str, np.ndarray]  # name -> (steps, N, S, S) uint8: pred_original_sample at each step
     seconds: dict[str, float]  # name -> sampling time
+    settings: dict = field(default_factory=dict)  # scheduler, steps, guidance, eta, seed: what made it
+
+    def made_with(self) -> str:
+        """The settings that made these panels, as the tab's info line says them."""
+        c = self.settings
+        return (
+            f"class {self.label}, {c['scheduler'].upper()} {c['steps']} steps, guidance {c['guidance']:g}, "
+            f"η {c['eta']:g}, seed {c['seed']}"
+        )
 
 
 def _uint8(x: torch.Tensor) -> np.ndarray:
@@ -257,7 +266,8 @@ def denoise(
             x_t.append(_uint8(step.x_t))
             x0.append(_uint8(step.x0))
         xs[name], x0s[name], seconds[name] = np.stack(x_t), np.stack(x0), time.perf_counter() - start
-    return Trajectory(list(models), label, timesteps, xs, x0s, seconds)
+    settings = dict(scheduler=scheduler, steps=steps, guidance=guidance, eta=eta, seed=seed)
+    return Trajectory(list(models), label, timesteps, xs, x0s, seconds, settings)
 
 
 def panel(traj: Trajectory, name: str, i: int, zoom: int = 8) -> np.ndarray:

@@ -26,6 +26,11 @@ def test_denoise_scrub_play_and_grid(page):
     page.locator("#diff-play").click()  # streams the steps back to the last one
     wait_for_text(page, "#diff-info", "Step 50 / 50", timeout=60_000)
     page.locator("#diff-bands canvas, #diff-bands svg").first.wait_for(timeout=30_000)
+    assert "Made with class 3, DDIM 50 steps, guidance 1" in page.locator("#diff-info").inner_text()
+    guidance = page.locator("#diff-guidance input[type=number]")
+    guidance.fill("8")
+    guidance.press("Enter")  # a new setting: the panels are now from other settings, and the tab says so
+    wait_for_text(page, "#diff-info", "These panels were made with class 3, DDIM 50 steps, guidance 1")
     page.locator("#diff-grid-run").click()
     wait_for_text(page, "#diff-grid-note", "HF energy ratio", timeout=120_000)
     assert not_blank(shown_image(page, "#diff-grid-eps")) and not_blank(shown_image(page, "#diff-grid-x0"))

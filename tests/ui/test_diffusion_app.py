@@ -28,7 +28,7 @@ def test_denoise_endpoint_shows_both_models_from_the_same_noise(client):
     for path in (eps, x0):  # 4 samples of the tiny 8x8 models: x_t over x0, 1 px apart
         assert Image.open(path).size == ((4 * 9 - 1) * ZOOM, (2 * 9 - 1) * ZOOM)
     assert scrub["maximum"] == scrub["value"] == 4  # the scrubber spans the run's steps, at the last
-    assert "Step **4 / 4**" in info
+    assert "Step **4 / 4**" in info and "Made with class 3, DDIM 4 steps, guidance 2, η 0, seed 0" in info
     assert {"ddpm-eps: low", "ddpm-x0: low"} <= {row[-1] for row in bands["data"]}
     assert "real digits" in {row[-1] for row in spectrum["data"]}
     assert "ddpm-eps" in figures and "HF energy ratio" in figures

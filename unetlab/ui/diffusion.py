@@ -146,9 +146,8 @@ def build(registry: Registry) -> None:
         real = diffusion.real_digits()
         n = len(t.timesteps)
         text = (
-            f"Step **{i + 1} / {n}**, denoised from t = {t.timesteps[i]} (of 1000). Sampling took "
-            + ", ".join(f"{k} {v:.2f} s" for k, v in t.seconds.items())
-            + "."
+            f"Made with {t.made_with()}. Step **{i + 1} / {n}**, denoised from t = {t.timesteps[i]} (of 1000). "
+            "Sampling took " + ", ".join(f"{k} {v:.2f} s" for k, v in t.seconds.items()) + "."
         )
         return (
             diffusion.panel(t, names[0], i, ZOOM),
@@ -214,6 +213,22 @@ def build(registry: Registry) -> None:
             p_eps, p_x0, text, _ = show(t, i)
             yield p_eps, p_x0, text, gr.update(value=i + 1)
             time.sleep(PLAY_SECONDS / min(n, 50))
+
+    def stale(t: diffusion.Trajectory | None, digit, sched, n_steps, scale, e, s):
+        """A setting changed after a run: the panels stay, and the info line says they are from other settings."""
+        if t is None:
+            return gr.skip()
+        try:
+            now = dict(scheduler=sched, steps=int(n_steps), guidance=float(scale), eta=float(e), seed=int(s or 0))
+            same = str(t.label) == str(digit) and all(now[k] == t.settings.get(k) for k in now)
+        except (TypeError, ValueError):
+            same = False
+        if same:
+            return gr.skip()
+        return f"These panels were made with {t.made_with()}: press **Denoise** to run the new settings."
+
+    for control in (label, scheduler, steps, guidance, eta, seed):
+        control.change(stale, [traj, label, scheduler, steps, guidance, eta, seed], info, api_name=False)
 
     play_event = play.click(play_steps, traj, [eps_panel, x0_panel, info, scrub], api_name=False)
     stop.click(None, None, None, cancels=[play_event], api_name=False)
