@@ -350,7 +350,7 @@ def cmd_purity(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps({"rows": rows}, indent=1))
         return
-    print(f"{'features':<28} {'purity':>8} {'std':>7} {'dims':>6}   seed (MNIST)")
+    print(f"{'features':<28} {'purity':>8} {'std':>7} {'dims':>6}   article (MNIST)")
     for r in rows:
         name = lab.label(r.get("skip"), r.get("bottleneck"))
         s = lab.find(lab.SEED_ROWS, r.get("skip"), r.get("bottleneck"))

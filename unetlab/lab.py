@@ -273,19 +273,19 @@ def reading(rows: list[dict]) -> str:
             lambda t: p(t, True, True) < p(t, True, False) and p(t, False, True) > p(t, False, False),
         ),
     ]
-    lines = ["| the seed's finding | seed (MNIST) | ours (digits) |", "|---|:---:|:---:|"]
+    lines = ["| the article's finding | article (MNIST) | ours (digits) |", "|---|:---:|:---:|"]
     for text, holds in checks:
         lines.append(f"| {text} | {'yes' if holds(seed) else 'no'} | {'yes' if holds(ours) else '**no**'} |")
     order = lambda t: " > ".join(label(*c) for c in sorted(t, key=lambda c: -p(t, *c)))  # noqa: E731
     agree = sum(holds(ours) == holds(seed) for _, holds in checks)
     lines += [
         "",
-        f"**{agree} of {len(checks)} findings agree.** Ranking, seed: {order(seed)}.  ",
+        f"**{agree} of {len(checks)} findings agree.** Ranking, article: {order(seed)}.  ",
         f"Ranking, ours: {order(ours)}.",
         "",
         "Absolute numbers are not comparable: 359 digits at 8x8 upsampled to 32x32 are far easier to cluster than "
         "10,000 MNIST digits (raw pixels alone reach a higher purity), and the features are 1,024-D here, not 784-D. "
-        "The std is over k-means seeds on one trained network, as in the seed; it leaves out the variation between "
+        "The std is over k-means seeds on one trained network, as in the article; it leaves out the variation between "
         "training runs, so gaps of a hundredth or two are within noise (the README compares a second training seed).",
     ]
     return "\n".join(lines)

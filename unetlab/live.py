@@ -47,7 +47,7 @@ MAP_POINTS = 32  # fewest images on the Latent tab's map of a model trained here
 
 MODELS = {  # the tab's model choices: key -> what it is
     "unet": "U-Net autoencoder, with vs without skips (side by side)",
-    "colorizer": "U-Net colouriser: grey in, RGB out (the seed's MSE)",
+    "colorizer": "U-Net colouriser: grey in, RGB out (the original article's MSE)",
     "vae": "VAE (β)",
     "dae": "denoising AE",
     "sparse-ae": "sparse AE (L1 on the code)",

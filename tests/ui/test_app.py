@@ -83,3 +83,23 @@ def test_gradios_copies_go_with_idle_sessions(tmp_path):
     import app
 
     assert app.build_app(registry.Registry(tmp_path, idle_seconds=3600)).delete_cache == (900, 3600)
+
+
+def test_no_jargon_a_student_would_not_know():
+    """The walk-through found "the seed article", a "seed (MNIST)" column beside the random Seed inputs, and "THE
+    loop" in what the tabs show; the text says "the original article" and "the training loop" instead."""
+    import gradio as gr
+
+    import app
+
+    demo = app.build_app(registry.Registry(registry.WEIGHTS_DIR))
+    shown = []
+    for b in demo.blocks.values():
+        if isinstance(b, (gr.Markdown, gr.HTML)):
+            shown.append(str(b.value))
+        elif isinstance(b, gr.Dataframe):
+            shown += [str(h) for h in b.value["headers"]]
+    text = "\n".join(shown)
+    assert "article (MNIST)" in text and "original article" in text  # the words are there...
+    for jargon in ("seed article", "seed (MNIST)", "THE loop", "THE training loop", "the seed's"):
+        assert jargon not in text, jargon  # ...and the jargon is not

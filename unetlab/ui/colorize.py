@@ -27,7 +27,7 @@ size (short side 256), but every edge in the result is the upload's. A colour up
 the model never sees its colours.
 
 **Why not plain regression?** An MSE loss rewards the *average* of all plausible colours; a car that may be
-red or blue comes out brown-grey (the seed's "sepia"). Here each pixel gets a probability over 222 a\\*b\\* bins,
+red or blue comes out brown-grey (the article's "sepia"). Here each pixel gets a probability over 222 a\\*b\\* bins,
 rare saturated bins are up-weighted in the loss, and the colour is read off as an *annealed mean* (between the
 mean and the mode, T = 0.38) - Zhang, Isola & Efros 2016, "Colorful Image Colorization".
 

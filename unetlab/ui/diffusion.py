@@ -24,7 +24,7 @@ cross-attention to a prompt, here 4 learned tokens per digit), trained on the sa
 """
 
 MORE = """
-**Why predict the noise?** (the seed article's argument, measured here)
+**Why predict the noise?** (the original article's argument, measured here)
 
 - Gaussian noise is **flat in frequency**: it has as much power in fine detail as in broad shapes. Digits, like
   most images, have most of their power at **low frequencies** (strokes, overall shape) and little at high ones.

@@ -15,25 +15,26 @@ ZOOM = 4  # digits are 32x32 (PCA: 8x8, zoomed 4x more): each pixel shown as a Z
 PURITY_INTRO = """
 ### 1. Does the contracting path hurt feature extraction? Latent purity, skip x bottleneck
 
-The seed article ends with this experiment. Four small U-Nets (blocks of 4/8/16 channels) are trained as
-autoencoders: contracting path (skips) on or off, times a dense 16-unit bottleneck on or off. Each one's
-**latent features** are clustered with k-means (10 clusters, 10 seeds). With a bottleneck these are its 16 tanh
-units; without one, they are the flattened 16-channel middle block (tanh). The score is **weighted purity**: each
-cluster's majority-digit share, weighted by cluster size (1 = every cluster holds one digit only; 0.1 = chance
-for ten equal classes). Raw pixels are the baseline.
+The original article (“U-Net as an autoencoder (from self-encoding to colourising black-and-white photos)”, in
+Japanese) ends with this experiment. Four small U-Nets (blocks of 4/8/16 channels) are trained as autoencoders:
+contracting path (skips) on or off, times a dense 16-unit bottleneck on or off. Each one's **latent features** are
+clustered with k-means (10 clusters, 10 seeds). With a bottleneck these are its 16 tanh units; without one, they
+are the flattened 16-channel middle block (tanh). The score is **weighted purity**: each cluster's majority-digit
+share, weighted by cluster size (1 = every cluster holds one digit only; 0.1 = chance for ten equal classes). Raw
+pixels are the baseline.
 
-**Our run deviates from the seed's where the data forces it.** It uses the 1,797 scikit-learn 8x8 digits (not
+**Our run deviates from the article's where the data forces it.** It uses the 1,797 scikit-learn 8x8 digits (not
 MNIST), upsampled to 32x32 (not 28x28). So the middle block is 8x8x16 = 1,024-D (not 7x7x16 = 784-D), and raw
-pixels are the native 64. The nets train on the 1,438-image training split with THE loop (MSE, AdamW, warm-up +
-cosine, 40 epochs, batch 32, lr 3e-3; the article gives none of these). Clustering runs on the 359 held-out
-digits (`KMeans(10, n_init=10)`, seeds 0-9).
+pixels are the native 64. The nets train on the 1,438-image training split with the app's training loop (MSE,
+AdamW, warm-up + cosine, 40 epochs, batch 32, lr 3e-3; the article gives none of these). Clustering runs on the 359
+held-out digits (`KMeans(10, n_init=10)`, seeds 0-9).
 """
 
 ANOMALY_INTRO = """
 ### 2. Anomaly detection by reconstruction error
 
 An autoencoder trained on nine digits reconstructs the tenth worse: it never learned that shape. Each model
-below is the seed's purity net without skips (a plain conv autoencoder with a 16-unit code), trained with one
+below is the article's purity net without skips (a plain conv autoencoder with a 16-unit code), trained with one
 digit left out (`python -m unetlab train --recipe anomaly-no<d>`). **Normal** images are the held-out images of
 the other nine digits. **Anomalies** are every image of the left-out digit. The anomaly score is the per-image
 MSE. ROC AUC is the chance that a random anomaly scores higher than a random normal image (1 = perfect, 0.5 =
@@ -61,7 +62,7 @@ def fmt(v: float | None) -> str:
 
 
 def purity_table(rows: list[dict]) -> pd.DataFrame:
-    """Ours beside the seed's, in the seed's row order; a row not (yet) measured stays blank."""
+    """Ours beside the original article's, in its row order; a row not (yet) measured stays blank."""
     out = []
     for skip, bottleneck in [*lab.CONDITIONS, (None, None)]:
         ours, seed = lab.find(rows, skip, bottleneck), lab.find(lab.SEED_ROWS, skip, bottleneck)
@@ -72,7 +73,7 @@ def purity_table(rows: list[dict]) -> pd.DataFrame:
                 "ours": fmt(ours and ours["purity_mean"]),
                 "± std": fmt(ours and ours["purity_std"]),
                 "dims": "" if ours is None else str(ours["dims"]),
-                "seed (MNIST)": fmt(seed["purity_mean"]),
+                "article (MNIST)": fmt(seed["purity_mean"]),
                 "± std ": fmt(seed["purity_std"]),
                 "dims ": str(seed["dims"]),
             }

@@ -12,7 +12,7 @@ ZOOM = 3  # grids of 32x32 samples: each pixel shown as a 3x3 block
 TASK_TABS = {"reconstruct": "Reconstruction", "colorize": "Colorize", "vae": "Latent (VAE)", "latent-ae": "Latent (AE)"}
 
 EXPLANATION = f"""
-**What happens when you press Start.** The model is built from the seed, then THE training loop (the same one
+**What happens when you press Start.** The model is built from the random seed, then the training loop (the same one
 `python -m unetlab train` prints) runs epoch by epoch: AdamW with warm-up + cosine decay, bf16 autocast. After
 every epoch the fixed held-out samples are passed through the model and shown (input | output; for the
 denoising AE noisy | clean | output), and both losses join the plot. Epoch 0 is the untrained model.
