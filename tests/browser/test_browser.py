@@ -230,8 +230,16 @@ def test_latent_interpolate_slide_and_sample(page):
     assert before.shape != after.shape or np.abs(before.astype(int) - after).mean() > 2  # the frame moved
     assert not_blank(shown_image(page, "#latent-map"))
     page.locator("#latent-sample").click()
-    assert not_blank(shown_image(page, "#latent-samples"))
+    digits = shown_image(page, "#latent-samples")
+    assert not_blank(digits)
     save_screenshot(page, "latent")
+    # another VAE: its own plain AE (none was trained on faces, so none) and its own prior samples
+    page.locator("#latent-vae input").click()
+    page.get_by_role("option", name="vae-faces").click()
+    page.wait_for_function("() => document.querySelector('#latent-ae input').value === ''", timeout=30_000)
+    page.wait_for_timeout(2000)
+    faces = shown_image(page, "#latent-samples")
+    assert faces.shape != digits.shape or np.abs(faces.astype(int) - digits).mean() > 2
 
 
 def test_lab_purity_anomaly_and_pca(page):

@@ -71,3 +71,16 @@ def test_vae_sample_endpoint(client):
     assert np.array_equal(np.asarray(Image.open(grid)), np.asarray(Image.open(again)))  # the seed fixes them
     with pytest.raises(Exception, match="sampling needs a VAE"):
         client.predict("tiny-ae", 1.0, 8, 0, api_name="/vae_sample")
+
+
+def test_each_vae_gets_the_plain_ae_of_its_own_data():
+    """vae-faces used to keep ae-digits beside it (digits next to faces); now a VAE gets an AE trained on its data,
+    or none, and its own prior samples on arrival."""
+    from unetlab.ui import latent as tab
+
+    reg = registry.Registry(registry.WEIGHTS_DIR)
+    assert tab.matching_ae(reg, "vae-digits", "ae-digits") == "ae-digits"
+    assert tab.matching_ae(reg, "vae-digits", None) == "ae-digits"
+    assert tab.matching_ae(reg, "vae-faces", "ae-digits") is None  # no plain AE was trained on faces
+    digits, faces = tab.prior_samples(reg, "vae-digits"), tab.prior_samples(reg, "vae-faces")
+    assert digits is not None and faces is not None and not np.array_equal(digits, faces)

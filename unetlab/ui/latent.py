@@ -128,6 +128,22 @@ def on_arrival(reg: Registry, a: Path | None, b: Path | None, vae_name: str | No
         return [None] * 9
 
 
+def matching_ae(reg: Registry, vae_name: str, ae_name: str | None) -> str | None:
+    """The plain AE to show beside a VAE: the one given if it was trained on the VAE's data, else the first that
+    was, else none."""
+    want = latent.dataset_of(reg.entry(vae_name))
+    same = [n for n in reg.names("latent-ae") if latent.dataset_of(reg.entry(n)) == want]
+    return ae_name if ae_name in same else (same[0] if same else None)
+
+
+def prior_samples(reg: Registry, vae_name: str | None, n: int = 32, temperature: float = 1.0, seed: int = 0):
+    """The prior samples shown on arrival (None if the VAE is missing or its weights fail to load)."""
+    try:
+        return None if not vae_name else images.enlarge(latent.sample_grid(reg.load(vae_name), n, temperature, seed), 2)
+    except (KeyError, RuntimeError, OSError):
+        return None
+
+
 def build(registry: Registry) -> None:
     vaes, aes = registry.names("vae"), registry.names("latent-ae")
 
@@ -187,7 +203,14 @@ def build(registry: Registry) -> None:
             count = gr.Slider(8, 64, value=32, step=8, label="Samples")
             seed = gr.Number(0, precision=0, label="Seed")
             sample_btn = gr.Button("Sample", elem_id="latent-sample")
-        samples = gr.Image(label="Samples", format="png", interactive=False, height=260, elem_id="latent-samples")
+        samples = gr.Image(
+            prior_samples(registry, vae0),
+            label="Samples",
+            format="png",
+            interactive=False,
+            height=260,
+            elem_id="latent-samples",
+        )
     with gr.Accordion("The reparameterisation trick, β, and why the plain AE has holes", open=False):
         gr.Markdown(EXPLANATION)
 
@@ -214,8 +237,19 @@ def build(registry: Registry) -> None:
             return [gr.skip()] * len(outputs)
         return interpolate(img_a, img_b, vae_name, ae_name, how, n, at, request)
 
-    for trigger in (a.change, b.change, vae.change, ae.change, method.change, steps.release):
+    for trigger in (a.change, b.change, ae.change, method.change, steps.release):
         trigger(on_change, inputs, outputs, api_name=False, show_progress="hidden")
+
+    def pair(vae_name: str | None, ae_name: str | None, request: gr.Request):
+        """A new VAE gets the plain AE trained on its data (faces beside faces, not digits), or none if there is
+        none; picking an AE by hand afterwards is still allowed."""
+        if not vae_name:
+            return gr.skip()
+        return matching_ae(session_registry(registry, request), vae_name, ae_name)
+
+    vae.change(pair, [vae, ae], ae, api_name=False, show_progress="hidden").then(
+        on_change, inputs, outputs, api_name=False, show_progress="hidden"
+    )
 
     @user_errors
     def slide(w: latent.Walk | None, at: float, how: str, img_a, img_b, vae_name, ae_name, request: gr.Request):
@@ -250,6 +284,7 @@ def build(registry: Registry) -> None:
         return images.enlarge(latent.sample_grid(model, int(n), float(temp), int(s or 0)), 2)
 
     sample_btn.click(vae_sample, [vae, temperature, count, seed], samples, api_name="vae_sample")
+    vae.change(vae_sample, [vae, temperature, count, seed], samples, api_name=False)  # the new VAE's own prior
 
     def summary(name: str | None, request: gr.Request) -> str:
         return card_summary(session_registry(registry, request), name)
