@@ -249,6 +249,17 @@ def test_lab_purity_anomaly_and_pca(page):
     assert "raw pixels" in page.locator("#lab-purity").inner_text()
     wait_for_text(page, "#lab-reading", "findings agree")
     page.locator("#lab-purity-plot canvas, #lab-purity-plot svg").first.wait_for(timeout=30_000)
+    # a rerun, stopped: the tab says so, and one click brings the shipped run back
+    ours = f"{json.loads((Path('weights') / 'results' / 'purity.json').read_text())['rows'][0]['purity_mean']:.4f}"
+    assert ours in page.locator("#lab-purity").inner_text()
+    page.locator("#lab-rerun").click()
+    page.locator("#lab-purity-status").filter(has_text="Rerun: 1/4").wait_for(timeout=60_000)  # still running
+    assert ours not in page.locator("#lab-purity").inner_text()  # the rerun's table, not yet measured
+    page.locator("#lab-stop").click()
+    page.locator("#lab-purity-status").filter(has_text="Rerun stopped").wait_for(timeout=30_000)
+    page.locator("#lab-restore").click()
+    page.locator("#lab-purity").filter(has_text=ours).wait_for(timeout=30_000)
+    wait_for_text(page, "#lab-purity-status", "Shipped run")
     page.locator("#lab-pca-run").click()
     wait_for_text(page, "#lab-pca-summary", "off PCA's", timeout=120_000)
     assert not_blank(shown_image(page, "#lab-pca-grid"))

@@ -156,6 +156,7 @@ def build(registry: Registry) -> None:
         seeds = gr.Slider(1, 10, value=cfg0.kmeans_seeds, step=1, label="k-means seeds")
         rerun = gr.Button(rerun_label(cfg0.epochs, cfg0.kmeans_seeds), variant="primary", elem_id="lab-rerun")
         stop = gr.Button("Stop", elem_id="lab-stop")
+        restore = gr.Button("Restore shipped results", elem_id="lab-restore")
     for slider in (epochs, seeds):
         slider.change(rerun_label, [epochs, seeds], rerun, api_name=False, show_progress="hidden")
 
@@ -171,7 +172,20 @@ def build(registry: Registry) -> None:
     run_event = rerun.click(
         rerun_purity, [epochs, seeds], [table, read, curves, status], api_name="purity", concurrency_limit=1
     )
-    stop.click(None, None, None, cancels=[run_event], api_name=False)
+
+    def stopped() -> str:
+        return (
+            "Rerun stopped: the table shows the conditions it had finished. **Restore shipped results** brings back "
+            "the shipped run."
+        )
+
+    stop.click(stopped, None, status, cancels=[run_event], api_name=False)
+
+    def restore_shipped():
+        """The shipped run again, whatever a rerun left in the table (always one click away during a lecture)."""
+        return shipped(registry)
+
+    restore.click(restore_shipped, None, [table, read, curves, status], api_name=False, cancels=[run_event])
 
     @user_errors
     def score_anomaly(name: str | None):
