@@ -2,7 +2,8 @@
 
 Settings (environment): GRADIO_SERVER_NAME (default 127.0.0.1), GRADIO_SERVER_PORT (default 7860),
 UNETLAB_WEIGHTS (the weights folder, default ./weights), UNETLAB_MAX_FILE_SIZE (upload limit, default 50mb),
-UNETLAB_SD_PATH (optional: a local diffusers Stable Diffusion folder for the Diffusion tab; default none).
+UNETLAB_SD_PATH (optional: a local diffusers Stable Diffusion folder for the Diffusion tab; default none),
+UNETLAB_MEMORY_BUDGET (GB of image work in flight at once, default half the machine's memory: unetlab/budget.py).
 """
 
 import os
@@ -14,7 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from unetlab import registry  # noqa: E402
-from unetlab.ui import cache_writes, colorize, diffusion, lab, latent, reconstruction, training  # noqa: E402
+from unetlab.ui import admission, cache_writes, colorize, diffusion, lab, latent, reconstruction, training  # noqa: E402
 
 TITLE = "unetlab: the U-Net seen as an autoencoder"
 
@@ -36,6 +37,7 @@ def build_app(reg: registry.Registry | None = None) -> gr.Blocks:
             diffusion.build(reg)
         with gr.Tab("Live training"):
             training.build(reg)
+    admission.install(demo)  # image work: within the memory budget, as many at once as there are cores
     return demo
 
 
