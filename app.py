@@ -4,7 +4,8 @@ Settings (environment): GRADIO_SERVER_NAME (default 127.0.0.1), GRADIO_SERVER_PO
 UNETLAB_WEIGHTS (the weights folder, default ./weights), UNETLAB_MAX_FILE_SIZE (upload limit, default 50mb),
 UNETLAB_SD_PATH (optional: a local diffusers Stable Diffusion folder for the Diffusion tab; default none),
 UNETLAB_SHARE_LIVE (1: live-trained models are shared by every visitor; default 0, each session's own),
-UNETLAB_LIVE_IDLE (seconds a session may go unused before its live models and their files go; default 3600).
+UNETLAB_LIVE_IDLE (seconds a session may go unused before its live models and their files go; default 3600),
+UNETLAB_MEMORY_BUDGET (GB of image work in flight at once, default half the machine's memory: unetlab/budget.py).
 """
 
 import os
@@ -16,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from unetlab import live, registry  # noqa: E402
-from unetlab.ui import cache_writes, colorize, diffusion, lab, latent, reconstruction, training  # noqa: E402
+from unetlab.ui import admission, cache_writes, colorize, diffusion, lab, latent, reconstruction, training  # noqa: E402
 
 TITLE = "unetlab: the U-Net seen as an autoencoder"
 
@@ -47,6 +48,7 @@ def build_app(reg: registry.Registry | None = None) -> gr.Blocks:
             live.forget(request.session_hash)
 
         demo.unload(end_session)
+    admission.install(demo)  # image work: within the memory budget, as many at once as there are cores
     return demo
 
 

@@ -121,6 +121,23 @@ def test_full_resolution_keeps_the_uploads_lightness(shape):
     assert r.L.shape == r.working and r.a.shape == (*r.working, 3)
 
 
+@pytest.mark.parametrize("shape", [(301, 199, 3), (300, 500)])
+def test_full_resolution_steps_in_strips_match_the_whole_image_at_once(shape, monkeypatch):
+    """The strips (memory: a 40 Mpx upload) give what one pass over the whole image gives, to within a level."""
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    ab = torch.randn(1, 2, 40, 27) * 40  # working-size chroma, upsampled unevenly to the upload's size
+    L = C.upload_lightness(img)
+    H, W = shape[:2]
+    whole = C.lab_to_rgb_uint8(L, torch.nn.functional.interpolate(ab, size=(H, W), mode="bilinear")).astype(int)
+    monkeypatch.setattr(C, "STRIP", 1000)  # a few rows a strip: dozens of strips, some of one row
+    L_strips = C.upload_lightness(img)
+    torch.testing.assert_close(L_strips, L)
+    r = C._finish(L_strips, ab, L, views=True)
+    assert np.abs(r.image.astype(int) - whole).max() <= 1 and (r.image != whole).mean() < 1e-3
+    assert np.array_equal(r.grey, C.grey_uint8(L))
+
+
 def test_grey_is_the_lightness_with_no_chroma(rgb):
     L = C.upload_lightness(rgb)
     slow = C.lab_to_rgb_uint8(L, torch.zeros(1, 2, *L.shape[-2:])).astype(int)

@@ -18,6 +18,13 @@ def test_ssim():
     noisy = np.clip(x + rng.normal(0, 0.1, x.shape), 0, 1)
     assert 0 < metrics.ssim(x, noisy) < 0.95
     assert metrics.ssim(x, noisy) > metrics.ssim(x, np.clip(x + rng.normal(0, 0.3, x.shape), 0, 1))
+    # one channel at a time: the number skimage gives with channel_axis (the cards' figures do not move)
+    from skimage.metrics import structural_similarity
+
+    whole = structural_similarity(
+        x, noisy, channel_axis=0, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
+    assert metrics.ssim(x.astype(np.float32), noisy.astype(np.float32)) == pytest.approx(whole, abs=1e-6)
 
 
 def test_periodic_error_finds_a_checkerboard_and_not_noise():

@@ -365,11 +365,26 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> None:
+    import tempfile
+
     from unetlab import loadtest
 
-    results = loadtest.run(clients=args.clients, rounds=args.rounds, port=args.port)
+    if args.cost:
+        costs = loadtest.cost()
+        print(json.dumps(costs, indent=1) if args.json else loadtest.format_cost(costs))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        image = loadtest.large_image(args.mpx, tmp) if args.mpx else None
+        results = loadtest.run(
+            clients=args.clients,
+            rounds=args.rounds,
+            port=args.port,
+            image=image,
+            baseline=args.baseline,
+            train_epochs=0 if args.no_train else 50,
+        )
     print(json.dumps(results, indent=1) if args.json else loadtest.format(results))
-    if results["errors"] or not results["train"]["stop_within_one_epoch"]:
+    if results["errors"] or (results["train"] and not results["train"]["stop_within_one_epoch"]):
         sys.exit(1)
 
 
@@ -523,6 +538,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--clients", type=whole(1), default=20)
     s.add_argument("--rounds", type=whole(1), default=2, help="requests per client and endpoint")
     s.add_argument("--port", type=whole(1, 65535), default=7950)
+    s.add_argument("--mpx", type=real(0, 40, above=True), help="send one photo of this many Mpx (40: the limit)")
+    s.add_argument("--baseline", action="store_true", help="without the image pool and one torch thread each")
+    s.add_argument("--no-train", action="store_true", help="no training job alongside: the requests alone")
+    s.add_argument("--cost", action="store_true", help="instead: one request's peak memory per tab at 4, 16, 40 Mpx")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_load)
     return p

@@ -31,6 +31,8 @@ from unetlab.hardware import bf16_pays
 
 WORKING_SIDE = 256  # the model runs with its short side at most this
 MAX_WORKING_LONG = 1024  # ... and its long side at most this (huge or strip-like uploads)
+STRIP = 1 << 20  # the full-resolution steps run in strips of about this many pixels: their float temporaries
+# (tens of bytes per pixel) then stay ~100 MB, and a 40 Mpx upload's peak fell from 49 to ~15 bytes per pixel
 BIN = 10.0  # ab bin width (Zhang et al. use 10)
 AB_RANGE = 110.0  # bins cover [-110, 110) on a and b: a 22 x 22 grid, of which the in-gamut cells are classes
 TEMPERATURE = 0.38  # annealed mean, Zhang et al. sec. 2.3
@@ -409,12 +411,37 @@ def upload_lightness(img: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) or (H, W) -> L* (1, 1, H, W). A grey upload is R = G = B: its own lightness.
 
     Y is the Y row of the sRGB -> XYZ matrix on linear light, looked up per 8-bit level (exact and fast);
-    a colour upload's colour is discarded here."""
-    if img.ndim == 2:
-        y = _LINEAR_LUT.astype(np.float32)[img]
-    else:
-        y = _Y_LUTS[0][img[..., 0]] + _Y_LUTS[1][img[..., 1]] + _Y_LUTS[2][img[..., 2]]
-    return lightness(torch.from_numpy(y))[None, None]
+    a colour upload's colour is discarded here. In strips of rows, so the float temporaries stay small."""
+    H, W = img.shape[:2]
+    L = torch.empty(1, 1, H, W)
+    for rows in _strips(H, W):
+        part = img[rows]
+        if img.ndim == 2:
+            y = _LINEAR_LUT.astype(np.float32)[part]
+        else:
+            y = _Y_LUTS[0][part[..., 0]] + _Y_LUTS[1][part[..., 1]] + _Y_LUTS[2][part[..., 2]]
+        L[0, 0, rows] = lightness(torch.from_numpy(y))
+    return L
+
+
+def _strips(H: int, W: int):
+    """Row slices of about STRIP pixels covering an (H, W) image."""
+    step = max(1, STRIP // W)
+    for top in range(0, H, step):
+        yield slice(top, min(H, top + step))
+
+
+def _upsample_rows(ab: torch.Tensor, rows: slice, H: int) -> torch.Tensor:
+    """Rows `rows` of ab (1, 2, h, W) upsampled to height H: F.interpolate's bilinear with align_corners=False along
+    the height alone (source row (i + 0.5) h / H - 0.5, clamped at 0), so strips of a full-size result can be made
+    one at a time. -> (1, 2, len(rows), W)."""
+    h = ab.shape[-2]
+    scale = torch.tensor(h / H, dtype=torch.float32)  # in float32, as F.interpolate computes it
+    src = ((torch.arange(rows.start, rows.stop, dtype=torch.float32) + 0.5) * scale - 0.5).clamp(min=0)
+    y0 = src.long().clamp(max=h - 1)
+    y1 = (y0 + 1).clamp(max=h - 1)
+    t = (src - y0)[:, None]  # (n, 1)
+    return ab[:, :, y0] * (1 - t) + ab[:, :, y1] * t
 
 
 def lab_to_rgb_uint8(L: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
@@ -636,16 +663,21 @@ def colorize(
 
 
 def _finish(L: torch.Tensor, ab: torch.Tensor, Lw: torch.Tensor, views: bool) -> Result:
-    """Working-size chroma ab + the upload's full-resolution L* -> the Result."""
+    """Working-size chroma ab + the upload's full-resolution L* -> the Result, one strip of rows at a time."""
     H, W = L.shape[-2:]
     h, w = ab.shape[-2:]
-    # 4. upsample chroma, keep the upload's own L*
-    ab_full = F.interpolate(ab, size=(H, W), mode="bilinear", align_corners=False) if (h, w) != (H, W) else ab
-    # 5. back to sRGB
-    out = lab_to_rgb_uint8(L, ab_full)
+    # 4. upsample chroma (the width here, the height per strip), keep the upload's own L*
+    ab_wide = F.interpolate(ab, size=(h, W), mode="bilinear", align_corners=False) if w != W else ab
+    out = np.empty((H, W, 3), np.uint8)
+    grey = np.empty((H, W, 3), np.uint8) if views else None
+    for rows in _strips(H, W):
+        ab_rows = _upsample_rows(ab_wide, rows, H) if h != H else ab_wide[:, :, rows]
+        # 5. back to sRGB
+        out[rows] = lab_to_rgb_uint8(L[..., rows, :], ab_rows)
+        if views:
+            grey[rows] = grey_uint8(L[..., rows, :])
     if not views:
         return Result(out, None, None, None, None, (h, w))
-    grey = grey_uint8(L)
     return Result(
         out,
         grey,

@@ -1,4 +1,4 @@
-"""Whether bf16 autocast pays on this machine.
+"""Whether bf16 autocast pays on this machine, and how many cores it has.
 
 On a CPU with AVX-512-bf16 or AMX, bf16 autocast trains and runs the U-Nets about 2x faster than fp32
 (`python -m unetlab bench`). Without them PyTorch emulates bf16, and the same training step measured 8x
@@ -9,6 +9,8 @@ the instructions exist; elsewhere it runs in fp32, which there is the fast choic
 from __future__ import annotations
 
 import functools
+import math
+import os
 from pathlib import Path
 
 import torch
@@ -32,3 +34,17 @@ def bf16_pays(device: str | torch.device = "cpu") -> bool:
     if kind != "cpu":
         return False
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+@functools.cache
+def cores() -> int:
+    """CPU cores this process may use: those it may run on, or its container's CPU quota (cgroup v2 cpu.max) if
+    lower. A container (a Space) often sees every core of its host in os.cpu_count() and runs on 2 of them."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            n = min(n, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)

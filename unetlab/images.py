@@ -55,8 +55,7 @@ def load_image(
         if w * h > limit:
             raise ImageError(f"{name} is {w}x{h} = {w * h:,} pixels ({w * h / 1e6:g} Mpx); {too_big}")
         im.seek(0)  # animated GIF/WebP/APNG: the first frame
-        im = ImageOps.exif_transpose(im)
-        im.load()
+        ImageOps.exif_transpose(im, in_place=True)  # decodes; in place: a copy would cost 4 more bytes per pixel
     except ImageError:
         raise
     except Image.DecompressionBombError as e:  # Pillow refuses > 2x its own limit inside open()
@@ -99,7 +98,7 @@ def _convert(im: Image.Image, mode: str) -> Image.Image:
         im = im.convert("RGBA")
         white = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(white, im)
-    return im.convert(mode)  # CMYK, YCbCr, 1, ... -> RGB or L
+    return im if im.mode == mode else im.convert(mode)  # CMYK, YCbCr, 1, ... -> RGB or L (convert would copy)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image, ImageDraw
 
+from unetlab import budget
 from unetlab import colorize as C
 from unetlab.registry import Registry
 from unetlab.ui.common import heldout_photo_input, model_dropdown, session_registry, user_errors
@@ -95,7 +96,7 @@ def build(registry: Registry) -> None:
     )
     with gr.Row():
         with gr.Column(scale=1):
-            upload = heldout_photo_input("Photo (colour or grey)", "color")
+            upload = heldout_photo_input("Photo (colour or grey)", "color", memory=budget.COLORIZE)
             model = model_dropdown(names, ("colorize-guided-skip", "colorize-skip"), "Colourizer")
             beside = "Beside it (e.g. without skips)"
             other = model_dropdown(names, ("colorize-guided-noskip", "colorize-noskip"), beside)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import gradio as gr
 import numpy as np
 
-from unetlab import images
+from unetlab import budget, images
 from unetlab.registry import Registry
 
 
@@ -26,6 +26,7 @@ class UploadImage(gr.Image):
 
     is_template = True  # rendered by gr.Image's front end
     mode = "RGB"
+    memory: budget.Cost | None = None  # set: events taking this upload are admitted against the memory budget
 
     def get_block_name(self) -> str:
         return "image"  # Gradio names a template's front end after its direct base: a subclass would get none
@@ -60,11 +61,13 @@ def choose(names: list[str], *preferred: str) -> str | None:
     return next((p for p in preferred if p in names), names[0] if names else None)
 
 
-def heldout_photo_input(label: str, prefix: str) -> UploadImage:
-    """The image-to-image tabs' input: an upload (or paste) with the held-out photos as examples."""
+def heldout_photo_input(label: str, prefix: str, memory: budget.Cost | None = None) -> UploadImage:
+    """The image-to-image tabs' input: an upload (or paste) with the held-out photos as examples. memory: what a
+    request on it costs; every event that takes it is then admitted against the memory budget (ui/admission.py)."""
     from unetlab import data
 
     upload = UploadImage(label=label, height=320, sources=["upload", "clipboard"], elem_id=f"{prefix}-input")
+    upload.memory = memory
     gr.Examples(
         list(data.heldout_photo_paths().values()), inputs=upload, label="Held-out photos", elem_id=f"{prefix}-examples"
     )

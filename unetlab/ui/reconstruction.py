@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import gradio as gr
 import numpy as np
 import pandas as pd
 
-from unetlab import images
+from unetlab import budget, images
 from unetlab.reconstruct import compare
 from unetlab.registry import Registry
 from unetlab.ui.common import choose, heldout_photo_input, model_dropdown, session_registry, user_errors
 
 COMPARE_PIXELS = int(os.environ.get("UNETLAB_COMPARE_PIXELS", 4_000_000))  # larger uploads are downscaled first
+MEMORY = replace(budget.RECONSTRUCT, work_pixels=COMPARE_PIXELS)  # what a request may cost (budget.py)
 
 EXPLANATION = """
 A U-Net is an autoencoder with shortcuts. The **encoder** (left side of the U) halves the image four times,
@@ -56,7 +58,7 @@ def build(registry: Registry) -> None:
     gr.Markdown("## Reconstruction: the U-Net autoencoder with vs without its skip connections")
     with gr.Row():
         with gr.Column(scale=1):
-            upload = heldout_photo_input("Input image", "recon")
+            upload = heldout_photo_input("Input image", "recon", MEMORY)
             noskip = model_dropdown(without, ("recon-noskip",), "Model without skips")
             skip = model_dropdown(with_skips, ("recon-skip",), "Model with skips")
             run = gr.Button("Reconstruct", variant="primary", elem_id="recon-run")
