@@ -32,23 +32,21 @@ def test_load_script_small(weights_dir):
         assert split["handler"] > 0 and split["decode"] > 0 and split["encode"] > 0 and split["admission"] >= 0
     assert r["rss_mb"]["peak"] >= r["rss_mb"]["before"] > 100  # the app's process, models loaded
     assert 0 < r["memory_budget"]["peak_in_use_gb"] <= r["memory_budget"]["budget_gb"]
-    assert r["pool"] >= 1 and not r["baseline"]
+    assert r["pool"] is None and r["baseline"]  # what the app runs by default
     text = loadtest.format(r)
     assert "3 clients" in text and "requests/s" in text and "peak RSS" in text and "handler" in text
 
 
 def test_one_large_image_without_training_against_the_baseline(weights_dir, tmp_path):
-    """The --mpx and --baseline modes: every client sends the one image; Gradio's own pools; no training job."""
+    """The --mpx and --pool modes: every client sends the one image; one pool of the cores; no training job."""
     _tiny_colorizers(weights_dir)
     image = loadtest.large_image(0.02, tmp_path)
     w, h = Image.open(image).size
     assert abs(w * h - 20_000) < 300 and abs(w / h - 4 / 3) < 0.02
-    r = loadtest.run(
-        weights_dir, clients=2, rounds=1, port=7952, image=image, baseline=True, train_epochs=0, **TINY_MODELS
-    )
+    r = loadtest.run(weights_dir, clients=2, rounds=1, port=7952, image=image, pool=True, train_epochs=0, **TINY_MODELS)
     assert r["errors"] == 0, r["error_samples"]
-    assert r["train"] is None and r["baseline"] and r["pool"] is None and r["image"] == image.name
-    assert "baseline" in loadtest.format(r) and "/train" not in loadtest.format(r)
+    assert r["train"] is None and not r["baseline"] and r["pool"] >= 1 and r["image"] == image.name
+    assert "pool of" in loadtest.format(r) and "/train" not in loadtest.format(r)
 
 
 def test_peak_rss_is_seen():

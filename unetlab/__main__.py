@@ -380,7 +380,7 @@ def cmd_load(args: argparse.Namespace) -> None:
             rounds=args.rounds,
             port=args.port,
             image=image,
-            baseline=args.baseline,
+            pool=args.pool,
             train_epochs=0 if args.no_train else 50,
         )
     print(json.dumps(results, indent=1) if args.json else loadtest.format(results))
@@ -539,7 +539,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=whole(1), default=2, help="requests per client and endpoint")
     s.add_argument("--port", type=whole(1, 65535), default=7950)
     s.add_argument("--mpx", type=real(0, 40, above=True), help="send one photo of this many Mpx (40: the limit)")
-    s.add_argument("--baseline", action="store_true", help="without the image pool and one torch thread each")
+    s.add_argument(
+        "--pool", action="store_true", help="the pool experiment: one pool of the cores, one torch thread each"
+    )
     s.add_argument("--no-train", action="store_true", help="no training job alongside: the requests alone")
     s.add_argument("--cost", action="store_true", help="instead: one request's peak memory per tab at 4, 16, 40 Mpx")
     s.add_argument("--json", action="store_true")

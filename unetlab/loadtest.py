@@ -9,7 +9,8 @@ its peak RSS, how far the job got meanwhile, and how long Stop took to end it, a
 epoch. `python -m unetlab load` runs it; the README's load figures come from it.
 
 `image=` sends one (large) image instead of the held-out photos (`--mpx 40`: a 40 Mpx photo, the upload limit);
-`baseline=True` runs the app without ui/admission.py's pool and thread setting (Gradio's 4 per event, torch's
+`pool=True` runs the app with ui/admission.py's pool experiment (one pool of the cores, one torch thread each)
+instead of what the app runs by default (Gradio's 4 per event, torch's
 default threads) for comparison; `cost()` measures the peak memory of one request per tab and size, which
 budget.COLORIZE and budget.RECONSTRUCT are set from.
 """
@@ -227,11 +228,11 @@ def run(
     colorize_models: tuple[str, str] = ("colorize-skip", "colorize-noskip"),
     train_epochs: int = 50,
     image: str | Path | None = None,
-    baseline: bool = False,
+    pool: bool = False,
 ) -> dict:
     """Start a /train job, fire `clients` x `rounds` requests at each of /colorize and /reconstruct (the held-out
-    photos, or `image`), stop the job. baseline: without the image pool and the one torch thread per request;
-    train_epochs=0: no training job (to see the requests alone)."""
+    photos, or `image`), stop the job. pool: with the image pool of the cores and one torch thread per request
+    (admission.EXPERIMENT); train_epochs=0: no training job (to see the requests alone)."""
     from gradio_client import Client
 
     import app
@@ -239,7 +240,7 @@ def run(
     from unetlab.ui import admission
 
     reg = registry.Registry(weights) if weights else registry.default()
-    settings = {"POOL": None, "THREADS": None} if baseline else {}
+    settings = admission.EXPERIMENT if pool else {}
     saved = {k: getattr(admission, k) for k in settings}
     try:
         for k, v in settings.items():
@@ -279,8 +280,8 @@ def run(
             "clients": clients,
             "requests_per_endpoint": clients * rounds,
             "image": Path(image).name if image else "held-out photos",
-            "baseline": baseline,
-            "pool": None if baseline else admission.POOL,
+            "baseline": not pool,
+            "pool": admission.EXPERIMENT["POOL"] if pool else None,
             "errors": len(errors),
             "error_samples": errors[:3],
             "latency": {api: _percentiles(xs) for api, xs in latencies.items()},

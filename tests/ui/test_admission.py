@@ -38,8 +38,11 @@ def test_an_upload_is_admitted_against_the_budget_and_given_back(weights_dir, tm
         assert small.in_use == 0
 
 
-def test_image_events_share_one_pool_and_the_rest_keep_theirs(weights_dir):
+def test_image_events_share_one_pool_and_the_rest_keep_theirs(weights_dir, monkeypatch):
     import app
+
+    for k, v in admission.EXPERIMENT.items():  # off by default (measured slower); the mechanism, when set
+        monkeypatch.setattr(admission, k, v)
 
     demo = app.build_app(registry.Registry(weights_dir))
     pooled = {f.fn.__name__ for f in demo.fns.values() if f.concurrency_id == admission.GROUP}

@@ -3,11 +3,11 @@
 `install(demo)` finds every event whose inputs include an upload with a memory cost (`common.heldout_photo_input`'s
 `memory`: the Reconstruction and Colorize tabs, every event of theirs that takes the photo) and
 
-1. puts them in one concurrency group of POOL events (the cores): Gradio runs at most that many at once, however
+1. if POOL is set (it is not by default: measured slower, see below), puts them in one concurrency group of POOL
+   events (the cores): Gradio runs at most that many at once, however
    many events and users there are (its default is 4 per event, and the Colorize tab alone has eight);
-2. runs each on THREADS torch thread(s). With torch's default (every core) per request, concurrent requests
-   oversubscribe the cores; one thread each, POOL at a time, keeps every core busy with one request (`python -m
-   unetlab load` measures both);
+2. if THREADS is set, runs each on THREADS torch thread(s): with torch's default (every core) per request,
+   concurrent requests oversubscribe the cores (`python -m unetlab load --pool` measures the two together);
 3. wraps `demo.process_api`: before such an event's upload is decoded, reads its size from the file's header and
    reserves the tab's estimate from `budget.SERVER`, waiting in line off the event loop; the bytes are given back
    once the outputs are encoded into Gradio's cache, however the event ends. A refusal is a gr.Error that says
@@ -27,8 +27,12 @@ from PIL import Image
 from unetlab import budget, hardware, images
 from unetlab.live import torch_threads
 
-POOL = hardware.cores()  # image events running at once, across all users and events
-THREADS = 1  # torch threads per image event
+# A pool of the cores with one torch thread per request measured slower than Gradio's own defaults under the load
+# benchmark (0.64-0.65 against 0.81-0.85 requests/s in paired runs, 20 clients and a training job on 2 cores), so
+# it is off: None keeps Gradio's 4 per event and torch's threads. `python -m unetlab load --pool` measures it.
+POOL: int | None = None  # image events running at once, across all users and events (None: Gradio's default)
+THREADS: int | None = None  # torch threads per image event (None: torch's default)
+EXPERIMENT = {"POOL": hardware.cores(), "THREADS": 1}  # what --pool tries
 GROUP = "images"  # their concurrency_id
 _WAITING = anyio.CapacityLimiter(1000)  # threads that wait for the budget (not Gradio's 40 worker threads)
 
