@@ -409,8 +409,8 @@ class Registry:
         """Add (or replace) a model trained at run time, usable at once in every tab of this view's session (of
         every session if live models are shared). `files` are deleted when the entry goes."""
         space = SHARED if self.share_live else self.session
-        e = Entry(name, task, model, config, {**card, "name": name, "task": task}, None, module.eval())
-        e.files = tuple(Path(f) for f in files)
+        card = {**card, "name": name, "task": task}
+        e = Entry(name, task, model, config, card, None, module.eval(), tuple(Path(f) for f in files))
         with self._lock:
             old = self._live.setdefault(space, {}).get(name)
             self._live[space][name] = e
