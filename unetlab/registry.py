@@ -34,9 +34,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-WEIGHTS_DIR = Path(os.environ.get("UNETLAB_WEIGHTS", Path(__file__).resolve().parent.parent / "weights"))
-SHARE_LIVE = os.environ.get("UNETLAB_SHARE_LIVE", "0").lower() in ("1", "true", "yes")  # live models: all sessions'
-LIVE_IDLE_SECONDS = float(os.environ.get("UNETLAB_LIVE_IDLE", 3600))  # a session unused this long loses its models
+from unetlab.settings import Settings
+
+WEIGHTS_DIR = Settings.weights  # transitional: goes once every caller is given a registry
+LIVE_IDLE_SECONDS = Settings.live_idle  # transitional
 SHARED = ""  # the server-wide space: models registered outside any session (the CLI, tests) or shared by setting
 
 
@@ -329,9 +330,9 @@ class Registry:
 
     def __init__(
         self,
-        weights_dir: Path | str = WEIGHTS_DIR,
-        share_live: bool = SHARE_LIVE,
-        idle_seconds: float = LIVE_IDLE_SECONDS,
+        weights_dir: Path | str = Settings.weights,
+        share_live: bool = Settings.share_live,
+        idle_seconds: float = Settings.live_idle,
     ):
         self.weights_dir = Path(weights_dir)
         self.session = SHARED
@@ -343,6 +344,11 @@ class Registry:
         self._live: dict[str, dict[str, Entry]] = {}  # session -> name -> entry registered at run time
         self._seen: dict[str, float] = {}  # session -> when it last used the registry (time.monotonic)
         self._lock = threading.RLock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        """The registry the app or the CLI builds once, over settings.weights, and passes down."""
+        return cls(settings.weights, settings.share_live, settings.live_idle)
 
     def _cards(self) -> None:
         """Read the cards once (under the lock); views share the dicts this fills."""
@@ -467,7 +473,7 @@ def default() -> Registry:
     """The process-wide registry over WEIGHTS_DIR (what the app and the CLI share)."""
     global _default
     if _default is None:
-        _default = Registry(WEIGHTS_DIR)
+        _default = Registry.from_settings(Settings.from_env())
     return _default
 
 
