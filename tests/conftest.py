@@ -54,14 +54,16 @@ def weights_dir(tmp_path):
 
 
 @contextlib.contextmanager
-def serve(weights, port: int):
-    """The app over a weights folder, launched in-process on loopback; yields a gradio_client.Client."""
+def serve(weights, port: int, settings=None, memory=None):
+    """The app over a weights folder, launched in-process on loopback; yields a gradio_client.Client. settings: a
+    unetlab.settings.Settings (default: the defaults); memory: the server's budget.Budget (default: from settings)."""
     from gradio_client import Client
 
     import app
     from unetlab import registry
+    from unetlab.settings import Settings
 
-    demo = app.build_app(registry.Registry(weights))
+    demo = app.build_app(registry.Registry(weights), settings or Settings(), memory)
     demo.queue().launch(prevent_thread_lock=True, server_port=port, quiet=True, max_file_size="5mb")
     try:
         yield Client(f"http://127.0.0.1:{port}/", verbose=False)

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unetlab import uploads
 from unetlab.data import DataError, from_images
-from unetlab.uploads import read_uploads, unsafe
+from unetlab.uploads import Limits, read_uploads, unsafe
 
 
 def png(w=40, h=30, seed=0) -> bytes:
@@ -63,22 +62,18 @@ def test_zip_bomb_by_ratio(tmp_path):
         read_uploads([z])
 
 
-def test_zip_bomb_by_declared_sizes(tmp_path, monkeypatch):
+def test_zip_bomb_by_declared_sizes(tmp_path):
     z = make_zip(tmp_path / "big.zip", {"a.png": png(), "b.png": png(seed=1)}, zipfile.ZIP_STORED)
-    monkeypatch.setattr(uploads, "MAX_ENTRY_BYTES", 1000)
     with pytest.raises(DataError, match="a.png in big.zip unpacks to .* the limit per file"):
-        read_uploads([z])
-    monkeypatch.setattr(uploads, "MAX_ENTRY_BYTES", 10**9)
-    monkeypatch.setattr(uploads, "MAX_TOTAL_BYTES", 2000)
+        read_uploads([z], Limits(entry_bytes=1000))
     with pytest.raises(DataError, match="big.zip unpacks to .* MB; the limit is"):
-        read_uploads([z])
+        read_uploads([z], Limits(entry_bytes=10**9, total_bytes=2000))
 
 
-def test_too_many_entries(tmp_path, monkeypatch):
-    monkeypatch.setattr(uploads, "MAX_ENTRIES", 3)
+def test_too_many_entries(tmp_path):
     z = make_zip(tmp_path / "many.zip", {f"{i}.txt": b"x" for i in range(4)})
     with pytest.raises(DataError, match="4 entries; the limit is 3"):
-        read_uploads([z])
+        read_uploads([z], Limits(entries=3))
 
 
 def test_a_header_that_lies_is_caught(tmp_path):
@@ -91,15 +86,12 @@ def test_a_header_that_lies_is_caught(tmp_path):
         read_uploads([z])
 
 
-def test_pixel_caps(tmp_path, monkeypatch):
+def test_pixel_caps(tmp_path):
     z = make_zip(tmp_path / "px.zip", {"a.png": png(40, 30), "b.png": png(80, 60, seed=1), "c.png": png(seed=2)})
-    monkeypatch.setattr(uploads, "MAX_IMAGE_PIXELS", 2000)  # per image: b (4,800 px) is skipped with the reason
-    up = read_uploads([z])
+    up = read_uploads([z], Limits(image_pixels=2000))  # per image: b (4,800 px) is skipped with the reason
     assert up.names == ["a.png", "c.png"] and "b.png is 80x60" in up.skipped[0] and "0.002 Mpx" in up.skipped[0]
-    monkeypatch.setattr(uploads, "MAX_IMAGE_PIXELS", 10**6)
-    monkeypatch.setattr(uploads, "MAX_TOTAL_PIXELS", 3000)  # in all: refused once exceeded
-    with pytest.raises(DataError, match="more than 0.003 Mpx in all"):
-        read_uploads([z])
+    with pytest.raises(DataError, match="more than 0.003 Mpx in all"):  # in all: refused once exceeded
+        read_uploads([z], Limits(image_pixels=10**6, total_pixels=3000))
 
 
 def test_not_a_zip_and_too_few_images(tmp_path):

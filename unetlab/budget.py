@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from unetlab.settings import Settings
+
 GB = 1e9
 
 
@@ -35,10 +37,6 @@ def machine_memory() -> int:
     return total
 
 
-# UNETLAB_MEMORY_BUDGET: gigabytes of image work in flight at once. The default is half the machine's memory (8 GB on
-# a 16 GB Space): the other half holds the process itself (0.6 GB with every model loaded), live training jobs, and
-# what the allocator keeps after a large image is freed.
-BUDGET_BYTES = int(float(os.environ.get("UNETLAB_MEMORY_BUDGET") or machine_memory() / 2 / GB) * GB)
 WAIT_SECONDS = 600.0  # a request that cannot be admitted within this is refused: the server is overloaded
 
 
@@ -84,7 +82,7 @@ RECONSTRUCT = Cost("reconstructing", fixed=300e6, per_pixel=10, per_work_pixel=3
 class Budget:
     """Bytes in flight, admitted first come, first served. Thread-safe; `reserve` is the way to use it."""
 
-    def __init__(self, total: int = BUDGET_BYTES, wait: float = WAIT_SECONDS):
+    def __init__(self, total: int, wait: float = WAIT_SECONDS):
         self.total = int(total)
         self.wait = wait
         self.in_use = 0
@@ -93,6 +91,13 @@ class Budget:
         self.refused = 0
         self._queue: collections.deque[object] = collections.deque()  # tickets of waiting requests, oldest first
         self._cond = threading.Condition()
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Budget:
+        """The server's budget: settings.memory_budget GB (UNETLAB_MEMORY_BUDGET), or by default half the machine's
+        memory (8 GB on a 16 GB Space): the other half holds the process itself (0.6 GB with every model loaded),
+        live training jobs, and what the allocator keeps after a large image is freed."""
+        return cls(int(s.memory_budget * GB) if s.memory_budget > 0 else machine_memory() // 2)
 
     def acquire(self, nbytes: int, what: str = "this request", advice: str = "") -> None:
         """Take nbytes, waiting in line while they do not fit; raise BudgetError if they never can or the wait is too
@@ -141,6 +146,3 @@ class Budget:
             yield
         finally:
             self.release(nbytes)
-
-
-SERVER = Budget()  # the one budget every request of this process shares

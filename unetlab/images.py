@@ -6,7 +6,6 @@ Images travel as uint8 numpy arrays (H, W, 3) or (H, W) between here and the UI;
 from __future__ import annotations
 
 import io
-import os
 import re
 import warnings
 from pathlib import Path
@@ -15,7 +14,9 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = int(os.environ.get("UNETLAB_MAX_PIXELS", 40_000_000))  # larger uploads are refused before decoding
+from unetlab.settings import Settings
+
+MAX_PIXELS = Settings.max_pixels  # the default limit (the app passes its setting, UNETLAB_MAX_PIXELS)
 MIN_SIDE = 16  # smaller images carry too little to reconstruct, and the U-Net pools 4 times
 MAX_ASPECT = 50  # long thin strips are refused: the U-Net would see mostly padding
 
@@ -28,17 +29,17 @@ class ImageError(ValueError):
 
 
 def load_image(
-    source: str | Path | bytes, mode: Literal["RGB", "L"] = "RGB", name: str = "", max_pixels: int = 0
+    source: str | Path | bytes, mode: Literal["RGB", "L"] = "RGB", name: str = "", max_pixels: int = MAX_PIXELS
 ) -> np.ndarray:
     """Decode one upload into uint8 (H, W, 3) for mode RGB or (H, W) for mode L, or raise ImageError.
 
     Handles EXIF rotation, alpha (composited on white), palettes, 16-bit and float images, CMYK and animated
     files (first frame). Refuses empty, undecodable, tiny, extreme-strip and decompression-bomb files.
-    name: what messages call the file (default: its file name, or "upload" for bytes); max_pixels: a stricter
-    limit than MAX_PIXELS (0: MAX_PIXELS), checked from the header before decoding.
+    name: what messages call the file (default: its file name, or "upload" for bytes); max_pixels: the largest
+    image accepted, checked from the header before decoding.
     """
     name = name or ("upload" if isinstance(source, bytes) else Path(source).name)
-    limit = min(max_pixels or MAX_PIXELS, MAX_PIXELS)
+    limit = max_pixels
     if isinstance(source, bytes):
         if not source:
             raise ImageError("the file is empty (0 bytes)")

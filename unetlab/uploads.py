@@ -9,7 +9,6 @@ image and total pixel caps keep a job's memory bounded. Every refusal is a DataE
 
 from __future__ import annotations
 
-import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -19,14 +18,25 @@ import numpy as np
 
 from unetlab.data import IMAGE_SUFFIXES, DataError
 from unetlab.images import ImageError, load_image
+from unetlab.settings import Settings
 
 SUFFIXES = (*IMAGE_SUFFIXES, ".gif", ".bmp", ".tif", ".tiff")
-MAX_ENTRIES = int(os.environ.get("UNETLAB_ZIP_ENTRIES", 5_000))  # entries in one zip, folders included
-MAX_ENTRY_BYTES = int(os.environ.get("UNETLAB_ZIP_ENTRY_BYTES", 20_000_000))  # one entry, uncompressed
-MAX_TOTAL_BYTES = int(os.environ.get("UNETLAB_ZIP_BYTES", 200_000_000))  # all entries, uncompressed
 MAX_RATIO = 100  # uncompressed / compressed: images barely compress (PNG, JPEG ~1); bombs reach 1000s
-MAX_IMAGE_PIXELS = int(os.environ.get("UNETLAB_DATASET_IMAGE_PIXELS", 16_000_000))  # one training image
-MAX_TOTAL_PIXELS = int(os.environ.get("UNETLAB_DATASET_PIXELS", 100_000_000))  # all of them (~300 MB decoded)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one upload may hold; the defaults and the environment variables that set them are in settings.py."""
+
+    entries: int = Settings.zip_entries  # entries in one zip, folders included
+    entry_bytes: int = Settings.zip_entry_bytes  # one entry, uncompressed
+    total_bytes: int = Settings.zip_bytes  # all entries, uncompressed
+    image_pixels: int = Settings.dataset_image_pixels  # one training image
+    total_pixels: int = Settings.dataset_pixels  # all of them (~300 MB decoded)
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Limits:
+        return cls(s.zip_entries, s.zip_entry_bytes, s.zip_bytes, s.dataset_image_pixels, s.dataset_pixels)
 
 
 @dataclass
@@ -35,6 +45,7 @@ class Upload:
     names: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "name: why", one per skipped entry or file
     pixels: int = 0
+    limits: Limits = field(default_factory=Limits)
 
     def add(self, name: str, source: str | Path | bytes) -> None:
         """Decode one image (or skip it, with the reason), enforcing the per-image and total pixel caps."""
@@ -42,14 +53,14 @@ class Upload:
             self.skipped.append(f"{name}: not an image ({', '.join(SUFFIXES)})")
             return
         try:
-            img = load_image(source, mode="RGB", name=name, max_pixels=MAX_IMAGE_PIXELS)
+            img = load_image(source, mode="RGB", name=name, max_pixels=self.limits.image_pixels)
         except ImageError as e:
             self.skipped.append(str(e))
             return
         self.pixels += img.shape[0] * img.shape[1]
-        if self.pixels > MAX_TOTAL_PIXELS:
+        if self.pixels > self.limits.total_pixels:
             raise DataError(
-                f"the images hold more than {MAX_TOTAL_PIXELS / 1e6:g} Mpx in all (the limit for one training "
+                f"the images hold more than {self.limits.total_pixels / 1e6:g} Mpx in all (the limit for one training "
                 f"job; reached at {name}); use fewer or smaller images"
             )
         self.images.append(img)
@@ -71,31 +82,31 @@ def unsafe(name: str) -> bool:
 
 def read_zip(path: str | Path, into: Upload) -> None:
     """Add a zip's images to `into`; refuse hostile archives with a clear DataError."""
-    label = Path(path).name
+    label, cap = Path(path).name, into.limits
     if not zipfile.is_zipfile(path):
         raise DataError(f"{label} is not a zip archive (or it is damaged)")
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-            if len(infos) > MAX_ENTRIES:
-                raise DataError(f"{label} holds {len(infos):,} entries; the limit is {MAX_ENTRIES:,}")
+            if len(infos) > cap.entries:
+                raise DataError(f"{label} holds {len(infos):,} entries; the limit is {cap.entries:,}")
             bad = next((i.filename for i in infos if unsafe(i.filename)), None)
             if bad is not None:
                 raise DataError(f"{label} holds an unsafe path, {bad!r}, that points outside the archive; refused")
             declared = sum(i.file_size for i in infos)
-            if declared > MAX_TOTAL_BYTES:
+            if declared > cap.total_bytes:
                 raise DataError(
-                    f"{label} unpacks to {declared / 1e6:,.0f} MB; the limit is {MAX_TOTAL_BYTES / 1e6:,.0f} MB"
+                    f"{label} unpacks to {declared / 1e6:,.0f} MB; the limit is {cap.total_bytes / 1e6:,.0f} MB"
                 )
             read = 0
             for info in infos:
                 if info.is_dir():
                     continue
                 name = info.filename
-                if info.file_size > MAX_ENTRY_BYTES:
+                if info.file_size > cap.entry_bytes:
                     raise DataError(
                         f"{name} in {label} unpacks to {info.file_size / 1e6:,.0f} MB; the limit per file is "
-                        f"{MAX_ENTRY_BYTES / 1e6:,.0f} MB"
+                        f"{cap.entry_bytes / 1e6:,.0f} MB"
                     )
                 if info.file_size > MAX_RATIO * max(info.compress_size, 1):
                     ratio = info.file_size / max(info.compress_size, 1)
@@ -110,18 +121,18 @@ def read_zip(path: str | Path, into: Upload) -> None:
                     into.add(name, b"")  # counted as not an image, never read
                     continue
                 with zf.open(info) as f:
-                    data = f.read(MAX_ENTRY_BYTES + 1)  # never more than the cap, whatever the header says
+                    data = f.read(cap.entry_bytes + 1)  # never more than the cap, whatever the header says
                 read += len(data)
-                if len(data) > MAX_ENTRY_BYTES or read > MAX_TOTAL_BYTES:
+                if len(data) > cap.entry_bytes or read > cap.total_bytes:
                     raise DataError(f"{name} in {label} unpacks to more than it declares; refused")
                 into.add(name, data)
     except zipfile.BadZipFile as e:
         raise DataError(f"{label} is damaged ({e})") from None
 
 
-def read_uploads(paths: list[str | Path]) -> Upload:
+def read_uploads(paths: list[str | Path], limits: Limits = Limits()) -> Upload:
     """Images from uploaded files: each a zip (its images) or an image. Raises DataError when none is usable."""
-    out = Upload()
+    out = Upload(limits=limits)
     for p in paths:
         if str(p).lower().endswith(".zip"):
             read_zip(p, out)

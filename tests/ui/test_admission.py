@@ -8,6 +8,7 @@ from PIL import Image
 
 from tests.conftest import serve
 from unetlab import budget, registry
+from unetlab.settings import Settings
 from unetlab.ui import admission, reconstruction
 
 
@@ -16,16 +17,16 @@ def _png(path, w, h):
     return handle_file(str(path))
 
 
-def test_an_upload_is_admitted_against_the_budget_and_given_back(weights_dir, tmp_path, monkeypatch):
+def test_an_upload_is_admitted_against_the_budget_and_given_back(weights_dir, tmp_path):
     small = budget.Budget(int(1e9), wait=5)
-    monkeypatch.setattr(budget, "SERVER", small)
-    with serve(weights_dir, 7876) as client:
+    cost = reconstruction.memory(Settings().compare_pixels)
+    with serve(weights_dir, 7876, memory=small) as client:
         out = client.predict(_png(tmp_path / "ok.png", 64, 48), "tiny-noskip", "tiny-skip", api_name="/reconstruct")
         assert Image.open(out[0]).size == (64, 48)
-        assert small.peak == reconstruction.MEMORY(64 * 48) and small.in_use == 0  # reserved, then given back
+        assert small.peak == cost(64 * 48) and small.in_use == 0  # reserved, then given back
 
         big = _png(tmp_path / "big.png", 2000, 1500)  # 3 Mpx: more work than the whole budget
-        need, fits = reconstruction.MEMORY(3_000_000) / 1e9, reconstruction.MEMORY.max_pixels(1e9) // 100_000 / 10
+        need, fits = cost(3_000_000) / 1e9, cost.max_pixels(1e9) // 100_000 / 10
         assert need > 1 and 0 < fits < 3
         expected = rf"reconstructing this 2000x1500 image \(3\.0 Mpx\) needs about {need:.1f} GB.*the 1\.0 GB"
         expected += rf".*UNETLAB_MEMORY_BUDGET.*at most {fits:g} Mpx\."

@@ -51,13 +51,13 @@ def test_missing_weights_is_a_clear_error(client):
     assert Image.open(out[1]).size == (451, 300)
 
 
-def test_large_uploads_are_downscaled_with_a_note(client, tmp_path, monkeypatch):
-    from unetlab.ui import reconstruction
+def test_large_uploads_are_downscaled_with_a_note(weights_dir, tmp_path):
+    from unetlab.settings import Settings
 
-    monkeypatch.setattr(reconstruction, "COMPARE_PIXELS", 10_000)
     big = tmp_path / "big.png"
     Image.fromarray(np.full((100, 200, 3), 90, np.uint8)).save(big)
-    out = client.predict(handle_file(str(big)), "tiny-noskip", "tiny-skip", api_name="/reconstruct")
+    with serve(weights_dir, 7871, Settings(compare_pixels=10_000)) as small:
+        out = small.predict(handle_file(str(big)), "tiny-noskip", "tiny-skip", api_name="/reconstruct")
     w, h = Image.open(out[1]).size
     assert w * h <= 10_000 and abs(w / h - 2) < 0.05
     assert f"downscaled from 200x100 to {w}x{h}" in out[4]

@@ -9,9 +9,10 @@
 2. if THREADS is set, runs each on THREADS torch thread(s): with torch's default (every core) per request,
    concurrent requests oversubscribe the cores (`python -m unetlab load --pool` measures the two together);
 3. wraps `demo.process_api`: before such an event's upload is decoded, reads its size from the file's header and
-   reserves the tab's estimate from `budget.SERVER`, waiting in line off the event loop; the bytes are given back
-   once the outputs are encoded into Gradio's cache, however the event ends. A refusal is a gr.Error that says
-   what to do. So the decoded upload, the work and the encoded results are all inside the budget.
+   reserves the tab's estimate from the server's budget (app.py builds it from the settings), waiting in line
+   off the event loop; the bytes are given back once the outputs are encoded into Gradio's cache, however the
+   event ends. A refusal is a gr.Error that says what to do. So the decoded upload, the work and the encoded
+   results are all inside the budget.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import gradio as gr
 from gradio import utils as gr_utils
 from PIL import Image
 
-from unetlab import budget, hardware, images
+from unetlab import budget, hardware
 from unetlab.live import torch_threads
 
 # A pool of the cores with one torch thread per request measured slower than Gradio's own defaults under the load
@@ -37,7 +38,7 @@ GROUP = "images"  # their concurrency_id
 _WAITING = anyio.CapacityLimiter(1000)  # threads that wait for the budget (not Gradio's 40 worker threads)
 
 
-def _size(payload, trusted: bool) -> tuple[int, int]:
+def _size(payload, trusted: bool, limit: int) -> tuple[int, int]:
     """(width, height) of an uploaded image from its header; (0, 0) if there is none, it is not an image, it is over
     the upload limit, or the file is not one Gradio accepted as an upload (preprocessing refuses those anyway)."""
     path = payload.get("path") if isinstance(payload, dict) else None
@@ -48,16 +49,16 @@ def _size(payload, trusted: bool) -> tuple[int, int]:
             w, h = im.size
     except Exception:  # not an image: refused when it is decoded, with its own message
         return 0, 0
-    return (w, h) if w * h <= images.MAX_PIXELS else (0, 0)
+    return (w, h) if w * h <= limit else (0, 0)
 
 
 def _admit(
-    costs: list[tuple[int, budget.Cost]], inputs: list, trusted: bool, memory: budget.Budget, held: list[int]
+    costs: list[tuple[int, budget.Cost, int]], inputs: list, trusted: bool, memory: budget.Budget, held: list[int]
 ) -> None:
     """Reserve the event's estimate, waiting in line; what was reserved goes into `held`, to be given back."""
     nbytes, largest = 0, (0, 0, None)
-    for index, cost in costs:
-        w, h = _size(inputs[index], trusted) if index < len(inputs) else (0, 0)
+    for index, cost, limit in costs:
+        w, h = _size(inputs[index], trusted, limit) if index < len(inputs) else (0, 0)
         nbytes += cost(w * h) if w * h else 0
         largest = max(largest, (w, h, cost), key=lambda whc: whc[0] * whc[1])
     w, h, cost = largest
@@ -79,15 +80,14 @@ def _on_threads(fn, n: int):
     return run
 
 
-def install(demo: gr.Blocks, memory: budget.Budget | None = None) -> None:
-    """Admit demo's image events against `memory` (default budget.SERVER), POOL at a time, on THREADS torch threads
+def install(demo: gr.Blocks, memory: budget.Budget) -> None:
+    """Admit demo's image events against `memory` (the server's one budget), POOL at a time, on THREADS torch threads
     each (read when called; None: Gradio's default concurrency, torch's default threads, the load benchmark's
     baseline). Call it after the tabs are built and before demo.queue()."""
     pool, threads = POOL, THREADS
-    memory = memory if memory is not None else budget.SERVER
-    costs: dict[int, list[tuple[int, budget.Cost]]] = {}
+    costs: dict[int, list[tuple[int, budget.Cost, int]]] = {}
     for block_fn in demo.fns.values():
-        found = [(i, b.memory) for i, b in enumerate(block_fn.inputs) if getattr(b, "memory", None)]
+        found = [(i, b.memory, b.max_pixels) for i, b in enumerate(block_fn.inputs) if getattr(b, "memory", None)]
         if not found:
             continue
         costs[id(block_fn)] = found

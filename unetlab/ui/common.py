@@ -27,6 +27,7 @@ class UploadImage(gr.Image):
     is_template = True  # rendered by gr.Image's front end
     mode = "RGB"
     memory: budget.Cost | None = None  # set: events taking this upload are admitted against the memory budget
+    max_pixels: int = images.MAX_PIXELS  # larger uploads are refused before decoding (settings.max_pixels)
 
     def get_block_name(self) -> str:
         return "image"  # Gradio names a template's front end after its direct base: a subclass would get none
@@ -40,7 +41,7 @@ class UploadImage(gr.Image):
         if payload.path is None:
             raise gr.Error("the upload has no file; try again")
         try:
-            return images.load_image(payload.path, mode=self.mode)
+            return images.load_image(payload.path, mode=self.mode, max_pixels=self.max_pixels)
         except images.ImageError as e:
             raise gr.Error(str(e)) from None
 
@@ -61,13 +62,16 @@ def choose(names: list[str], *preferred: str) -> str | None:
     return next((p for p in preferred if p in names), names[0] if names else None)
 
 
-def heldout_photo_input(label: str, prefix: str, memory: budget.Cost | None = None) -> UploadImage:
+def heldout_photo_input(
+    label: str, prefix: str, memory: budget.Cost | None = None, max_pixels: int = images.MAX_PIXELS
+) -> UploadImage:
     """The image-to-image tabs' input: an upload (or paste) with the held-out photos as examples. memory: what a
-    request on it costs; every event that takes it is then admitted against the memory budget (ui/admission.py)."""
+    request on it costs; every event that takes it is then admitted against the memory budget (ui/admission.py);
+    max_pixels: the server's upload limit (settings.max_pixels)."""
     from unetlab import data
 
     upload = UploadImage(label=label, height=320, sources=["upload", "clipboard"], elem_id=f"{prefix}-input")
-    upload.memory = memory
+    upload.memory, upload.max_pixels = memory, max_pixels
     gr.Examples(
         list(data.heldout_photo_paths().values()), inputs=upload, label="Held-out photos", elem_id=f"{prefix}-examples"
     )

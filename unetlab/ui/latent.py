@@ -10,6 +10,7 @@ import numpy as np
 
 from unetlab import images, latent
 from unetlab.registry import Registry
+from unetlab.settings import Settings
 from unetlab.ui.common import SEEDS, UploadImage, choose, model_dropdown, number, session_registry, user_errors
 
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "unetlab-latent-examples"
@@ -61,7 +62,7 @@ def card_summary(registry: Registry, name: str | None) -> str:
     return ", ".join(bits)
 
 
-def endpoint(label: str, key: str, value: Path | None, examples: list[Path]) -> GreyImage:
+def endpoint(label: str, key: str, value: Path | None, examples: list[Path], max_pixels: int) -> GreyImage:
     """One end of the path: upload, or draw (the drawing replaces the image), or click an example."""
     with gr.Column():
         img = GreyImage(
@@ -72,6 +73,7 @@ def endpoint(label: str, key: str, value: Path | None, examples: list[Path]) -> 
             height=180,
             elem_id=f"latent-{key}",
         )
+        img.max_pixels = max_pixels
         with gr.Accordion(f"Draw {label}", open=False):
             sketch = gr.Sketchpad(
                 label=f"Draw a digit for {label} (dark on light)",
@@ -144,7 +146,7 @@ def prior_samples(reg: Registry, vae_name: str | None, n: int = 32, temperature:
         return None
 
 
-def build(registry: Registry) -> None:
+def build(registry: Registry, settings: Settings = Settings()) -> None:
     vaes, aes = registry.names("vae"), registry.names("latent-ae")
 
     examples = latent.example_files(EXAMPLES_DIR)
@@ -160,8 +162,8 @@ def build(registry: Registry) -> None:
         steps = gr.Slider(3, 16, value=STEPS, step=1, label="Frames in the strip")
     info = gr.Markdown(card_summary(registry, vae.value), elem_id="latent-info")
     with gr.Row():
-        a = endpoint("A", "a", by_name.get("digit-0"), examples)
-        b = endpoint("B", "b", by_name.get("digit-7"), examples)
+        a = endpoint("A", "a", by_name.get("digit-0"), examples, settings.max_pixels)
+        b = endpoint("B", "b", by_name.get("digit-7"), examples, settings.max_pixels)
         with gr.Column():
             t = gr.Slider(0, 1, value=0.5, step=0.01, label="t: A (0) → B (1)", elem_id="latent-t")
             with gr.Row():

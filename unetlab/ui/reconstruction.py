@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 import gradio as gr
@@ -12,10 +11,8 @@ import pandas as pd
 from unetlab import budget, images
 from unetlab.reconstruct import compare
 from unetlab.registry import Registry
+from unetlab.settings import Settings
 from unetlab.ui.common import choose, heldout_photo_input, model_dropdown, session_registry, user_errors
-
-COMPARE_PIXELS = int(os.environ.get("UNETLAB_COMPARE_PIXELS", 4_000_000))  # larger uploads are downscaled first
-MEMORY = replace(budget.RECONSTRUCT, work_pixels=COMPARE_PIXELS)  # what a request may cost (budget.py)
 
 EXPLANATION = """
 A U-Net is an autoencoder with shortcuts. The **encoder** (left side of the U) halves the image four times,
@@ -52,13 +49,19 @@ def models_by_skips(registry: Registry, skips: bool) -> list[str]:
     return [n for n in registry.names("reconstruct") if registry.entry(n).config.get("skips", True) == skips]
 
 
-def build(registry: Registry) -> None:
+def memory(compare_pixels: int) -> budget.Cost:
+    """What a request may cost (budget.py) when uploads are downscaled to compare_pixels before the work."""
+    return replace(budget.RECONSTRUCT, work_pixels=compare_pixels)
+
+
+def build(registry: Registry, settings: Settings = Settings()) -> None:
+    """The tab; settings.compare_pixels: larger uploads are downscaled to it before the two models run."""
     with_skips, without = models_by_skips(registry, True), models_by_skips(registry, False)
 
     gr.Markdown("## Reconstruction: the U-Net autoencoder with vs without its skip connections")
     with gr.Row():
         with gr.Column(scale=1):
-            upload = heldout_photo_input("Input image", "recon", MEMORY)
+            upload = heldout_photo_input("Input image", "recon", memory(settings.compare_pixels), settings.max_pixels)
             noskip = model_dropdown(without, ("recon-noskip",), "Model without skips")
             skip = model_dropdown(with_skips, ("recon-skip",), "Model with skips")
             run = gr.Button("Reconstruct", variant="primary", elem_id="recon-run")
@@ -90,7 +93,7 @@ def build(registry: Registry) -> None:
         if not name_noskip or not name_skip:
             raise gr.Error("no reconstruction models are available; train them with python -m unetlab train")
         h, w = img.shape[:2]
-        img = images.downscale_to(img, COMPARE_PIXELS)
+        img = images.downscale_to(img, settings.compare_pixels)
         scaled = (
             f" It was downscaled from {w}x{h} to {img.shape[1]}x{img.shape[0]} to keep the tab fast for everyone; "
             "`python -m unetlab reconstruct` works at any size."
