@@ -118,8 +118,14 @@ def test_heldout_metrics(vae):
     assert "elbo" not in ae and "kl" not in ae and ae["recon_nll"] > 0
 
 
+def entry(name: str, model) -> registry.Entry:
+    return registry.Entry(name, "vae", "vae", model.config.to_dict(), {"data": {"dataset": "digits"}}, module=model)
+
+
 def test_latent_map_pca_and_2d(vae):
-    sp = latent.space(vae, "digits")
+    e = entry("v", vae)
+    sp = latent.space(e, vae)
+    assert latent.space(e, vae) is sp  # computed once, kept on the entry
     assert sp.z.shape[1] == 3 and sp.labels is not None and len(sp.labels) == len(sp.z)
     p = sp.project(sp.z)
     assert p.shape == (len(sp.z), 2) and np.allclose(p.mean(0), 0, atol=1e-4)  # PCA is centred
@@ -130,8 +136,15 @@ def test_latent_map_pca_and_2d(vae):
     assert (img == latent.PALETTE[7]).all(-1).any()  # class 7's colour is drawn
     torch.manual_seed(0)
     flat = VAE(VAEConfig(**{**TINY_LATENT, "latent": 2})).eval()
-    sp2 = latent.space(flat, "digits")
+    sp2 = latent.space(entry("flat", flat), flat)
     assert np.array_equal(sp2.project(sp2.z), sp2.z) and sp2.title == "the 2-D latent space itself"
+
+
+def test_a_live_entry_maps_the_images_it_was_registered_with(vae):
+    x, labels = torch.rand(12, 1, 16, 16), torch.arange(12) % 3
+    e = registry.Entry("live", "vae", "vae", vae.config.to_dict(), {}, module=vae, heldout=(x, labels))
+    sp = latent.space(e, vae)
+    assert len(sp.z) == 12 and np.array_equal(sp.labels, labels.numpy())  # not the card's dataset (digits)
 
 
 def test_walk_from_the_registry(reg):

@@ -66,7 +66,7 @@ def sources(tmp_path, monkeypatch):
         ),
     }
     monkeypatch.setattr(photo_sources, "PHOTOS", table)
-    monkeypatch.setattr(photo_sources, "CACHE", tmp_path / "cache")
+    monkeypatch.setenv("UNETLAB_CACHE", str(tmp_path / "cache"))
     return {"a": a, "b": b, "log": log, "table": table, "tmp": tmp_path}
 
 
@@ -75,7 +75,7 @@ def test_fetch_reads_the_listed_files_out_of_the_package(sources):
     assert paths["pic-a"].read_bytes() == sources["a"]
     assert paths["pic-b"].read_bytes() == sources["b"]
     assert sources["log"].read_text().split() == ["download", "pics=1.0-1"]  # the pinned version, one download
-    assert sorted(p.name for p in (sources["tmp"] / "cache").iterdir()) == ["pic-a.jpg", "pic-b.jpg"]
+    assert sorted(p.name for p in (sources["tmp"] / "cache" / "photos").iterdir()) == ["pic-a.jpg", "pic-b.jpg"]
 
 
 def test_fetch_uses_the_cache_and_rechecks_it(sources):
@@ -106,7 +106,7 @@ def test_fetch_says_what_a_package_lacks(sources, monkeypatch):
 
 
 def test_fetch_without_apt_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr(photo_sources, "CACHE", tmp_path / "cache")
+    monkeypatch.setenv("UNETLAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", str(tmp_path))  # no apt-get at all
     with pytest.raises(photo_sources.FetchError, match="apt-get update"):
         photo_sources.fetch(["mate-dune"])

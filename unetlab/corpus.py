@@ -21,7 +21,6 @@ import fnmatch
 import hashlib
 import io
 import json
-import os
 import subprocess
 import tarfile
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from unetlab import photo_sources
+from unetlab.settings import data_cache
 
 MANIFEST = Path(__file__).with_name("corpus.json")
 SPLITS = ("train", "val", "test")
@@ -43,7 +43,7 @@ DUPLICATE_BITS = 5  # difference hashes (64 bits) this close are the same pictur
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("UNETLAB_CACHE", Path.home() / ".cache" / "unetlab")) / "corpus"
+    return data_cache() / "corpus"
 
 
 @dataclass(frozen=True)

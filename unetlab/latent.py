@@ -8,7 +8,6 @@ Images travel as uint8 numpy arrays in and out, so the UI never touches torch. E
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,6 +19,7 @@ from PIL import Image, ImageDraw
 from unetlab import data as datasets
 from unetlab import images
 from unetlab.models.vae import AE, VAE, kl_divergence, reconstruction_nll
+from unetlab.registry import Entry
 
 Method = Literal["linear", "spherical"]
 METHODS = ("linear", "spherical")
@@ -223,13 +223,9 @@ class Space:
         return f"PCA of mu: first two components ({100 * self.explained:.0f} % of the variance)"
 
 
-_spaces: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {dataset: Space}
-
-
 @torch.inference_mode()
-def place(model: AE, dataset: str, x: torch.Tensor, labels: torch.Tensor | None = None) -> Space:
-    """Held-out images x (N, C, S, S) of `dataset` in the model's latent space; remembered for `space`. The Live
-    training tab calls it with the held-out set of data it trained on (e.g. a user's upload)."""
+def place(model: AE, x: torch.Tensor, labels: torch.Tensor | None = None) -> Space:
+    """Held-out images x (N, C, S, S) in the model's latent space, projected to the map's plane."""
     x = x if x.shape[1] == model.config.in_channels else x.mean(1, keepdim=True)
     z = model.embed(x).float().numpy()
     labels = None if labels is None else labels.numpy()
@@ -241,17 +237,20 @@ def place(model: AE, dataset: str, x: torch.Tensor, labels: torch.Tensor | None 
         axes = vt[:2].T * np.sign(vt[:2, :1].T + 1e-12)  # a fixed sign per axis: the map does not flip
         explained = float((s[:2] ** 2).sum() / max((s**2).sum(), 1e-12))  # 0 if every code is the same
         sp = Space(z, labels, mean, axes.astype(np.float32), explained)
-    _spaces.setdefault(model, {})[dataset] = sp
     return sp
 
 
-def space(model: AE, dataset: str) -> Space:
-    """The held-out set of `dataset` in the model's latent space, computed once per model."""
-    cache = _spaces.setdefault(model, {})
-    if dataset not in cache:
-        d = datasets.load(dataset, size=model.config.image_size)
-        place(model, dataset, d.test, d.test_labels)
-    return cache[dataset]
+def space(entry: Entry, model: AE) -> Space:
+    """The entry's held-out set in its model's latent space, computed once and kept on the entry: the images it was
+    registered with (a live job's own data, e.g. a user's upload), else its card's dataset's held-out split."""
+    if "latent_space" not in entry.derived:
+        if entry.heldout is not None:
+            x, labels = entry.heldout
+        else:
+            d = datasets.load(dataset_of(entry), size=model.config.image_size)
+            x, labels = d.test, d.test_labels
+        entry.derived["latent_space"] = place(model, x, labels)
+    return entry.derived["latent_space"]
 
 
 # Ten distinct colours (Tableau 10), one per digit class.
@@ -301,7 +300,7 @@ def latent_map(
 # --- what the tab and the CLI call ----------------------------------------------------------------------------
 
 
-def dataset_of(entry) -> str:
+def dataset_of(entry: Entry) -> str:
     """The dataset a registry entry was trained on (its card's data.dataset): decides how inputs are fitted."""
     return entry.card.get("data", {}).get("dataset", "digits")
 
@@ -340,7 +339,7 @@ def show_frame(
     here = path(w.a, w.b, [t], method)
     vae_frame = decode(model, here)[0]
     ae_frame = None if w.ae is None else decode_at(registry.load(w.ae), w.ae_a, w.ae_b, t, method)
-    sp = space(model, dataset_of(registry.entry(w.vae)))
+    sp = space(registry.entry(w.vae), model)
     return vae_frame, ae_frame, latent_map(sp, path(w.a, w.b, np.linspace(0, 1, 33), method), here[0])
 
 

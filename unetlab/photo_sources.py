@@ -11,14 +11,13 @@ sha256, and cached in UNETLAB_CACHE (default ~/.cache/unetlab). Nothing here run
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-CACHE = Path(os.environ.get("UNETLAB_CACHE", Path.home() / ".cache" / "unetlab")) / "photos"
+from unetlab.settings import data_cache
 
 
 class FetchError(RuntimeError):
@@ -224,7 +223,7 @@ PHOTOS |= {name: _lomiri(LOMIRI_16, stem, sha, who, lic) for name, stem, sha, wh
 
 
 def cached(name: str) -> Path:
-    return CACHE / f"{name}.jpg"
+    return data_cache() / "photos" / f"{name}.jpg"
 
 
 def fetch(names: list[str] | None = None) -> dict[str, Path]:

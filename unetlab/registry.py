@@ -126,6 +126,10 @@ class Entry:
     module: nn.Module | None = field(default=None, repr=False)
     files: tuple[Path, ...] = ()  # registered at run time: folders that go with it (its download), deleted with it
     card_path: Path | None = None  # the card it was read from (None: registered at run time)
+    # registered at run time: the (images, labels) it was evaluated on, e.g. a user's upload; shipped models' held-out
+    # data is named by their card (data.dataset) instead
+    heldout: tuple[torch.Tensor, torch.Tensor | None] | None = field(default=None, repr=False)
+    derived: dict = field(default_factory=dict, repr=False)  # what tabs compute once from the model (its latent map)
 
     @property
     def rebuild_command(self) -> str:
@@ -410,13 +414,23 @@ class Registry:
             return e.module
 
     def register(
-        self, name: str, task: str, model: str, config: dict, module: nn.Module, card: dict, files: tuple = ()
+        self,
+        name: str,
+        task: str,
+        model: str,
+        config: dict,
+        module: nn.Module,
+        card: dict,
+        files: tuple = (),
+        heldout: tuple[torch.Tensor, torch.Tensor | None] | None = None,
     ) -> Entry:
         """Add (or replace) a model trained at run time, usable at once in every tab of this view's session (of
-        every session if live models are shared). `files` are deleted when the entry goes."""
+        every session if live models are shared). `files` are deleted when the entry goes; `heldout`: the
+        (images, labels) it was evaluated on, which tabs use instead of its card's dataset."""
         space = SHARED if self.share_live else self.session
         card = {**card, "name": name, "task": task}
-        e = Entry(name, task, model, config, card, None, module.eval(), tuple(Path(f) for f in files))
+        files = tuple(Path(f) for f in files)
+        e = Entry(name, task, model, config, card, None, module.eval(), files, heldout=heldout)
         with self._lock:
             old = self._live.setdefault(space, {}).get(name)
             self._live[space][name] = e

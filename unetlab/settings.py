@@ -1,9 +1,10 @@
 """Every setting of the app and the CLI, read from the environment in one place, into one object.
 
 `Settings.from_env()` is called once, by `app.py` and by the CLI (`python -m unetlab ...`), and the object is passed
-down. Nothing else in unetlab reads the environment. Each field below is a setting: its default, the environment
-variable that sets it (`ENV`), and what it does. Library functions take the value they need as an argument whose
-default is the field's default here, so tests and scripts can build `Settings(...)` or pass values directly.
+down; the training-data cache is the one exception (`data_cache`). Nothing else in unetlab reads the environment.
+Each field below is a setting: its default, the environment variable that sets it (`ENV`), and what it does. Library
+functions take the value they need as an argument whose default is the field's default here, so tests and scripts
+can build `Settings(...)` or pass values directly.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_cache() -> Path:
+    """UNETLAB_CACHE, read when training data is fetched or loaded (the CLI's recipes; the app never reads it): the
+    one setting read where it is used rather than passed down, since it is needed deep inside dataset loading."""
+    return Settings.from_env().cache
 
 
 def half_the_cores() -> int:

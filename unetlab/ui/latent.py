@@ -100,7 +100,7 @@ def endpoint(label: str, key: str, value: Path | None, examples: list[Path], max
 
 
 def map_note(reg: Registry, name: str, how: str) -> str:
-    sp = latent.space(reg.load(name), latent.dataset_of(reg.entry(name)))
+    sp = latent.space(reg.entry(name), reg.load(name))
     colour = "coloured by class" if sp.labels is not None else "one colour (no classes)"
     return (
         f"Map: {len(sp.z)} held-out images in {sp.title}, {colour}. Black line: the {how} path from A to B; "
