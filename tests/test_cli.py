@@ -15,7 +15,7 @@ from unetlab.recipes import Recipe
 
 @pytest.fixture
 def default_registry(weights_dir, monkeypatch):
-    monkeypatch.setattr(registry, "_default", registry.Registry(weights_dir))
+    monkeypatch.setenv("UNETLAB_WEIGHTS", str(weights_dir))  # the folder the CLI's registry reads
     return weights_dir
 
 

@@ -19,7 +19,7 @@ def vae():
 def reg(tmp_path, monkeypatch):
     save_tiny_latent_models(tmp_path)
     r = registry.Registry(tmp_path)
-    monkeypatch.setattr(registry, "_default", r)
+    monkeypatch.setenv("UNETLAB_WEIGHTS", str(tmp_path))  # the CLI's registry
     return r
 
 

@@ -3,9 +3,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from unetlab import registry
 from unetlab.registry import Registry, RegistryError, WeightsError
+
+
+def same_weights(model: torch.nn.Module, path: Path) -> bool:
+    """The model holds exactly the tensors of the safetensors file (stored as float32 here)."""
+    saved, loaded = load_file(str(path)), model.state_dict()
+    return saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
 
 
 def test_lazy_load_and_cache(weights_dir):
@@ -50,7 +57,7 @@ def test_sha_mismatch_names_file_and_command(weights_dir):
         reg.load("tiny-skip")
     assert "tiny-skip.safetensors" in str(e.value)
     assert "python -m unetlab train --recipe tiny-skip" in str(e.value)
-    assert reg.load("tiny-noskip") is not None  # the rest keeps working
+    assert same_weights(reg.load("tiny-noskip"), weights_dir / "tiny-noskip.safetensors")  # the rest keeps working
 
 
 def test_missing_weights(weights_dir):
@@ -160,10 +167,10 @@ def test_idle_sessions_lose_their_models(weights_dir, tmp_path, monkeypatch):
 
 def test_resolve_by_path(weights_dir):
     for path in (weights_dir / "tiny-skip.json", weights_dir / "tiny-skip.safetensors"):
-        entry, model = registry.resolve(str(path))
-        assert entry.name == "tiny-skip"
+        entry, model = registry.resolve(str(path), Registry(weights_dir / "elsewhere"))
+        assert entry.name == "tiny-skip" and entry.card_path == weights_dir / "tiny-skip.json"
     with pytest.raises(WeightsError, match="expected a card"):
-        registry.resolve(str(weights_dir / "nothing.safetensors"))
+        registry.resolve(str(weights_dir / "nothing.safetensors"), Registry(weights_dir))
 
 
 def test_unknown_model_class():
@@ -207,7 +214,7 @@ def test_a_bad_card_makes_only_its_model_unavailable(weights_dir, how, words):
     spoil(weights_dir, "tiny-skip", how)
     reg = Registry(weights_dir)
     assert reg.names() == ["tiny-noskip"]
-    assert reg.load("tiny-noskip") is not None  # the others load as usual
+    assert same_weights(reg.load("tiny-noskip"), weights_dir / "tiny-noskip.safetensors")  # the others load as usual
     why = reg.unavailable["tiny-skip"]
     assert str(card) in why and words in why
     with pytest.raises(registry.CardError) as e:  # asked for by name: the file and the problem, not "unknown model"
@@ -221,7 +228,7 @@ def test_a_json_that_is_not_a_card_says_so(tmp_path):
     other = tmp_path / "settings.json"
     other.write_text('{"a": 1}')
     with pytest.raises(registry.CardError, match=r"settings.json lacks name, task, model, config: not a card"):
-        registry.resolve(str(other))
+        registry.resolve(str(other), Registry(tmp_path))
 
 
 # --- nothing invalid is written ------------------------------------------------------------------------------------

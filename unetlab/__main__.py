@@ -28,11 +28,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def registry_of(args: argparse.Namespace):
+    """The command's one registry, built on first use from its settings (commands that need none import no torch)."""
+    if getattr(args, "registry", None) is None:
+        from unetlab.registry import Registry
+
+        args.registry = Registry.from_settings(args.settings)
+    return args.registry
+
+
 def cmd_models(args: argparse.Namespace) -> None:
     """The usable models, then the unavailable ones (a card that cannot be read) with the reason."""
-    from unetlab import registry
-
-    reg = registry.default()
+    reg = registry_of(args)
     rows = [
         {"name": e.name, "task": e.task, "params": e.params, "metrics": e.card.get("metrics", {})}
         for e in reg.entries.values()
@@ -128,7 +135,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     chelsea and coffee, at full size in fp32: the figures the cards and the README give, for any model file."""
     from unetlab import registry
 
-    resolved = [(name, *registry.resolve(name)) for name in args.models]
+    resolved = [(name, *registry.resolve(name, registry_of(args))) for name in args.models]
     tasks = {entry.task for _, entry, _ in resolved}
     if not tasks <= {"reconstruct", "colorize"} or len(tasks) > 1:
         raise ValueError("score takes reconstruction models or colorize models (one task per call)")
@@ -221,9 +228,9 @@ def image_to_image(args: argparse.Namespace, task: str, run) -> None:
 
     from unetlab import images, registry
 
-    entry, model = registry.resolve(args.model)
+    entry, model = registry.resolve(args.model, registry_of(args))
     if entry.task != task:
-        valid = ", ".join(registry.default().names(task))
+        valid = ", ".join(registry_of(args).names(task))
         raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a {task} model ({valid})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -272,7 +279,7 @@ def cmd_colorize(args: argparse.Namespace) -> None:
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from unetlab import images, latent, registry
 
-    entry, model = registry.resolve(args.model)
+    entry, model = registry.resolve(args.model, registry_of(args))
     if not hasattr(model, "embed"):
         raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a VAE or plain AE (vae-digits, ...)")
     digits = latent.dataset_of(entry) == "digits"
@@ -291,9 +298,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     from unetlab import diffusion, images, registry
 
-    entry, model = registry.resolve(args.model)
+    entry, model = registry.resolve(args.model, registry_of(args))
     if entry.task != "diffusion":
-        valid = ", ".join(registry.default().names("diffusion"))
+        valid = ", ".join(registry_of(args).names("diffusion"))
         raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a diffusion model ({valid})")
     classes = range(10) if args.label == "all" else [int(args.label)]
     labels = torch.tensor(classes).repeat_interleave(args.n)
@@ -326,7 +333,7 @@ def cmd_purity(args: argparse.Namespace) -> None:
     if not args.rerun:
         if args.save or args.epochs is not None or args.seed is not None:
             raise ValueError("--save, --epochs and --seed apply to a fresh run; add --rerun")
-        result = lab.load_purity(registry.WEIGHTS_DIR)
+        result = lab.load_purity(args.settings.weights)
     else:
         overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
         # a run with overrides is not the shipped experiment: it never replaces the shipped results unless --out says so
@@ -550,8 +557,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from unetlab.settings import Settings
+
     args = parser().parse_args(argv)
     try:
+        args.settings = Settings.from_env()  # the command's settings, read once; a bad value is one line on stderr
         args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

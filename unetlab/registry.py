@@ -491,9 +491,8 @@ def default() -> Registry:
     return _default
 
 
-def resolve(name_or_path: str, registry: Registry | None = None) -> tuple[Entry, nn.Module]:
+def resolve(name_or_path: str, reg: Registry) -> tuple[Entry, nn.Module]:
     """A registry name, or a path to a card/weights file."""
-    reg = registry or default()
     if name_or_path in reg.entries or name_or_path in reg.unavailable or not Path(name_or_path).suffix:
         return reg.entry(name_or_path), reg.load(name_or_path)
     return load_path(name_or_path)
