@@ -51,14 +51,13 @@ def test_not_a_folder_says_what_is_needed(tmp_path):
         sd.load(tmp_path)
 
 
-def test_the_app_loads_only_the_configured_folder(sd_folder, monkeypatch):
-    monkeypatch.setattr(sd, "SD_PATH", "")
+def test_the_app_loads_only_the_configured_folder(sd_folder):
     with pytest.raises(
         ValueError, match="no Stable Diffusion folder is configured.*start the app with UNETLAB_SD_PATH"
     ):
-        sd.configured(sd_folder)
-    monkeypatch.setattr(sd, "SD_PATH", str(sd_folder))
-    assert sd.configured("") == sd.configured(None) == sd.configured(f"{sd_folder}/unet/..") == sd_folder
+        sd.configured(sd_folder, "")
+    own = str(sd_folder)
+    assert sd.configured("", own) == sd.configured(None, own) == sd.configured(f"{sd_folder}/unet/..", own) == sd_folder
     for other in ("/", "/etc", sd_folder / "unet", sd_folder.parent):
         with pytest.raises(ValueError, match="loads only the Stable Diffusion folder it was started with"):
-            sd.configured(other)
+            sd.configured(other, own)

@@ -11,7 +11,6 @@ shows what the tab is about (ε-prediction steps and the x̂0 previews), not a p
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Literal
@@ -19,8 +18,6 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-SD_PATH = os.environ.get("UNETLAB_SD_PATH", "").strip()  # the one folder the app loads; "" = none
 
 NOTE = """
 The server loads the **local** diffusers Stable Diffusion folder it was started with, `UNETLAB_SD_PATH` (`unet/`,
@@ -33,15 +30,16 @@ PREVIEWS = 8  # steps decoded for the strip (each decode of SD's VAE is costly)
 TILE = 128  # side of each preview in the strip
 
 
-def configured(path: str | Path | None) -> Path:
-    """The folder the app may load for a caller who names `path`: the server's UNETLAB_SD_PATH, and only that one
-    (an empty path means it). A caller must not make the server load whatever folder is on its disk."""
-    if not SD_PATH:
+def configured(path: str | Path | None, server_path: str) -> Path:
+    """The folder the app may load for a caller who names `path`: the server's own (settings.sd_path,
+    UNETLAB_SD_PATH), and only that one (an empty path means it). A caller must not make the server load whatever
+    folder is on its disk."""
+    if not server_path.strip():
         raise ValueError(
             "no Stable Diffusion folder is configured on this server: start the app with UNETLAB_SD_PATH set to a "
             "local diffusers SD folder (unet/, scheduler/, optionally vae/)"
         )
-    folder = Path(SD_PATH).expanduser()
+    folder = Path(server_path.strip()).expanduser()
     asked = str(path or "").strip()
     if asked and Path(asked).expanduser().resolve() != folder.resolve():
         raise ValueError(
