@@ -195,39 +195,54 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-# --- stopping: one flag per browser session ----------------------------------------------------------------------
-
-_stops: dict[str, threading.Event] = {}  # session -> its running job's flag
-_asked: dict[str, float] = {}  # session -> when it last pressed Stop (time.monotonic())
-_queued: dict[str, float] = {}  # session -> when it last submitted a job, not yet started
+# --- stopping: each session stops its own job -----------------------------------------------------------------
 
 
-def note_queued(session: str) -> None:
-    """The session submitted a job, which may now wait for the training slot: a Stop from now on cancels it."""
-    _queued[session] = time.monotonic()
+class Stops:
+    """The Stop buttons' bookkeeping, by session: a session can stop or cancel only its own job. The app holds one
+    (app.py) and passes it to the Live training tab; the Stop of a session that has ended is forgotten with it."""
 
+    def __init__(self):
+        self._running: dict[str, threading.Event] = {}  # session -> its running job's flag
+        self._asked: dict[str, float] = {}  # session -> when it last pressed Stop (time.monotonic())
+        self._queued: dict[str, float] = {}  # session -> when it last submitted a job, not yet started
+        self._lock = threading.Lock()
 
-def request_stop(session: str) -> bool:
-    """Ask the session's running job to stop after its current batch, and cancel its job still waiting in the
-    queue; False if it has neither."""
-    _asked[session] = time.monotonic()
-    event = _stops.get(session)
-    if event is not None:
-        event.set()
-    return event is not None or session in _queued
+    def queued(self, session: str) -> None:
+        """The session submitted a job, which may now wait for the training slot: a Stop from now on cancels it."""
+        with self._lock:
+            self._queued[session] = time.monotonic()
 
+    def request(self, session: str) -> bool:
+        """Ask the session's running job to stop after its current batch, and cancel its job still waiting in the
+        queue; False if it has neither."""
+        with self._lock:
+            self._asked[session] = time.monotonic()
+            event = self._running.get(session)
+            if event is not None:
+                event.set()
+            return event is not None or session in self._queued
 
-def cancelled(session: str) -> bool:
-    """Whether the session pressed Stop after submitting the job that starts now (note_queued); each submission is
-    looked at once."""
-    queued = _queued.pop(session, None)
-    return queued is not None and _asked.get(session, -math.inf) > queued
+    def start(self, session: str) -> threading.Event | None:
+        """The flag of the session's job that starts now, or None if the session pressed Stop after submitting it
+        (each submission is looked at once). A newer job of the same session replaces the older one's flag."""
+        with self._lock:
+            queued = self._queued.pop(session, None)
+            if queued is not None and self._asked.get(session, -math.inf) > queued:
+                return None
+            event = self._running[session] = threading.Event()
+            return event
 
+    def end(self, session: str, event: threading.Event) -> None:
+        with self._lock:
+            if self._running.get(session) is event:
+                del self._running[session]
 
-def forget(session: str) -> None:
-    """Drop what Stop remembers of a session that has ended."""
-    _asked.pop(session, None)
-    _queued.pop(session, None)
+    def forget(self, session: str) -> None:
+        """Drop what Stop remembers of a session that has ended."""
+        with self._lock:
+            self._asked.pop(session, None)
+            self._queued.pop(session, None)
 
 
 # --- the run --------------------------------------------------------------------------------------------------
