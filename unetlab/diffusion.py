@@ -1,4 +1,5 @@
-"""Diffusion on digits: the training objective, the sampling loop, and the measurements the tab and cards show.
+"""Diffusion on digits: the sampling loop and the measurements the tab and cards show (its training objective,
+Denoise, is in tasks/diffusion.py).
 
 The sampling loop is diffusers' own, visible here (one model call and one `scheduler.step` per timestep), with
 classifier-free guidance. Both objectives use the same U-Net and DDPMScheduler; only `prediction_type` differs:

@@ -26,7 +26,7 @@ from unetlab.train import Report, keep_best, train
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    task: str  # reconstruct | colorize | vae | diffusion | ...
+    task: str  # a key of tasks.TASKS: reconstruct, colorize, vae, latent-ae, diffusion, classifier, anomaly
     model: str  # a key of registry.MODELS
     config: dict
     dataset: str  # an embedded dataset name or a path

@@ -1,8 +1,10 @@
 """THE training loop: a generator of per-epoch reports. The CLI prints it; the UI streams it.
 
-Deterministic given a seed (data order and crops come from one torch.Generator; build the model after
-torch.manual_seed). Stoppable: `stop()` is checked before every batch, and a stopped run still ends with a
-report of its partial epoch, so the caller keeps the partly trained model.
+Deterministic given a seed: data order and crops come from one torch.Generator, every random number the objective
+draws from a second one seeded from the same seed (objective_seed); build the model after torch.manual_seed. The
+objective is the task's (tasks/<task>.py); without one the loop trains plain reconstruction. Stoppable: `stop()`
+is checked before every batch, and a stopped run still ends with a report of its partial epoch, so the caller
+keeps the partly trained model.
 
 Speed: bf16 autocast + channels_last train the seed's U-Net about 2x faster than fp32 on an AVX-512-bf16 CPU
 (`python -m unetlab bench` measures it); on a CPU without native bf16 "fast" keeps fp32 (hardware.py), where
@@ -70,8 +72,8 @@ class Batch:
 class Objective(Protocol):
     """What the loop trains: a loss on a batch, and an evaluation of held-out samples.
 
-    Every random number an objective draws (noise, timesteps, hints) comes from `generator`: the loop's one
-    generator, seeded from the run's seed, so a run is the same every time."""
+    Every random number an objective draws (noise, timesteps, hints) comes from `generator`, which the loop seeds
+    from the run's seed (objective_seed), so a run is the same every time."""
 
     def loss(self, model: nn.Module, batch: Batch, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         """The batch's mean loss (to backpropagate), and named numbers to log (floats; may be empty)."""
@@ -91,6 +93,15 @@ def cosine_schedule(steps: int, warmup: int) -> Callable[[int], float]:
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup))))
 
     return factor
+
+
+def objective_seed(seed: int, rank: int = 0) -> int:
+    """The seed of the generator an objective draws from (noise, timesteps, hints), derived from the run's seed.
+
+    Not the data's generator itself: under accelerate every process must draw the same batches to keep its share
+    of them, and each process's objective draws only for its own share. SeedSequence makes the two streams
+    independent of each other (and of other ranks'), where seeding both with `seed` would repeat one stream."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
 
 def launched_accelerator():
@@ -140,8 +151,9 @@ def train(
     accelerator: an `accelerate.Accelerator` (see launched_accelerator) to train data parallel; None trains here.
     """
     objective = objective or Reconstruct()
-    gen = torch.Generator().manual_seed(seed)
     shards, rank = (accelerator.num_processes, accelerator.process_index) if accelerator else (1, 0)
+    gen = torch.Generator().manual_seed(seed)  # data order and crops: the same on every process
+    draws = torch.Generator().manual_seed(objective_seed(seed, rank))  # what the objective draws, on this process
     device = accelerator.device if accelerator else torch.device("cpu")
     steps_per_epoch = math.ceil(math.ceil(len(data) / batch_size) / shards)
     total = epochs * steps_per_epoch
@@ -167,7 +179,7 @@ def train(
             x, y = drawn if labelled else (drawn, None)
             batch = Batch(x.to(device).contiguous(memory_format=memory_format), None if y is None else y.to(device))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss, logged = objective.loss(model, batch, gen)
+                loss, logged = objective.loss(model, batch, draws)
             opt.zero_grad(set_to_none=True)
             if accelerator is not None:
                 accelerator.backward(loss)
