@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Task:
-    name: str
+    """A kind of training: what its recipes train with, what their cards say, and what their data must be."""
+
+    name: str  # as recipes and cards name it
     tab: str  # the tab whose model lists hold this task's models
     objective: Callable[[Recipe, Data], Objective]  # what the loop trains with (some need the training data)
     loss_name: Callable[[Recipe], str]  # the loss as the card's hyper.loss names it
