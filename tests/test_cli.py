@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from unetlab import recipes, registry
+from unetlab import cards, recipes, registry, tasks
 from unetlab.__main__ import main
 from unetlab.recipes import Recipe
 
@@ -287,14 +288,14 @@ def test_a_diverged_run_writes_nothing(tiny_recipe, monkeypatch, capsys):
     out = tiny_recipe / "w"
     assert main(["train", "--recipe", "tiny", "--out", str(out)]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real_run = recipes.run
+    real_run = recipes.training
 
     def diverging(r, data, model, **kw):
         yield from real_run(r, data, model, **kw)
         with torch.no_grad():
             next(model.parameters()).fill_(float("nan"))  # as a too-large step leaves them
 
-    monkeypatch.setattr(recipes, "run", diverging)
+    monkeypatch.setattr(recipes, "training", diverging)
     assert main(["train", "--recipe", "tiny", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "NaN or infinity" in err and "diverged" in err and "nothing was written" in err
@@ -310,7 +311,8 @@ def test_a_run_whose_evaluation_fails_replaces_nothing(tiny_recipe, monkeypatch,
     def crash(*args, **kwargs):
         raise RuntimeError("out of memory in the evaluation")
 
-    monkeypatch.setattr(recipes, "evaluate", crash)
+    reconstruct = tasks.get("reconstruct")
+    monkeypatch.setitem(tasks.TASKS, "reconstruct", replace(reconstruct, card_metrics=crash))
     assert main(["train", "--recipe", "tiny", "--out", str(out), "--seed", "5"]) == 1
     assert "out of memory in the evaluation" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no staging left behind either
@@ -320,7 +322,8 @@ def test_finish_refuses_an_empty_or_diverged_history(tiny_recipe, tmp_path):
     r = recipes.get("tiny")
     model, data = recipes.build_model(r), recipes.load_data(r)
     with pytest.raises(ValueError, match="no epoch was trained; nothing was written"):
-        recipes.finish(r, model, data, [], 0.0, tmp_path / "w")
+        cards.finish(r, model, data, [], 0.0, tmp_path / "w", registry.Registry(tmp_path / "none"))
     with pytest.raises(registry.WeightsError, match="held-out loss is nan.*diverged"):
-        recipes.finish(r, model, data, [{"epoch": 1, "test_loss": float("nan"), "psnr": 0.0}], 0.0, tmp_path / "w")
+        history = [{"epoch": 1, "test_loss": float("nan"), "psnr": 0.0}]
+        cards.finish(r, model, data, history, 0.0, tmp_path / "w", registry.Registry(tmp_path / "none"))
     assert not (tmp_path / "w").exists()

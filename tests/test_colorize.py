@@ -7,6 +7,8 @@ from skimage import color
 
 from unetlab import colorize as C
 from unetlab import images, metrics, registry
+from unetlab.tasks.colorize import Colorize
+from unetlab.train import Batch
 
 TINY_COLOR = dict(in_channels=1, base=4, depth=2, output="linear")
 
@@ -96,13 +98,13 @@ def test_bins_built_in_inference_mode_still_train():
 @pytest.mark.parametrize("kind", ["classify", "rgb"])
 def test_objective_trains_and_evaluates(kind):
     model = tiny(3 if kind == "rgb" else None).train()
-    objective = C.Colorize(kind)
+    objective = Colorize(kind)
     x = torch.rand(2, 3, 16, 16)
-    loss = objective.loss(model, x)
+    loss, _ = objective.loss(model, Batch(x), torch.Generator().manual_seed(0))
     loss.backward()
     assert loss.ndim == 0 and torch.isfinite(loss)
     model.eval()
-    per_sample, mse, cols = objective.evaluate(model, x)
+    per_sample, mse, cols = objective.evaluate(model, Batch(x))
     assert per_sample.shape == mse.shape == (2,) and len(cols) == 3
     torch.testing.assert_close(cols[2], x)
     assert (cols[0][:, 0] - cols[0][:, 1]).abs().max() < 1e-4  # the grey column has no chroma
@@ -245,14 +247,14 @@ def test_training_hints_come_from_the_true_colours():
 @pytest.mark.parametrize("kind", ["classify", "ab+bins"])
 def test_guided_objective_trains_and_evaluates(kind):
     model = guided_tiny(two_heads=kind == "ab+bins").train()
-    objective = C.Colorize(kind)
+    objective = Colorize(kind)
     x = torch.rand(2, 3, 16, 16)
-    loss = objective.loss(model, x)
+    loss, _ = objective.loss(model, Batch(x), torch.Generator().manual_seed(0))
     loss.backward()
     assert loss.ndim == 0 and torch.isfinite(loss)
     model.eval()
-    a = objective.evaluate(model, x)[0]
-    torch.testing.assert_close(a, objective.evaluate(model, x)[0])  # held-out hints are the same every time
+    a = objective.evaluate(model, Batch(x))[0]
+    torch.testing.assert_close(a, objective.evaluate(model, Batch(x))[0])  # held-out hints are the same every time
 
 
 @pytest.mark.parametrize(

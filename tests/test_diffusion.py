@@ -9,6 +9,7 @@ from PIL import Image
 from tests.diffusion_fixtures import save_tiny_models, tiny_model
 from unetlab import data, diffusion, metrics, registry
 from unetlab.__main__ import main
+from unetlab.tasks.diffusion import Denoise
 from unetlab.train import train
 
 
@@ -84,7 +85,7 @@ def test_the_loop_trains_diffusion_with_labels():
     d = data.digits(8)
     d.train, d.train_labels = d.train[:64], d.train_labels[:64]
     model = tiny_model("sample")
-    reports = list(train(model, d, epochs=2, batch_size=32, lr=1e-3, objective=diffusion.Denoise()))
+    reports = list(train(model, d, epochs=2, batch_size=32, lr=1e-3, objective=Denoise()))
     assert len(reports) == 2 and np.isfinite(reports[-1].train_loss)
     assert reports[-1].grid.shape[1] == 3 * 8 + 2 * 2  # columns: x0 | x_t | predicted x0
 

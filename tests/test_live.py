@@ -22,7 +22,7 @@ FAST = dict(dataset="faces", epochs=2, batch_size=32, width=4)  # 160 training f
 def run(job, reg=None, **kw):
     """The last step, and the epoch shown at each step (a job streams one Step object, updated in place)."""
     epochs = []
-    for step in live.run(job, reg or registry.Registry("/nonexistent"), threads=1, **kw):
+    for step in live.train_job(job, reg or registry.Registry("/nonexistent"), threads=1, **kw):
         epochs.append(step.epoch)
     return step, epochs
 
@@ -55,7 +55,7 @@ def test_reset_reproduces_the_same_curve():
 def test_stop_ends_within_an_epoch_and_keeps_the_model(tmp_path):
     reg = registry.Registry(tmp_path)
     steps = []
-    for step in live.run(live.Job(model="dae", dataset="digits", epochs=50, batch_size=16), reg, "s1", threads=1):
+    for step in live.train_job(live.Job(model="dae", dataset="digits", epochs=50, batch_size=16), reg, "s1", threads=1):
         steps.append(step.epoch)
         if step.epoch == 1:
             assert live.request_stop("s1")
@@ -179,7 +179,7 @@ def test_a_diverging_job_stops_with_a_message_and_registers_nothing(tmp_path, mo
     reg = registry.Registry(tmp_path)
     epochs = []
     with pytest.raises(ValueError, match=r"training diverged \(VAE \(β\): held-out loss nan at epoch 1\): nothing was"):
-        for step in live.run(live.Job(model="vae", lr=1e9, **{**FAST, "epochs": 40}), reg, threads=1):
+        for step in live.train_job(live.Job(model="vae", lr=1e9, **{**FAST, "epochs": 40}), reg, threads=1):
             epochs.append(step.epoch)
     assert epochs == [0]  # epoch 0 only: not 40 epochs of NaN
     assert reg.names() == []
@@ -187,7 +187,7 @@ def test_a_diverging_job_stops_with_a_message_and_registers_nothing(tmp_path, mo
 
 def test_a_comparison_is_registered_whole_or_not_at_all(tmp_path, monkeypatch):
     """Only the model with skips ends non-finite: the one without skips is not registered alone."""
-    real_run = live.recipes.run
+    real_run = live.recipes.training
 
     def skip_model_diverges(r, data, model, **kw):
         yield from real_run(r, data, model, **kw)
@@ -195,7 +195,7 @@ def test_a_comparison_is_registered_whole_or_not_at_all(tmp_path, monkeypatch):
             with torch.no_grad():
                 next(model.parameters()).fill_(math.inf)
 
-    monkeypatch.setattr(live.recipes, "run", skip_model_diverges)
+    monkeypatch.setattr(live.recipes, "training", skip_model_diverges)
     reg = registry.Registry(tmp_path)
     with pytest.raises(ValueError, match=r"training diverged .*with skips: 1 tensor\(s\).*nothing was registered"):
         run(live.Job(model="unet", **FAST), reg, out_dir=tmp_path / "out")
@@ -215,7 +215,7 @@ def test_stop_cancels_this_sessions_queued_job_only(tmp_path):
         if queued is not None:
             queued.set()
         with slot:
-            for step in live.run(live.Job(model=model, **FAST), reg, session, threads=1):
+            for step in live.train_job(live.Job(model=model, **FAST), reg, session, threads=1):
                 steps.setdefault(session, []).append(step.epoch)
                 if started is not None:
                     started.set()

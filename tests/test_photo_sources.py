@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from unetlab import data, photo_sources, recipes
-from unetlab.train import Report
+from unetlab import cards, data, photo_sources, recipes
+from unetlab.train import Report, keep_best
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs Debian's dpkg-deb")
 
@@ -152,10 +152,10 @@ def test_keep_best_restores_the_best_epochs_weights():
             model.weight.data.fill_(w)
             yield Report(epoch, 3, loss, loss, 0.0, 0.0, 0.0, np.zeros((1, 1), np.uint8))
 
-    seen = [r.epoch for r in recipes.keep_best(reports(), model)]
+    seen = [r.epoch for r in keep_best(reports(), model)]
     assert seen == [1, 2, 3]  # the whole curve is still reported
     assert model.weight.item() == 2.0  # ... but epoch 2's weights are kept
     r = recipes.get("colorize-skip")
     history = [{"epoch": 1, "test_loss": 3.0}, {"epoch": 2, "test_loss": 1.0}, {"epoch": 3, "test_loss": 2.0}]
-    assert r.keep_best and recipes.kept(r, history)["epoch"] == 2
-    assert recipes.kept(recipes.get("vae-digits"), history)["epoch"] == 3
+    assert r.keep_best and cards.kept(r, history)["epoch"] == 2
+    assert cards.kept(recipes.get("vae-digits"), history)["epoch"] == 3

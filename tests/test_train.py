@@ -6,6 +6,7 @@ import torch
 
 from unetlab import registry
 from unetlab.data import Data
+from unetlab.tasks.reconstruct import Reconstruct
 from unetlab.train import cosine_schedule, train
 
 CONFIG = {"base": 4, "depth": 2, "skips": True}
@@ -48,6 +49,36 @@ def test_deterministic_given_seed():
     assert [r.train_loss for r in a] == [r.train_loss for r in b]
     assert [r.test_loss for r in a] == [r.test_loss for r in b]
     assert a[0].train_loss != c[0].train_loss
+
+
+class Drawing(Reconstruct):
+    """Reconstruction that also draws `n` numbers per batch from the generator it is given, and records the batches."""
+
+    def __init__(self, n: int):
+        self.n, self.seen, self.drawn = n, [], []
+
+    def loss(self, model, batch, generator):
+        self.seen.append(batch.x.clone())
+        self.drawn.append(torch.rand(self.n, generator=generator))
+        return super().loss(model, batch, generator)
+
+
+def test_what_an_objective_draws_leaves_the_batches_alone():
+    """Under accelerate every process must draw the same batches: the objective's draws come from their own
+    generator, seeded from the run's seed, and the same seed draws the same numbers again."""
+    data = Data("crops", [torch.rand(3, 24, 24) for _ in range(3)], torch.rand(8, 3, 16, 16), crop=16, epoch_size=16)
+    runs = []
+    for n, seed in ((0, 0), (7, 0), (7, 0), (7, 1)):
+        torch.manual_seed(0)
+        objective = Drawing(n)
+        list(
+            train(registry.build("unet", CONFIG), data, epochs=2, batch_size=8, lr=1e-3, seed=seed, objective=objective)
+        )
+        runs.append(objective)
+    none, a, b, c = runs
+    assert all(torch.equal(x, y) for x, y in zip(none.seen, a.seen, strict=True))  # same crops with or without draws
+    assert all(torch.equal(x, y) for x, y in zip(a.drawn, b.drawn, strict=True))  # same seed, same draws
+    assert not torch.equal(a.drawn[0], c.drawn[0])
 
 
 def test_stop_ends_with_a_partial_report():

@@ -71,10 +71,12 @@ def progress_line(r) -> str:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train a recipe. Under `accelerate launch` it runs data parallel; only the main process prints and saves."""
-    from unetlab import recipes, registry
+    from unetlab import cards, recipes, registry
+    from unetlab.settings import Settings
     from unetlab.train import launched_accelerator
 
-    r = recipes.get(args.recipe).with_overrides(
+    settings = Settings.from_env()
+    r = recipes.get(args.recipe, stl10=settings.stl10).with_overrides(
         dataset=args.dataset,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -99,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             flags = ", ".join(f"--{k.replace('_', '-')}" for k in r.overrides)
             print(f"{flags} differ from the recipe: writing to {out}/, not weights/ (--out DIR to choose)")
     history, start = [], time.perf_counter()
-    for report in recipes.run(r, data, model, accelerator=accelerator):
+    for report in recipes.training(r, data, model, accelerator=accelerator):
         history.append(report.row())
         if main:
             print(progress_line(report), flush=True)
@@ -107,7 +109,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         accelerator.wait_for_everyone()
     if not main:
         return
-    path = recipes.finish(r, model.cpu(), data, history, time.perf_counter() - start, out)
+    reg = registry.Registry.from_settings(settings)  # the diffusion task's evaluation loads its judge from it
+    path = cards.finish(r, model.cpu(), data, history, time.perf_counter() - start, out, reg)
     card = json.loads(path.read_text())
     print(f"wrote {path.with_name(card['weights'])} and {path}")
     print("metrics: " + json.dumps(card["metrics"]))

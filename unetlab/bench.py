@@ -268,7 +268,7 @@ def live_overhead(epochs: int = 4) -> dict:
     reg = registry.Registry(tempfile.mkdtemp())
     totals, trains, shows, speeds, first, seen = [], [], [], [], None, {}
     t = start = time.perf_counter()
-    for step in live.run(job, reg, threads=torch.get_num_threads()):
+    for step in live.train_job(job, reg, threads=torch.get_num_threads()):
         t_show = time.perf_counter()
         for g in live.grids(step):
             Image.fromarray(images.enlarge(g, 3)).save(io.BytesIO(), format="PNG")

@@ -336,61 +336,6 @@ def predict_ab(
     return rgb_to_lab(y.float().clamp(0, 1))[:, 1:], None  # the seed's RGB output, read back as chroma
 
 
-class Colorize:
-    """Chroma from luminance. classify: class-rebalanced cross-entropy over ab bins (Zhang et al. 2016);
-    rgb: the seed's per-pixel RGB MSE. x is an RGB batch in [0, 1]. A guided model (4 input channels) gets hints
-    drawn from the true colours (sample_hints) from the objective's own generator; held-out batches get the same
-    hints every epoch (a generator seeded afresh per batch), so the kept epoch is chosen on a fixed task."""
-
-    def __init__(self, kind: str, weights: torch.Tensor | None = None, seed: int = 0):
-        if kind not in ("classify", "rgb", "ab+bins"):
-            raise ValueError(f"colorize objective must be 'classify', 'rgb' or 'ab+bins', got {kind!r}")
-        self.kind = kind
-        self.weights = weights if weights is not None else torch.ones(bins().count)
-        self.gen = torch.Generator().manual_seed(seed)
-
-    def _forward(self, model: nn.Module, lab: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> the model's output, and the nearest-hint fill its regression head corrects (zeros without hints)."""
-        if not guided(model):
-            return model(model_input(lab[:, :1])), torch.zeros_like(lab[:, 1:])
-        hint_ab, mask = sample_hints(lab[:, 1:], gen)
-        fill = nearest_hint_ab(hint_ab, mask)
-        return model(model_input(lab[:, :1], hint_ab, mask, fill)), fill
-
-    def loss(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return self.losses(model, x, self.gen).mean()
-
-    def losses(self, model: nn.Module, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Per-sample loss (B,)."""
-        lab = rgb_to_lab(x)
-        y, fill = self._forward(model, lab, gen)
-        if self.kind == "rgb":
-            return (y.float() - x).pow(2).flatten(1).mean(1)
-        reg = 0.0
-        if self.kind == "ab+bins":  # Zhang 2017: a Huber loss on the regression head (in bin widths), plus the bins'
-            reg = F.smooth_l1_loss((fill + y[:, :2].float() * AB_RANGE) / BIN, lab[:, 1:] / BIN, reduction="none")
-            reg, y = reg.flatten(1).mean(1), y[:, 2:]  # cross-entropy below (the palette's distribution)
-        # One pixel in four (a random phase of a stride-2 grid): neighbours carry nearly the same colour, and the
-        # softmax over Q bins, not the U-Net, dominated the step's time (3.5x faster at the same loss per step).
-        oy, ox = torch.randint(0, 2, (2,), generator=gen).tolist()
-        ab, y = lab[:, 1:, oy::2, ox::2], y[:, :, oy::2, ox::2]
-        classes, soft = bins().encode(ab)  # (B, 4, H/2, W/2) each
-        z = y.float().permute(0, 2, 3, 1)  # (B, H/2, W/2, Q): bins last, so the softmax runs over contiguous rows
-        logp = (z.gather(-1, classes.permute(0, 2, 3, 1)) - torch.logsumexp(z, -1, keepdim=True)).permute(0, 3, 1, 2)
-        w = self.weights[bins().cell(ab)]  # the weight of each pixel's own bin, Zhang et al. eq. 3
-        return reg - (w * (soft * logp).sum(1)).flatten(1).mean(1)
-
-    def evaluate(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        lab = rgb_to_lab(x)
-        loss = self.losses(model, x, torch.Generator().manual_seed(0))
-        hints = sample_hints(lab[:, 1:], torch.Generator().manual_seed(0)) if guided(model) else None
-        ab, _ = predict_ab(model, lab[:, :1], hints)
-        y = lab_to_rgb(torch.cat([lab[:, :1], ab], 1))
-        grey = lab_to_rgb(torch.cat([lab[:, :1], torch.zeros_like(ab)], 1))
-        mse = (y - x).pow(2).flatten(1).mean(1)
-        return loss, mse, [grey, y, x]
-
-
 # --- any upload, full resolution --------------------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""Diffusion on digits: the training objective, the sampling loop, and the measurements the tab and cards show.
+"""Diffusion on digits: the sampling loop and the measurements the tab and cards show (its training objective,
+Denoise, is in tasks/diffusion.py).
 
 The sampling loop is diffusers' own, visible here (one model call and one `scheduler.step` per timestep), with
 classifier-free guidance. Both objectives use the same U-Net and DDPMScheduler; only `prediction_type` differs:
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from unetlab import metrics
@@ -42,50 +42,6 @@ def predicted_x0(
         return prediction
     abar = alphas_cumprod[t].view(-1, 1, 1, 1)
     return (x_t - (1 - abar).sqrt() * prediction) / abar.sqrt()  # Ho et al. 2020, eq. 15
-
-
-class Denoise:
-    """DDPM training (Ho et al. 2020, algorithm 1): noise a clean digit to a random t, predict epsilon or x0, MSE.
-
-    The x0 objective is plain MSE on x0, not SNR-weighted: MSE on x0 equals SNR(t) x MSE on epsilon, so it already
-    weighs low-noise steps far more; no extra weighting (diffusers' --snr_gamma) is applied to either objective.
-    A LABEL_DROP share of the prompts is the null token (classifier-free guidance, Ho & Salimans 2022).
-    """
-
-    labels = True
-
-    def __init__(self, label_drop: float = LABEL_DROP):
-        self.label_drop = label_drop
-
-    def loss(self, model: DigitDiffusion, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        from unetlab.models.diffusion import NULL
-
-        sched = model.scheduler()
-        x0 = x * 2 - 1  # digits in [0, 1] -> [-1, 1]
-        noise = torch.randn_like(x0)
-        t = torch.randint(0, sched.config.num_train_timesteps, (len(x0),))
-        x_t = sched.add_noise(x0, noise, t)
-        y = torch.where(torch.rand(len(y)) < self.label_drop, torch.full_like(y, NULL), y)
-        target = noise if model.config.prediction_type == "epsilon" else x0
-        return F.mse_loss(model(x_t, t, y).float(), target)
-
-    def evaluate(
-        self, model: DigitDiffusion, x: torch.Tensor, y: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Fixed noise and timesteps spread over 0..T: per-sample loss, MSE of the implied x0 (in [0, 1]), and
-        preview columns x0 | x_t | predicted x0."""
-        sched = model.scheduler()
-        g = torch.Generator().manual_seed(0)
-        x0 = x * 2 - 1
-        noise = torch.randn(x0.shape, generator=g)
-        t = torch.linspace(0, sched.config.num_train_timesteps - 1, len(x0)).long()
-        x_t = sched.add_noise(x0, noise, t)
-        pred = model(x_t, t, y).float()
-        target = noise if model.config.prediction_type == "epsilon" else x0
-        x0_hat = predicted_x0(pred, x_t, t, sched.alphas_cumprod, model.config.prediction_type)
-        loss = (pred - target).pow(2).flatten(1).mean(1)
-        mse = (to_unit(x0_hat) - x).pow(2).flatten(1).mean(1)
-        return loss, mse, [x, to_unit(x_t), to_unit(x0_hat)]
 
 
 def make_scheduler(model: nn.Module, kind: Literal["ddpm", "ddim"]) -> DDPMScheduler | DDIMScheduler:

@@ -23,7 +23,8 @@ from unetlab import data as datasets
 from unetlab import metrics, registry
 from unetlab.images import grid
 from unetlab.models.autoencoders import LinearAE, LinearAEConfig
-from unetlab.models.unet import UNet, UNetConfig, count_parameters
+from unetlab.models.unet import UNet, count_parameters
+from unetlab.tasks.anomaly import purity_net
 from unetlab.train import train
 
 PURITY_FILE = "results/purity.json"  # the shipped results card, under the weights folder (not a model card)
@@ -38,25 +39,6 @@ SEED_ROWS = [
     {"features": "raw", "purity_mean": 0.5900, "purity_std": 0.0023, "dims": 784},
 ]
 CONDITIONS = [(r["skip"], r["bottleneck"]) for r in SEED_ROWS[:4]]  # in the seed's table order
-
-
-def purity_net(skip: bool, bottleneck: bool, image_size: int = 32) -> UNetConfig:
-    """The seed's purity U-Net: blocks of 4/8/16 channels (base 4, depth 2), 1 -> 1 channel, sigmoid output.
-
-    tanh sits on the layer whose output is clustered, as in the seed: the 16-unit dense code when there is a
-    bottleneck (the middle block then ends in ReLU), else the middle block itself.
-    """
-    return UNetConfig(
-        in_channels=1,
-        out_channels=1,
-        base=4,
-        depth=2,
-        skips=skip,
-        bottleneck=16 if bottleneck else 0,
-        image_size=image_size,
-        latent_act="relu" if bottleneck else "tanh",
-        output="sigmoid",
-    )
 
 
 def label(skip: bool | None, bottleneck: bool | None) -> str:

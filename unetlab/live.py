@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from unetlab import cards, latent, recipes, registry, tasks
 from unetlab import data as datasets
-from unetlab import latent, recipes, registry
 from unetlab.recipes import Recipe
-from unetlab.train import Report, evaluate
+from unetlab.train import Report, heldout
 from unetlab.uploads import read_uploads
 
 TRAIN_SECONDS = float(os.environ.get("UNETLAB_TRAIN_SECONDS", 600))  # a job stops (and keeps its model) after this
@@ -45,7 +45,7 @@ PREVIEW = 8  # held-out samples in each grid (the loop's default)
 HELDOUT = 256  # held-out samples scored after every epoch (a fixed subset): the curve costs under a tenth
 MAP_POINTS = 32  # fewest images on the Latent tab's map of a model trained here
 
-MODELS = {  # the tab's model choices: key -> what it is
+CHOICES = {  # the tab's model choices: key -> what it is
     "unet": "U-Net autoencoder, with vs without skips (side by side)",
     "colorizer": "U-Net colouriser: grey in, RGB out (the original article's MSE)",
     "vae": "VAE (β)",
@@ -62,7 +62,7 @@ LOSS_WEIGHT_MAX = 1000.0  # β, L1, λ, commitment (and the noise level): a larg
 
 @dataclass
 class Job:
-    model: str = "unet"  # a key of MODELS
+    model: str = "unet"  # a key of CHOICES
     dataset: str = "digits"  # a key of DATASETS
     files: list[str] = field(default_factory=list)  # upload: a zip and/or image files
     epochs: int = 10
@@ -80,8 +80,8 @@ class Job:
 
     def check(self) -> None:
         """Raise ValueError with a message a user can act on."""
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.model not in CHOICES:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(CHOICES)}")
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         if self.dataset == "upload" and not self.files:
@@ -161,7 +161,7 @@ def job_recipes(job: Job, data: datasets.Data) -> list[Recipe]:
         crop=data.crop,
         epoch_size=data.epoch_size,
         size=data.size,
-        description=f"trained in the Live training tab: {MODELS[job.model]} on {job.dataset}",
+        description=f"trained in the Live training tab: {CHOICES[job.model]} on {job.dataset}",
     )
     if job.model == "unet":
         unet = dict(in_channels=c, out_channels=c, base=job.width, depth=depth)
@@ -249,7 +249,7 @@ class Stops:
 
 
 @dataclass
-class Step:
+class JobStep:
     """What the tab shows after each model's epoch."""
 
     reports: dict[str, Report]  # the latest report of each model, by recipe name
@@ -276,24 +276,24 @@ def label(job: Job, r: Recipe) -> str:
     """A model's name in the plot's legend and the tab's captions."""
     if job.model == "unet":
         return "with skips" if r.config["skips"] else "without skips"
-    return MODELS[job.model]
+    return CHOICES[job.model]
 
 
-def run(
+def train_job(
     job: Job,
     reg: registry.Registry,
     session: str = "",
     seconds: float | None = None,
     threads: int | None = None,
     out_dir: Path | None = None,
-) -> Iterator[Step]:
-    """Train the job, yielding a Step after every model's epoch and a final one with the registered models.
+) -> Iterator[JobStep]:
+    """Train the job, yielding a JobStep after every model's epoch and a final one with the registered models.
 
     A job whose session pressed Stop while it waited in the queue ends at once, training and registering nothing;
     a job whose model diverges (NaN or infinity) raises ValueError, registering nothing."""
     job.check()
     if cancelled(session):
-        yield Step({}, {}, [], "", 0.0, done=True, stopped="stopped before it started")
+        yield JobStep({}, {}, [], "", 0.0, done=True, stopped="stopped before it started")
         return
     data, note = load_data(job)
     rs = job_recipes(job, data)
@@ -307,13 +307,14 @@ def run(
 
     models = [recipes.build_model(r) for r in rs]  # each seeded: the same start for the same seed
     labels = [label(job, r) for r in rs]
-    step = Step({}, {r.name: lab for r, lab in zip(rs, labels)}, [], note, 0.0)
+    step = JobStep({}, {r.name: lab for r, lab in zip(rs, labels)}, [], note, 0.0)
     histories: dict[str, list[dict]] = {r.name: [] for r in rs}
     # epoch 0: the untrained models on the held-out samples, shown at once (the loop's own evaluation)
     for r, m, lab in zip(rs, models, labels):
         m.to(memory_format=torch.channels_last if r.fast else torch.contiguous_format)  # as the loop will
         with torch_threads(threads or TRAIN_THREADS):
-            test_loss, psnr, grid = evaluate(m, data, recipes.objective(r, data), 4 * r.batch_size, PREVIEW)
+            objective = tasks.get(r.task).objective(r, data)
+            test_loss, psnr, grid = heldout(m, data, objective, 4 * r.batch_size, PREVIEW)
         step.elapsed = time.perf_counter() - start
         step.reports[r.name] = Report(0, r.epochs, math.nan, test_loss, psnr, 0.0, step.elapsed, grid)
         step.history += [  # no train loss yet; the empty point names the curve, so the plot's legend has it
@@ -321,7 +322,7 @@ def run(
             {"epoch": 0, "loss": test_loss, "curve": f"{lab}: held-out"},
         ]
     yield step
-    loops = [recipes.run(r, data, m, stop=should_stop) for r, m in zip(rs, models)]
+    loops = [recipes.training(r, data, m, stop=should_stop) for r, m in zip(rs, models)]
     active = list(range(len(rs)))
     try:
         while active:
@@ -383,13 +384,13 @@ def hand_off(
     archive = out_dir / f"{rs[-1].name}.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for r, model in zip(rs, models):
-            card = recipes.card(r, model, data, histories[r.name], seconds)
+            card = cards.new_card(r, model, data, histories[r.name], seconds)
             card["command"] = f"the Live training tab, settings: {json.dumps(live_settings(r))}"
             last = histories[r.name][-1] if histories[r.name] else {}
             card["metrics"] = {"test_psnr": last.get("psnr"), "test_loss": last.get("test_loss")}
             path = registry.save(model, card, out_dir, dtype=torch.float32)
             reg.register(r.name, r.task, r.model, card["config"], model, json.loads(path.read_text()), files=owned)
-            if r.task in recipes.LATENT_TASKS:  # the Latent tab's map: this job's own held-out images
+            if tasks.get(r.task).latent:  # the Latent tab's map: this job's own held-out images
                 x, labels = data.test, data.test_labels
                 if len(x) < MAP_POINTS:  # a small upload: add training images, or the map holds a point or two
                     x, labels = torch.cat([x, data.train[:MAP_POINTS]]), None
@@ -403,6 +404,6 @@ def live_settings(r: Recipe) -> dict:
     return {"dataset": r.dataset, "epochs": r.epochs, "batch_size": r.batch_size, "lr": r.lr, "seed": r.seed}
 
 
-def grids(step: Step) -> list[np.ndarray]:
+def grids(step: JobStep) -> list[np.ndarray]:
     """The latest held-out grid of each model, in the order the job trains them."""
     return [r.grid for r in step.reports.values()]

@@ -1,8 +1,10 @@
 """THE training loop: a generator of per-epoch reports. The CLI prints it; the UI streams it.
 
-Deterministic given a seed (data order and crops come from one torch.Generator; build the model after
-torch.manual_seed). Stoppable: `stop()` is checked before every batch, and a stopped run still ends with a
-report of its partial epoch, so the caller keeps the partly trained model.
+Deterministic given a seed: data order and crops come from one torch.Generator, every random number the objective
+draws from a second one seeded from the same seed (objective_seed); build the model after torch.manual_seed. The
+objective is the task's (tasks/<task>.py); without one the loop trains plain reconstruction. Stoppable: `stop()`
+is checked before every batch, and a stopped run still ends with a report of its partial epoch, so the caller
+keeps the partly trained model.
 
 Speed: bf16 autocast + channels_last train the seed's U-Net about 2x faster than fp32 on an AVX-512-bf16 CPU
 (`python -m unetlab bench` measures it); on a CPU without native bf16 "fast" keeps fp32 (hardware.py), where
@@ -18,18 +20,19 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from unetlab.data import Data
 from unetlab.hardware import bf16_pays
 from unetlab.images import grid
+from unetlab.tasks.reconstruct import Reconstruct
 
 
 @dataclass
@@ -43,37 +46,42 @@ class Report:
     elapsed: float  # seconds since the start
     grid: np.ndarray = field(repr=False)  # uint8: fixed held-out samples, input | output
     stopped: bool = False
+    logs: dict[str, float] = field(default_factory=dict)  # the objective's logged numbers, mean over the epoch
 
     def row(self) -> dict:
-        """The numbers, without the grid (for cards, JSON and plots)."""
+        """The numbers, without the grid and the logs (for cards, JSON and plots)."""
         d = asdict(self)
-        del d["grid"]
+        del d["grid"], d["logs"]
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in d.items()}
+
+
+@dataclass
+class Batch:
+    """What an objective is given: images, and their class labels where the data has them (digits)."""
+
+    x: torch.Tensor  # (B, C, H, W) in [0, 1]
+    labels: torch.Tensor | None = None  # (B,) class indices, or None for unlabelled data
+
+    def need_labels(self) -> torch.Tensor:
+        """The labels, for an objective that trains on them; ValueError when the data has none."""
+        if self.labels is None:
+            raise ValueError("this objective trains on class labels, and the data has none; use digits")
+        return self.labels
 
 
 class Objective(Protocol):
     """What the loop trains: a loss on a batch, and an evaluation of held-out samples.
 
-    An objective with `labels = True` (diffusion, the classifier) is also given the batch's class labels, as a
-    third argument to both methods."""
+    Every random number an objective draws (noise, timesteps, hints) comes from `generator`, which the loop seeds
+    from the run's seed (objective_seed), so a run is the same every time."""
 
-    def loss(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor: ...
-
-    def evaluate(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Per-sample loss, per-sample MSE of the output image vs its target, and the preview grid's columns."""
+    def loss(self, model: nn.Module, batch: Batch, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        """The batch's mean loss (to backpropagate), and named numbers to log (floats; may be empty)."""
         ...
 
-
-class Reconstruct:
-    """Autoencoding: the target is the input. MSE loss; PSNR on [0, 1] images."""
-
-    def loss(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(model(x).float(), x)
-
-    def evaluate(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        y = model(x).float()
-        mse = (y - x).pow(2).flatten(1).mean(1)
-        return mse, mse, [x, y]
+    def evaluate(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Per-sample loss, per-sample MSE of the output image vs its target, and the preview grid's columns."""
+        ...
 
 
 def cosine_schedule(steps: int, warmup: int) -> Callable[[int], float]:
@@ -87,6 +95,15 @@ def cosine_schedule(steps: int, warmup: int) -> Callable[[int], float]:
     return factor
 
 
+def objective_seed(seed: int, rank: int = 0) -> int:
+    """The seed of the generator an objective draws from (noise, timesteps, hints), derived from the run's seed.
+
+    Not the data's generator itself: under accelerate every process must draw the same batches to keep its share
+    of them, and each process's objective draws only for its own share. SeedSequence makes the two streams
+    independent of each other (and of other ranks'), where seeding both with `seed` would repeat one stream."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
 def launched_accelerator():
     """An `accelerate.Accelerator` when this process was started by `accelerate launch` (it sets
     ACCELERATE_MIXED_PRECISION in every process's environment), else None: plain runs never import accelerate."""
@@ -98,18 +115,15 @@ def launched_accelerator():
 
 
 @torch.no_grad()
-def evaluate(
+def heldout(
     model: nn.Module, data: Data, objective: Objective, batch_size: int, preview: int, device: str = "cpu"
 ) -> tuple[float, float, np.ndarray]:
     """Held-out loss, PSNR (from the mean MSE) and the preview grid, in fp32 eval mode."""
     model.eval()
     losses, errs, columns = [], [], None
     for i in range(0, len(data.test), batch_size):
-        batch = data.test[i : i + batch_size].to(device)
-        if getattr(objective, "labels", False):
-            loss, mse, cols = objective.evaluate(model, batch, data.test_labels[i : i + batch_size].to(device))
-        else:
-            loss, mse, cols = objective.evaluate(model, batch)
+        labels = None if data.test_labels is None else data.test_labels[i : i + batch_size].to(device)
+        loss, mse, cols = objective.evaluate(model, Batch(data.test[i : i + batch_size].to(device), labels))
         losses.append(loss)
         errs.append(mse)
         if columns is None:
@@ -137,8 +151,9 @@ def train(
     accelerator: an `accelerate.Accelerator` (see launched_accelerator) to train data parallel; None trains here.
     """
     objective = objective or Reconstruct()
-    gen = torch.Generator().manual_seed(seed)
     shards, rank = (accelerator.num_processes, accelerator.process_index) if accelerator else (1, 0)
+    gen = torch.Generator().manual_seed(seed)  # data order and crops: the same on every process
+    draws = torch.Generator().manual_seed(objective_seed(seed, rank))  # what the objective draws, on this process
     device = accelerator.device if accelerator else torch.device("cpu")
     steps_per_epoch = math.ceil(math.ceil(len(data) / batch_size) / shards)
     total = epochs * steps_per_epoch
@@ -150,21 +165,21 @@ def train(
         model, opt = accelerator.prepare(model, opt)  # several processes: DistributedDataParallel
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_schedule(total, warmup=min(100, total // 10 + 1)))
     start = time.perf_counter()
+    labelled = data.train_labels is not None and not data.crop  # random crops carry no labels
     for epoch in range(1, epochs + 1):
         model.train()
-        losses, seen, stopped = [], 0, False
+        losses, logs, seen, stopped = [], defaultdict(list), 0, False
         t0 = time.perf_counter()
-        labelled = getattr(objective, "labels", False)
-        for i, batch in enumerate(data.batches(batch_size, gen, labels=labelled)):
+        for i, drawn in enumerate(data.batches(batch_size, gen, labels=labelled)):
             if i % shards != rank:  # every process draws the same batches (same seed) and keeps its share
                 continue
             if stop is not None and stop():
                 stopped = True
                 break
-            x, y = batch if labelled else (batch, None)
-            x = x.to(device).contiguous(memory_format=memory_format)
+            x, y = drawn if labelled else (drawn, None)
+            batch = Batch(x.to(device).contiguous(memory_format=memory_format), None if y is None else y.to(device))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = objective.loss(model, x, y.to(device)) if labelled else objective.loss(model, x)
+                loss, logged = objective.loss(model, batch, draws)
             opt.zero_grad(set_to_none=True)
             if accelerator is not None:
                 accelerator.backward(loss)
@@ -173,9 +188,11 @@ def train(
             opt.step()
             sched.step()
             losses.append(loss.item())
+            for k, v in logged.items():
+                logs[k].append(v)
             seen += len(x)
         dt = time.perf_counter() - t0
-        test_loss, psnr, preview_grid = evaluate(core, data, objective, 4 * batch_size, preview, device)
+        test_loss, psnr, preview_grid = heldout(core, data, objective, 4 * batch_size, preview, device)
         yield Report(
             epoch=epoch,
             epochs=epochs,
@@ -186,6 +203,19 @@ def train(
             elapsed=time.perf_counter() - start,
             grid=preview_grid,
             stopped=stopped,
+            logs={k: float(np.mean(v)) for k, v in logs.items()},
         )
         if stopped:
             return
+
+
+def keep_best(reports: Iterator[Report], model: nn.Module) -> Iterator[Report]:
+    """Pass the reports on; when they end, put back the weights of the epoch with the lowest held-out loss
+    (early stopping without stopping: the curve stays whole, the card says which epoch was kept)."""
+    best, state = float("inf"), None
+    for report in reports:
+        if report.test_loss < best:
+            best, state = report.test_loss, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        yield report
+    if state is not None:
+        model.load_state_dict(state)

@@ -15,8 +15,8 @@ from unetlab.models.autoencoders import (
     DenoisingAEConfig,
     VQVAEConfig,
 )
-from unetlab.models.vae import ELBO
-from unetlab.train import train
+from unetlab.tasks.latent import ELBO
+from unetlab.train import Batch, train
 
 TINY = dict(in_channels=1, image_size=16, base=4, depth=2, latent=8, recon="mse")  # MSE: its floor is 0
 VARIANTS = {
@@ -47,7 +47,7 @@ def test_denoising_grid_shows_noisy_clean_output():
     torch.manual_seed(0)
     model = DenoisingAE(DenoisingAEConfig(**TINY, noise="masking", level=0.5)).eval()
     x = digits().test
-    _, mse, cols = ELBO().evaluate(model, x)
+    _, mse, cols = ELBO().evaluate(model, Batch(x))
     noisy, clean, out = cols
     assert torch.equal(clean, x) and mse.shape == (len(x),)
     assert 0.35 < (noisy == 0).float().mean() < 0.65  # about half the pixels masked

@@ -6,7 +6,9 @@ from torch.distributions import kl_divergence as torch_kl
 
 from unetlab import registry
 from unetlab.models.unet import count_parameters
-from unetlab.models.vae import AE, ELBO, VAE, AEConfig, VAEConfig, kl_divergence, reconstruction_nll
+from unetlab.models.vae import AE, VAE, AEConfig, VAEConfig, kl_divergence, reconstruction_nll
+from unetlab.tasks.latent import ELBO
+from unetlab.train import Batch
 
 TINY = dict(in_channels=1, image_size=16, base=4, depth=2, latent=3)
 
@@ -52,7 +54,7 @@ def test_terms_and_the_elbo():
     assert t["recon"].shape == t["kl"].shape == (3,) and t["image"].shape == x.shape
     again = model.terms(x, torch.Generator().manual_seed(1))
     assert torch.equal(t["loss"], again["loss"])  # a fixed generator fixes the sample
-    loss, mse, cols = ELBO().evaluate(model, x)
+    loss, mse, cols = ELBO().evaluate(model, Batch(x))
     assert loss.shape == mse.shape == (3,) and [c.shape for c in cols] == [x.shape, x.shape]
 
 
@@ -101,10 +103,10 @@ def test_elbo_objective_learns():
     for i in range(16):  # bars: 8 horizontal, 8 vertical, at different places
         (x[i, 0, 2 * (i % 8) : 2 * (i % 8) + 2] if i < 8 else x[i, 0, :, 2 * (i % 8) : 2 * (i % 8) + 2]).fill_(1)
     objective = ELBO()
-    before = objective.evaluate(model, x)[0].mean().item()
+    before = objective.evaluate(model, Batch(x))[0].mean().item()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(30):
         opt.zero_grad()
-        objective.loss(model, x).backward()
+        objective.loss(model, Batch(x), torch.Generator().manual_seed(0))[0].backward()
         opt.step()
-    assert objective.evaluate(model, x)[0].mean().item() < 0.75 * before
+    assert objective.evaluate(model, Batch(x))[0].mean().item() < 0.75 * before

@@ -42,22 +42,6 @@ class DigitClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-class Classify:
-    """Cross-entropy on the digit labels. The loop's 'MSE' for a classifier is its 0/1 error per sample."""
-
-    labels = True
-
-    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(model(x).float(), y)
-
-    def evaluate(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        logits = model(x).float()
-        wrong = (logits.argmax(1) != y).float()
-        return F.cross_entropy(logits, y, reduction="none"), wrong, [x]
-
-
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Class indices for images (B, 1, H, W) in [0, 1], resized to the classifier's input size if needed."""

@@ -186,27 +186,3 @@ class VAE(AE):
         """A sampled reconstruction and q(z|x): (images, mu, log sigma^2)."""
         mu, logvar = self.encode(x)
         return self.decode(self.reparameterize(mu, logvar)), mu, logvar
-
-
-class ELBO:
-    """The training loop's objective for the VAE, the AE and its variants (models/autoencoders.py): the mean over
-    the batch of each model's per-sample loss (VAE: recon + beta * KL; AE: recon; variants: recon + penalty)."""
-
-    def __init__(self, name: str = "negative ELBO"):
-        self.name = name  # as the card's hyper.loss names it
-
-    def loss(self, model: AE, x: torch.Tensor) -> torch.Tensor:
-        return model.terms(x)["loss"].mean()
-
-    def evaluate(self, model: AE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Held-out loss (one z per image, fixed seed: comparable across epochs), MSE of the mean decoding.
-
-        A denoising AE (its terms hold the corrupted input) shows noisy | clean | output, scored on the clean image.
-        """
-        t = model.terms(x, torch.Generator().manual_seed(0))
-        if "noisy" in t:
-            y, columns = t["image"], [t["noisy"], x, t["image"]]
-        else:
-            y = model.decode(model.embed(x)).float()
-            columns = [x, y]
-        return t["loss"], (y - x).pow(2).flatten(1).mean(1), columns

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from unetlab import images, live
+from unetlab import images, live, tasks
 from unetlab.registry import LIVE_IDLE_SECONDS, Registry
 from unetlab.ui.common import SEEDS, number, session_registry, user_errors
 
 ZOOM = 3  # grids of 32x32 samples: each pixel shown as a 3x3 block
-TASK_TABS = {"reconstruct": "Reconstruction", "colorize": "Colorize", "vae": "Latent (VAE)", "latent-ae": "Latent (AE)"}
 
 EXPLANATION = f"""
 **What happens when you press Start.** The model is built from the random seed, then the training loop (the same one
@@ -42,7 +41,7 @@ image's centre square at 32x32.
 """
 
 
-def status(step: live.Step, job: live.Job) -> str:
+def status(step: live.JobStep, job: live.Job) -> str:
     """Progress bar, per-model numbers, and (once done) the hand-off."""
     epochs = job.epochs
     lines = [
@@ -61,10 +60,10 @@ def status(step: live.Step, job: live.Job) -> str:
         lines.append(f"<p>Ended: {step.stopped}. Nothing was trained or registered.</p>")
     elif step.done:
         why = f"Ended early ({step.stopped}); the partly trained model is kept. " if step.stopped else "Done. "
-        tabs = TASK_TABS.get(live.job_task(job), "")
+        tab = tasks.get(live.job_task(job)).tab
         names = ", ".join(f"<code>{n}</code>" for n in step.names)
         lines.append(
-            f"<p>{why}Registered as {names}, for this browser tab only: pick it in the {tabs} tab, or download "
+            f"<p>{why}Registered as {names}, for this browser tab only: pick it in the {tab} tab, or download "
             "it below to keep it.</p>"
         )
     return "\n".join(lines)
@@ -75,7 +74,7 @@ def build(registry: Registry) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             model = gr.Dropdown(
-                [(label, key) for key, label in live.MODELS.items()], value="unet", label="Model", elem_id="live-model"
+                [(label, key) for key, label in live.CHOICES.items()], value="unet", label="Model", elem_id="live-model"
             )
             dataset = gr.Radio(list(live.DATASETS), value="digits", label="Data", elem_id="live-dataset")
             files = gr.File(
@@ -170,7 +169,7 @@ def build(registry: Registry) -> None:
             commitment=float(commit if commit is not None else -1),
         )
         session = request.session_hash if request is not None else ""
-        for step in live.run(job, session_registry(registry, request), session=session):
+        for step in live.train_job(job, session_registry(registry, request), session=session):
             shown = [images.enlarge(g, ZOOM) for g in live.grids(step)] or [None]  # none if it never started
             second = shown[1] if len(shown) > 1 else None
             yield status(step, job), shown[0], second, step.curves(), step.download if step.done else None

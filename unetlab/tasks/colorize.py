@@ -1,0 +1,150 @@
+"""Colourisation: chroma from luminance (colorize.py holds the colour maths, hints and inference). Three objectives
+by the model's outputs: 222 ab bins (class-rebalanced cross-entropy, Zhang et al. 2016), the guided two heads
+(Huber on a*b* + cross-entropy over the bins, Zhang et al. 2017), or the seed's RGB MSE. The card scores photo
+and corpus models on the held-out photos; a bin model's decoding is chosen on the validation photos."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unetlab import data as datasets
+from unetlab.colorize import (
+    AB_RANGE,
+    BIN,
+    HINT_CHANNELS,
+    bins,
+    guided,
+    lab_to_rgb,
+    model_input,
+    nearest_hint_ab,
+    predict_ab,
+    rebalance_weights,
+    rgb_to_lab,
+    sample_hints,
+)
+
+if TYPE_CHECKING:
+    from unetlab.recipes import Recipe
+    from unetlab.registry import Registry
+    from unetlab.train import Batch
+
+
+class Colorize:
+    """Chroma from luminance. classify: class-rebalanced cross-entropy over ab bins (Zhang et al. 2016);
+    rgb: the seed's per-pixel RGB MSE; ab+bins: the guided models' two heads. The batch is RGB in [0, 1]. A guided
+    model (4 input channels) gets hints drawn from the true colours (sample_hints) from the loop's generator;
+    held-out batches get the same hints every epoch (a generator seeded afresh per batch), so the kept epoch is
+    chosen on a fixed task."""
+
+    def __init__(self, kind: str, weights: torch.Tensor | None = None):
+        if kind not in ("classify", "rgb", "ab+bins"):
+            raise ValueError(f"colorize objective must be 'classify', 'rgb' or 'ab+bins', got {kind!r}")
+        self.kind = kind
+        self.weights = weights if weights is not None else torch.ones(bins().count)
+
+    def _forward(self, model: nn.Module, lab: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> the model's output, and the nearest-hint fill its regression head corrects (zeros without hints)."""
+        if not guided(model):
+            return model(model_input(lab[:, :1])), torch.zeros_like(lab[:, 1:])
+        hint_ab, mask = sample_hints(lab[:, 1:], gen)
+        fill = nearest_hint_ab(hint_ab, mask)
+        return model(model_input(lab[:, :1], hint_ab, mask, fill)), fill
+
+    def loss(self, model: nn.Module, batch: Batch, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.losses(model, batch.x, generator).mean(), {}
+
+    def losses(self, model: nn.Module, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Per-sample loss (B,)."""
+        lab = rgb_to_lab(x)
+        y, fill = self._forward(model, lab, gen)
+        if self.kind == "rgb":
+            return (y.float() - x).pow(2).flatten(1).mean(1)
+        reg = 0.0
+        if self.kind == "ab+bins":  # Zhang 2017: a Huber loss on the regression head (in bin widths), plus the bins'
+            reg = F.smooth_l1_loss((fill + y[:, :2].float() * AB_RANGE) / BIN, lab[:, 1:] / BIN, reduction="none")
+            reg, y = reg.flatten(1).mean(1), y[:, 2:]  # cross-entropy below (the palette's distribution)
+        # One pixel in four (a random phase of a stride-2 grid): neighbours carry nearly the same colour, and the
+        # softmax over Q bins, not the U-Net, dominated the step's time (3.5x faster at the same loss per step).
+        oy, ox = torch.randint(0, 2, (2,), generator=gen).tolist()
+        ab, y = lab[:, 1:, oy::2, ox::2], y[:, :, oy::2, ox::2]
+        classes, soft = bins().encode(ab)  # (B, 4, H/2, W/2) each
+        z = y.float().permute(0, 2, 3, 1)  # (B, H/2, W/2, Q): bins last, so the softmax runs over contiguous rows
+        logp = (z.gather(-1, classes.permute(0, 2, 3, 1)) - torch.logsumexp(z, -1, keepdim=True)).permute(0, 3, 1, 2)
+        w = self.weights[bins().cell(ab)]  # the weight of each pixel's own bin, Zhang et al. eq. 3
+        return reg - (w * (soft * logp).sum(1)).flatten(1).mean(1)
+
+    def evaluate(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        x = batch.x
+        lab = rgb_to_lab(x)
+        loss = self.losses(model, x, torch.Generator().manual_seed(0))
+        hints = sample_hints(lab[:, 1:], torch.Generator().manual_seed(0)) if guided(model) else None
+        ab, _ = predict_ab(model, lab[:, :1], hints)
+        y = lab_to_rgb(torch.cat([lab[:, :1], ab], 1))
+        grey = lab_to_rgb(torch.cat([lab[:, :1], torch.zeros_like(ab)], 1))
+        mse = (y - x).pow(2).flatten(1).mean(1)
+        return loss, mse, [grey, y, x]
+
+
+def class_weights(r: Recipe, data: datasets.Data) -> torch.Tensor | None:
+    """A bin colouriser's class-rebalancing weights, from its training photos (Zhang et al. 2016); None for the
+    guided colourisers, which train with plain cross-entropy: with rebalancing (lambda 0.5) the first run's skip
+    model cast yellow over every image (validation a*b* error 1.80x the grey image's)."""
+    if r.config.get("in_channels") == HINT_CHANNELS:
+        return None
+    photos = [
+        t.permute(1, 2, 0).numpy()
+        if t.dtype == torch.uint8
+        else (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        for t in data.train
+    ]
+    return rebalance_weights(photos)
+
+
+def objective(r: Recipe, data: datasets.Data) -> Colorize:
+    """By the model's outputs: RGB, the guided two heads (2 + the bins), or the bins alone (weights from the data)."""
+    if r.config.get("out_channels") == 3:
+        return Colorize("rgb")
+    if r.config.get("out_channels") == 2 + bins().count:
+        return Colorize("ab+bins")
+    return Colorize("classify", class_weights(r, data))
+
+
+def loss_name(r: Recipe) -> str:
+    if r.config.get("in_channels") == HINT_CHANNELS:
+        return (
+            "Huber on a*b* (the regression head, a correction to the nearest-hint fill) + cross-entropy over "
+            f"{r.config['out_channels'] - 2} ab bins; hints from the true colours (Zhang et al. 2017)"
+        )
+    if r.config.get("out_channels") != 3:
+        return f"class-rebalanced cross-entropy over {r.config['out_channels']} ab bins (Zhang et al. 2016, lambda 0.5)"
+    return "MSE"
+
+
+def card_metrics(r: Recipe, model: nn.Module, data: datasets.Data, reg: Registry) -> dict:
+    """Photo and corpus models: PSNR and colourfulness on the held-out photos (and the corpus's test sources); a bin
+    model's decoding (annealed mean or the palette's) is chosen first, on the corpus's validation photos."""
+    from unetlab.colorize import choose_decode, heldout_metrics, kind, test_report
+    from unetlab.corpus import PHOTO_KINDS
+
+    if r.dataset not in ("photos", "colour-photos", *datasets.CORPUS_SETS):
+        return {}
+    out: dict = {}
+    decode = None
+    if r.dataset in datasets.CORPUS_SETS and kind(model) in ("classify", "ab+bins"):  # decoding: on validation
+        val = datasets.corpus_test(kinds=PHOTO_KINDS, split="val")
+        photos = [img for group in val.values() for img in group.values()]
+        decode, table = choose_decode(model, photos, class_weights(r, data))
+        out["decode"] = decode.to_card() | {
+            "chosen_on": f"automatic mode, {len(photos)} validation photos (corpus-photos, "
+            f"{datasets.TEST_PER_SOURCE} per source)",
+            "table": table,
+        }
+    out |= heldout_metrics(model, datasets.photo_arrays(held_out=True), decode)
+    if r.dataset in datasets.CORPUS_SETS:  # the test sources' photographs, cut-outs and textures, full size
+        out["test_split"] = test_report(model, datasets.corpus_test(kinds=PHOTO_KINDS), decode=decode)
+    return out

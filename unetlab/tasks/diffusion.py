@@ -1,0 +1,83 @@
+"""Diffusion on digits (diffusion.py holds the sampling loop and the measurements): DDPM training, predicting the
+noise epsilon or the clean image x0. The card holds how often a classifier trained on real digits reads the asked
+digit in the samples, and their high-frequency energy against real digits'."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from unetlab.diffusion import LABEL_DROP, predicted_x0, sample_metrics, to_unit
+
+if TYPE_CHECKING:
+    from unetlab.data import Data
+    from unetlab.models.diffusion import DigitDiffusion
+    from unetlab.recipes import Recipe
+    from unetlab.registry import Registry
+    from unetlab.train import Batch
+
+CLASSIFIER = "digits-classifier"  # judges the diffusion models' samples (sample_accuracy in their cards)
+
+
+class Denoise:
+    """DDPM training (Ho et al. 2020, algorithm 1): noise a clean digit to a random t, predict epsilon or x0, MSE.
+
+    The x0 objective is plain MSE on x0, not SNR-weighted: MSE on x0 equals SNR(t) x MSE on epsilon, so it already
+    weighs low-noise steps far more; no extra weighting (diffusers' --snr_gamma) is applied to either objective.
+    A LABEL_DROP share of the prompts is the null token (classifier-free guidance, Ho & Salimans 2022). The noise,
+    the timesteps and the dropped prompts are drawn from the loop's generator.
+    """
+
+    def __init__(self, label_drop: float = LABEL_DROP):
+        self.label_drop = label_drop
+
+    def loss(
+        self, model: DigitDiffusion, batch: Batch, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        from unetlab.models.diffusion import NULL
+
+        sched = model.scheduler()
+        y = batch.need_labels()
+        x0 = batch.x * 2 - 1  # digits in [0, 1] -> [-1, 1]
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        t = torch.randint(0, sched.config.num_train_timesteps, (len(x0),), generator=generator)
+        x_t = sched.add_noise(x0, noise, t)
+        drop = (torch.rand(len(y), generator=generator) < self.label_drop).to(y.device)
+        y = torch.where(drop, torch.full_like(y, NULL), y)
+        target = noise if model.config.prediction_type == "epsilon" else x0
+        return F.mse_loss(model(x_t, t, y).float(), target), {}
+
+    def evaluate(self, model: DigitDiffusion, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Fixed noise and timesteps spread over 0..T: per-sample loss, MSE of the implied x0 (in [0, 1]), and
+        preview columns x0 | x_t | predicted x0."""
+        sched = model.scheduler()
+        g = torch.Generator().manual_seed(0)
+        x = batch.x
+        x0 = x * 2 - 1
+        noise = torch.randn(x0.shape, generator=g)
+        t = torch.linspace(0, sched.config.num_train_timesteps - 1, len(x0)).long()
+        x_t = sched.add_noise(x0, noise, t)
+        pred = model(x_t, t, batch.need_labels()).float()
+        target = noise if model.config.prediction_type == "epsilon" else x0
+        x0_hat = predicted_x0(pred, x_t, t, sched.alphas_cumprod, model.config.prediction_type)
+        loss = (pred - target).pow(2).flatten(1).mean(1)
+        mse = (to_unit(x0_hat) - x).pow(2).flatten(1).mean(1)
+        return loss, mse, [x, to_unit(x_t), to_unit(x0_hat)]
+
+
+def objective(r: Recipe, data: Data) -> Denoise:
+    return Denoise()
+
+
+def loss_name(r: Recipe) -> str:
+    if r.config.get("prediction_type") == "sample":
+        return "MSE on x0 (not SNR-weighted), 10% null prompts"
+    return "MSE on epsilon, 10% null prompts"
+
+
+def card_metrics(r: Recipe, model: DigitDiffusion, data: Data, reg: Registry) -> dict:
+    """The samples as the classifier in `reg` reads them, and their spectrum (diffusion.sample_metrics)."""
+    judge = reg.load(CLASSIFIER)
+    return sample_metrics(model, judge, data.test) | {"classifier": CLASSIFIER}
