@@ -26,6 +26,7 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
     cache_writes.install()  # output images are written atomically: identical results for concurrent users
     # Gradio's own copies of uploads, outputs and downloads go once they are as old as an idle session's models
     age = int(reg.idle_seconds)
+    stops = live.Stops()  # the Stop buttons' bookkeeping, by session
     with gr.Blocks(title=TITLE, delete_cache=(max(60, age // 4), age)) as demo:
         gr.Markdown(f"# {TITLE}\nRun the story instead of reading it: every model here was trained by this app.")
         with gr.Tab("Reconstruction"):
@@ -39,12 +40,12 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
         with gr.Tab("Diffusion"):
             diffusion.build(reg)
         with gr.Tab("Live training"):
-            training.build(reg)
+            training.build(reg, stops, settings)
 
         def end_session(request: gr.Request):
             """A closed browser tab takes its live-trained models (and their files) with it, and its Stop times."""
             reg.end_session(request.session_hash)
-            live.forget(request.session_hash)
+            stops.forget(request.session_hash)
 
         demo.unload(end_session)
     admission.install(

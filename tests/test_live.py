@@ -6,6 +6,7 @@ import json
 import math
 import threading
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,14 +16,18 @@ from PIL import Image
 from unetlab import latent, live, registry
 from unetlab.colorize import colorize
 from unetlab.reconstruct import compare
+from unetlab.settings import Settings
 
 FAST = dict(dataset="faces", epochs=2, batch_size=32, width=4)  # 160 training faces: a fraction of a second/epoch
+ONE_THREAD = Settings(train_threads=1)
 
 
-def run(job, reg=None, **kw):
+def run(job, reg=None, stops=None, session="", seconds=None, **kw):
     """The last step, and the epoch shown at each step (a job streams one Step object, updated in place)."""
     epochs = []
-    for step in live.train_job(job, reg or registry.Registry("/nonexistent"), threads=1, **kw):
+    settings = ONE_THREAD if seconds is None else replace(ONE_THREAD, train_seconds=seconds)
+    reg = reg or registry.Registry("/nonexistent")
+    for step in live.train_job(job, reg, stops or live.Stops(), session, settings, **kw):
         epochs.append(step.epoch)
     return step, epochs
 
@@ -53,19 +58,22 @@ def test_reset_reproduces_the_same_curve():
 
 
 def test_stop_ends_within_an_epoch_and_keeps_the_model(tmp_path):
-    reg = registry.Registry(tmp_path)
+    reg, stops = registry.Registry(tmp_path), live.Stops()
     steps = []
-    for step in live.train_job(live.Job(model="dae", dataset="digits", epochs=50, batch_size=16), reg, "s1", threads=1):
+    job = live.Job(model="dae", dataset="digits", epochs=50, batch_size=16)
+    for step in live.train_job(job, reg, stops, "s1", ONE_THREAD):
         steps.append(step.epoch)
         if step.epoch == 1:
-            assert live.request_stop("s1")
+            assert not stops.request("s2")  # another session's Stop: it has no job, and this one runs on
+            assert stops.request("s1")
     assert step.done and step.stopped == "stopped"
     assert steps[-1] <= 2 and len(steps) <= 4  # stopped in epoch 2, after a batch: never 50 epochs
-    assert not live.request_stop("s1")  # the job is over: nothing to stop
+    assert not stops.request("s1")  # the job is over: nothing to stop
     (r,) = step.reports.values()
     assert r.stopped and r.epoch == 2  # stopped at epoch 2's first batch: the model of epoch 1 is kept
     assert [h["epoch"] for h in reg.entry("live-dae-digits").card["history"]] == [1]
-    assert reg.load("live-dae-digits") is not None  # the partly trained model is registered
+    assert reg.load("live-dae-digits") is reg.entry("live-dae-digits").module  # the partly trained model is registered
+    assert torch.isfinite(next(reg.load("live-dae-digits").parameters())).all()
 
 
 def test_time_cap(tmp_path):
@@ -124,7 +132,10 @@ def test_own_zip_for_the_colouriser_and_a_vae(tmp_path):
     assert out.image.shape == (40, 30, 3)
     last, _ = run(live.Job(model="vae", dataset="upload", files=[z], epochs=1, batch_size=4, width=4), reg)
     walk = latent.start_walk(reg, "live-vae-upload", None, np.zeros((40, 40, 3), np.uint8), np.ones((40, 40), np.uint8))
-    assert latent.show_frame(reg, walk, 0.3)[2].ndim == 3  # the map uses the upload's own held-out images
+    frame, _, lmap = latent.show_frame(reg, walk, 0.3)
+    assert frame.dtype == np.uint8 and lmap.shape[2] == 3
+    sp = latent.space(reg.entry("live-vae-upload"), reg.load("live-vae-upload"))
+    assert len(sp.z) == 6 and sp.labels is None  # the map: the upload's own 6 images (too few alone: train ones too)
 
 
 @pytest.mark.parametrize(
@@ -179,7 +190,7 @@ def test_a_diverging_job_stops_with_a_message_and_registers_nothing(tmp_path, mo
     reg = registry.Registry(tmp_path)
     epochs = []
     with pytest.raises(ValueError, match=r"training diverged \(VAE \(β\): held-out loss nan at epoch 1\): nothing was"):
-        for step in live.train_job(live.Job(model="vae", lr=1e9, **{**FAST, "epochs": 40}), reg, threads=1):
+        for step in live.train_job(live.Job(model="vae", lr=1e9, **{**FAST, "epochs": 40}), reg, live.Stops()):
             epochs.append(step.epoch)
     assert epochs == [0]  # epoch 0 only: not 40 epochs of NaN
     assert reg.names() == []
@@ -206,16 +217,16 @@ def test_a_comparison_is_registered_whole_or_not_at_all(tmp_path, monkeypatch):
 def test_stop_cancels_this_sessions_queued_job_only(tmp_path):
     """One training slot (the app's concurrency limit, a lock here): A trains, B and C wait. B's session presses
     Stop while B waits: when B gets the slot it ends at once, registering nothing. A and C are not touched."""
-    slot = threading.Lock()
+    slot, stops = threading.Lock(), live.Stops()
     reg = registry.Registry(tmp_path)
     a_started, b_queued, release, steps = threading.Event(), threading.Event(), threading.Event(), {}
 
     def job(session, model, queued, started=None):
-        live.note_queued(session)  # what the app's validator does as the job is submitted
+        stops.queued(session)  # what the app's validator does as the job is submitted
         if queued is not None:
             queued.set()
         with slot:
-            for step in live.train_job(live.Job(model=model, **FAST), reg, session, threads=1):
+            for step in live.train_job(live.Job(model=model, **FAST), reg, stops, session, ONE_THREAD):
                 steps.setdefault(session, []).append(step.epoch)
                 if started is not None:
                     started.set()
@@ -231,7 +242,7 @@ def test_stop_cancels_this_sessions_queued_job_only(tmp_path):
     b.start()
     c.start()
     assert b_queued.wait(30)
-    assert live.request_stop("B")  # B has a job waiting: it is cancelled
+    assert stops.request("B")  # B has a job waiting: it is cancelled
     release.set()
     for t in (a, b, c):
         t.join(120)
@@ -242,9 +253,13 @@ def test_stop_cancels_this_sessions_queued_job_only(tmp_path):
 
 
 def test_a_stop_before_submitting_cancels_nothing(tmp_path):
-    reg = registry.Registry(tmp_path)
-    assert not live.request_stop("D")  # nothing running, nothing queued
-    live.note_queued("D")  # then a job is submitted
-    last, _ = run(live.Job(model="dae", **FAST), reg, session="D")
+    reg, stops = registry.Registry(tmp_path), live.Stops()
+    assert not stops.request("D")  # nothing running, nothing queued
+    stops.queued("D")  # then a job is submitted
+    last, _ = run(live.Job(model="dae", **FAST), reg, stops, session="D")
     assert last.done and not last.stopped and last.names == ["live-dae-faces"]
-    live.forget("D")
+    stops.forget("D")
+    stops.queued("D")
+    assert stops.request("D")  # a Stop after submitting cancels
+    stops.forget("D")  # the session ended: its Stop is forgotten, and a new job of that name starts
+    assert stops.start("D") is not None

@@ -72,11 +72,9 @@ def progress_line(r) -> str:
 def cmd_train(args: argparse.Namespace) -> None:
     """Train a recipe. Under `accelerate launch` it runs data parallel; only the main process prints and saves."""
     from unetlab import cards, recipes, registry
-    from unetlab.settings import Settings
     from unetlab.train import launched_accelerator
 
-    settings = Settings.from_env()
-    r = recipes.get(args.recipe, stl10=settings.stl10).with_overrides(
+    r = recipes.get(args.recipe, stl10=args.settings.stl10).with_overrides(
         dataset=args.dataset,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -89,7 +87,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     registry.writable_dir(out)  # now, not after the last epoch
     data = recipes.load_data(r)
     model = recipes.build_model(r)
-    accelerator = launched_accelerator()
+    accelerator = launched_accelerator(args.settings)
     main = accelerator is None or accelerator.is_main_process
     if main:
         print(f"{r.name}: {r.description}\n{len(data)} samples/epoch from {r.dataset}, {len(data.test)} held out")
@@ -109,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         accelerator.wait_for_everyone()
     if not main:
         return
-    reg = registry.Registry.from_settings(settings)  # the diffusion task's evaluation loads its judge from it
+    reg = registry_of(args)  # the diffusion task's evaluation loads its judge from it
     path = cards.finish(r, model.cpu(), data, history, time.perf_counter() - start, out, reg)
     card = json.loads(path.read_text())
     print(f"wrote {path.with_name(card['weights'])} and {path}")

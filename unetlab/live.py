@@ -8,8 +8,8 @@ registered in the registry view it was given (private to the session that traine
 live models; every tab of that session can use them at once) and written to a zip for download.
 
 Sharing one CPU: the app lets one job run at a time (its event's concurrency limit), caps each at
-UNETLAB_TRAIN_SECONDS, and trains on UNETLAB_TRAIN_THREADS torch threads (default half the cores), set only on the
-thread that runs each epoch, so the other tabs keep theirs.
+settings.train_seconds (UNETLAB_TRAIN_SECONDS), and trains on settings.threads torch threads (UNETLAB_TRAIN_THREADS,
+default half the cores), set only on the thread that runs each epoch, so the other tabs keep theirs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import tempfile
 import threading
 import time
@@ -30,14 +29,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from unetlab import cards, latent, recipes, registry, tasks
+from unetlab import cards, recipes, registry, tasks
 from unetlab import data as datasets
 from unetlab.recipes import Recipe
+from unetlab.settings import Settings
 from unetlab.train import Report, heldout
-from unetlab.uploads import read_uploads
+from unetlab.uploads import Limits, read_uploads
 
-TRAIN_SECONDS = float(os.environ.get("UNETLAB_TRAIN_SECONDS", 600))  # a job stops (and keeps its model) after this
-TRAIN_THREADS = int(os.environ.get("UNETLAB_TRAIN_THREADS", max(1, (os.cpu_count() or 1) // 2)))
 EPOCH_SIZE = 512  # photo-like data: random crops per epoch (a few seconds per epoch on one core)
 CROP = 64  # ... of this side, for the fully convolutional U-Nets; the fixed-size AEs see 32x32 images
 SIZE = 32
@@ -124,12 +122,12 @@ def columns(job: Job) -> str:
     return shown.get(job.model, "input | output")
 
 
-def load_data(job: Job) -> tuple[datasets.Data, str]:
+def load_data(job: Job, limits: Limits = Limits()) -> tuple[datasets.Data, str]:
     """The job's data and a line describing it (for uploads: what was used and what was skipped)."""
     fully_convolutional = job.model in ("unet", "colorizer")
     note = job.dataset
     if job.dataset == "upload":
-        up = read_uploads(job.files)
+        up = read_uploads(job.files, limits)
         d = datasets.from_images("upload", up.images, SIZE, CROP if fully_convolutional else 0, EPOCH_SIZE)
         note = f"your upload: {up.summary()}"
     elif job.dataset == "photos":
@@ -282,25 +280,35 @@ def label(job: Job, r: Recipe) -> str:
 def train_job(
     job: Job,
     reg: registry.Registry,
+    stops: Stops,
     session: str = "",
-    seconds: float | None = None,
-    threads: int | None = None,
+    settings: Settings = Settings(),
     out_dir: Path | None = None,
 ) -> Iterator[JobStep]:
     """Train the job, yielding a JobStep after every model's epoch and a final one with the registered models.
 
-    A job whose session pressed Stop while it waited in the queue ends at once, training and registering nothing;
-    a job whose model diverges (NaN or infinity) raises ValueError, registering nothing."""
+    stops: the app's Stop bookkeeping (the job runs under this session's flag); settings: the time cap
+    (train_seconds), the torch threads (threads) and the upload limits. A job whose session pressed Stop while it
+    waited in the queue ends at once, training and registering nothing; a job whose model diverges (NaN or infinity)
+    raises ValueError, registering nothing."""
     job.check()
-    if cancelled(session):
+    event = stops.start(session)
+    if event is None:
         yield JobStep({}, {}, [], "", 0.0, done=True, stopped="stopped before it started")
         return
-    data, note = load_data(job)
+    try:
+        yield from _train(job, reg, event, settings, out_dir)
+    finally:
+        stops.end(session, event)
+
+
+def _train(
+    job: Job, reg: registry.Registry, event: threading.Event, settings: Settings, out_dir: Path | None
+) -> Iterator[JobStep]:
+    data, note = load_data(job, Limits.from_settings(settings))
     rs = job_recipes(job, data)
-    event = threading.Event()
-    _stops[session] = event  # a newer job of the same session replaces the older one's flag
     start = time.perf_counter()
-    cap = TRAIN_SECONDS if seconds is None else seconds
+    cap, threads = settings.train_seconds, settings.threads
 
     def should_stop() -> bool:
         return event.is_set() or time.perf_counter() - start > cap
@@ -312,7 +320,7 @@ def train_job(
     # epoch 0: the untrained models on the held-out samples, shown at once (the loop's own evaluation)
     for r, m, lab in zip(rs, models, labels):
         m.to(memory_format=torch.channels_last if r.fast else torch.contiguous_format)  # as the loop will
-        with torch_threads(threads or TRAIN_THREADS):
+        with torch_threads(threads):
             objective = tasks.get(r.task).objective(r, data)
             test_loss, psnr, grid = heldout(m, data, objective, 4 * r.batch_size, PREVIEW)
         step.elapsed = time.perf_counter() - start
@@ -324,30 +332,26 @@ def train_job(
     yield step
     loops = [recipes.training(r, data, m, stop=should_stop) for r, m in zip(rs, models)]
     active = list(range(len(rs)))
-    try:
-        while active:
-            for i in list(active):
-                with torch_threads(threads or TRAIN_THREADS):
-                    report = next(loops[i], None)
-                if report is None:
-                    active.remove(i)
-                    continue
-                name = rs[i].name
-                if not math.isfinite(report.test_loss):  # no point training on: a NaN model stays NaN
-                    what = f"{labels[i]}: held-out loss {report.test_loss} at epoch {report.epoch}"
-                    raise ValueError(diverged(job, what))
-                step.reports[name] = report
-                if not math.isnan(report.train_loss):  # a loop stopped before its epoch's first batch adds nothing
-                    histories[name].append(report.row())
-                    step.history += [
-                        {"epoch": report.epoch, "loss": report.train_loss, "curve": f"{labels[i]}: train"},
-                        {"epoch": report.epoch, "loss": report.test_loss, "curve": f"{labels[i]}: held-out"},
-                    ]
-                step.elapsed = time.perf_counter() - start
-                yield step
-    finally:
-        if _stops.get(session) is event:
-            del _stops[session]
+    while active:
+        for i in list(active):
+            with torch_threads(threads):
+                report = next(loops[i], None)
+            if report is None:
+                active.remove(i)
+                continue
+            name = rs[i].name
+            if not math.isfinite(report.test_loss):  # no point training on: a NaN model stays NaN
+                what = f"{labels[i]}: held-out loss {report.test_loss} at epoch {report.epoch}"
+                raise ValueError(diverged(job, what))
+            step.reports[name] = report
+            if not math.isnan(report.train_loss):  # a loop stopped before its epoch's first batch adds nothing
+                histories[name].append(report.row())
+                step.history += [
+                    {"epoch": report.epoch, "loss": report.train_loss, "curve": f"{labels[i]}: train"},
+                    {"epoch": report.epoch, "loss": report.test_loss, "curve": f"{labels[i]}: held-out"},
+                ]
+            step.elapsed = time.perf_counter() - start
+            yield step
     if event.is_set():
         step.stopped = "stopped"
     elif step.elapsed > cap:
@@ -389,12 +393,11 @@ def hand_off(
             last = histories[r.name][-1] if histories[r.name] else {}
             card["metrics"] = {"test_psnr": last.get("psnr"), "test_loss": last.get("test_loss")}
             path = registry.save(model, card, out_dir, dtype=torch.float32)
-            reg.register(r.name, r.task, r.model, card["config"], model, json.loads(path.read_text()), files=owned)
-            if tasks.get(r.task).latent:  # the Latent tab's map: this job's own held-out images
-                x, labels = data.test, data.test_labels
-                if len(x) < MAP_POINTS:  # a small upload: add training images, or the map holds a point or two
-                    x, labels = torch.cat([x, data.train[:MAP_POINTS]]), None
-                latent.place(model, r.dataset, x, labels)
+            heldout = (data.test, data.test_labels)  # what the tabs use (the Latent tab's map): this job's own data
+            if tasks.get(r.task).latent and len(data.test) < MAP_POINTS:  # a small upload: add training images, or
+                heldout = (torch.cat([data.test, data.train[:MAP_POINTS]]), None)  # the map holds a point or two
+            card = json.loads(path.read_text())
+            reg.register(r.name, r.task, r.model, card["config"], model, card, files=owned, heldout=heldout)
             zf.write(path, path.name)
             zf.write(path.with_suffix(".safetensors"), path.with_suffix(".safetensors").name)
     return [r.name for r in rs], str(archive)

@@ -52,6 +52,9 @@ class Settings:
     dataset_pixels: int = 100_000_000  # an uploaded training set: all images (~300 MB decoded)
     server_name: str = "127.0.0.1"  # where the app listens
     server_port: int = 7860
+    accelerate: str = (
+        ""  # set by `accelerate launch` in every process it starts (its mixed precision): train data parallel
+    )
 
     @property
     def threads(self) -> int:
@@ -87,4 +90,5 @@ class Settings:
 ENV = {f.name: f"UNETLAB_{f.name.upper()}" for f in fields(Settings)} | {
     "server_name": "GRADIO_SERVER_NAME",  # Gradio's own names
     "server_port": "GRADIO_SERVER_PORT",
+    "accelerate": "ACCELERATE_MIXED_PRECISION",  # HF Accelerate's own
 }

@@ -18,7 +18,6 @@ gradients averaged across processes. Reports are the main process's view; only i
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from torch import nn
 from unetlab.data import Data
 from unetlab.hardware import bf16_pays
 from unetlab.images import grid
+from unetlab.settings import Settings
 from unetlab.tasks.reconstruct import Reconstruct
 
 
@@ -104,10 +104,10 @@ def objective_seed(seed: int, rank: int = 0) -> int:
     return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
 
-def launched_accelerator():
-    """An `accelerate.Accelerator` when this process was started by `accelerate launch` (it sets
-    ACCELERATE_MIXED_PRECISION in every process's environment), else None: plain runs never import accelerate."""
-    if "ACCELERATE_MIXED_PRECISION" not in os.environ:
+def launched_accelerator(settings: Settings):
+    """An `accelerate.Accelerator` when this process was started by `accelerate launch` (settings.accelerate: it
+    sets ACCELERATE_MIXED_PRECISION in every process's environment), else None: plain runs never import accelerate."""
+    if not settings.accelerate:
         return None
     from accelerate import Accelerator
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import gradio as gr
 
 from unetlab import images, live, tasks
-from unetlab.registry import LIVE_IDLE_SECONDS, Registry
+from unetlab.registry import Registry
+from unetlab.settings import Settings
 from unetlab.ui.common import SEEDS, number, session_registry, user_errors
 
 ZOOM = 3  # grids of 32x32 samples: each pixel shown as a 3x3 block
 
-EXPLANATION = f"""
+EXPLANATION = """
 **What happens when you press Start.** The model is built from the random seed, then the training loop (the same one
 `python -m unetlab train` prints) runs epoch by epoch: AdamW with warm-up + cosine decay, bf16 autocast. After
 every epoch the fixed held-out samples are passed through the model and shown (input | output; for the
@@ -27,11 +28,11 @@ as safetensors + card.
 
 **Your models are yours.** They are listed only in this browser tab (or, through the API, for the same client
 session): no other visitor sees them, and nobody else's job can replace them. They go, with their files, when you
-close the tab or after {LIVE_IDLE_SECONDS / 60:g} minutes unused (`UNETLAB_LIVE_IDLE`); download them to
+close the tab or after {idle_minutes:g} minutes unused (`UNETLAB_LIVE_IDLE`); download them to
 keep them. A server can share live models with every visitor instead (`UNETLAB_SHARE_LIVE=1`).
 
 **Sharing the CPU.** One training job runs at a time (others wait in the queue); each stops after
-{live.TRAIN_SECONDS:g} s (`UNETLAB_TRAIN_SECONDS`) and uses {live.TRAIN_THREADS} torch thread(s)
+{settings.train_seconds:g} s (`UNETLAB_TRAIN_SECONDS`) and uses {settings.threads} torch thread(s)
 (`UNETLAB_TRAIN_THREADS`), so the other tabs stay responsive.
 
 **Your own data.** Upload a zip of images or several image files. Zips are read in memory, never extracted;
@@ -69,7 +70,8 @@ def status(step: live.JobStep, job: live.Job) -> str:
     return "\n".join(lines)
 
 
-def build(registry: Registry) -> None:
+def build(registry: Registry, stops: live.Stops, settings: Settings = Settings()) -> None:
+    """The tab. stops: the app's Stop bookkeeping (app.py forgets a session's when its browser tab closes)."""
     gr.Markdown("## Live training: watch an autoencoder learn, then use it in every tab")
     with gr.Row():
         with gr.Column(scale=1):
@@ -133,7 +135,7 @@ def build(registry: Registry) -> None:
                 "Download weights + card (.zip): after a job", interactive=False, elem_id="live-download"
             )
     with gr.Accordion("How live training works", open=False):
-        gr.Markdown(EXPLANATION)
+        gr.Markdown(EXPLANATION.format(settings=settings, idle_minutes=registry.idle_seconds / 60))
 
     inputs = [model, dataset, files, epochs, batch_size, lr, width, seed]
     inputs += [noise, noise_level, beta, l1, contraction, codebook, commitment]
@@ -169,7 +171,7 @@ def build(registry: Registry) -> None:
             commitment=float(commit if commit is not None else -1),
         )
         session = request.session_hash if request is not None else ""
-        for step in live.train_job(job, session_registry(registry, request), session=session):
+        for step in live.train_job(job, session_registry(registry, request), stops, session, settings):
             shown = [images.enlarge(g, ZOOM) for g in live.grids(step)] or [None]  # none if it never started
             second = shown[1] if len(shown) > 1 else None
             yield status(step, job), shown[0], second, step.curves(), step.download if step.done else None
@@ -177,15 +179,15 @@ def build(registry: Registry) -> None:
     def ask_stop(request: gr.Request) -> None:
         """Stop this session's training job after the current batch (the model so far is kept), or cancel it while
         it waits in the queue."""
-        if live.request_stop(request.session_hash if request is not None else ""):
+        if stops.request(request.session_hash if request is not None else ""):
             gr.Info("Stopping after the current batch (the model so far is kept), or before the job starts.")
 
     def queued(request: gr.Request, *values):
         """Runs as a job is submitted, before it waits for the one training slot: notes when, so that this
-        session's Stop from now on cancels it (live.note_queued). Gradio's validator hook: it finds nothing wrong.
+        session's Stop from now on cancels it (live.Stops.queued). Gradio's validator hook: it finds nothing wrong.
         (Gradio passes a gr.Request only to a positional parameter, hence first.)"""
         if request is not None and request.session_hash:
-            live.note_queued(request.session_hash)
+            stops.queued(request.session_hash)
         return [gr.validate(True, "") for _ in values]
 
     slot = dict(concurrency_limit=1, concurrency_id="live-train", validator=queued)
