@@ -13,10 +13,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from unetlab import live, registry  # noqa: E402
+from unetlab import registry  # noqa: E402
 from unetlab.budget import Budget  # noqa: E402
+from unetlab.live import Stops  # noqa: E402
 from unetlab.settings import Settings  # noqa: E402
-from unetlab.ui import admission, cache_writes, colorize, diffusion, lab, latent, reconstruction, training  # noqa: E402
+from unetlab.ui import admission, cache_writes, colorize, diffusion, lab, latent, live, reconstruct  # noqa: E402
 
 TITLE = "unetlab: the U-Net seen as an autoencoder"
 
@@ -26,11 +27,11 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
     cache_writes.install()  # output images are written atomically: identical results for concurrent users
     # Gradio's own copies of uploads, outputs and downloads go once they are as old as an idle session's models
     age = int(reg.idle_seconds)
-    stops = live.Stops()  # the Stop buttons' bookkeeping, by session
+    stops = Stops()  # the Stop buttons' bookkeeping, by session
     with gr.Blocks(title=TITLE, delete_cache=(max(60, age // 4), age)) as demo:
         gr.Markdown(f"# {TITLE}\nRun the story instead of reading it: every model here was trained by this app.")
         with gr.Tab("Reconstruction"):
-            reconstruction.build(reg, settings)
+            reconstruct.build(reg, settings)
         with gr.Tab("Colorize"):
             colorize.build(reg)
         with gr.Tab("Latent"):
@@ -40,7 +41,7 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
         with gr.Tab("Diffusion"):
             diffusion.build(reg)
         with gr.Tab("Live training"):
-            training.build(reg, stops, settings)
+            live.build(reg, stops, settings)
 
         def end_session(request: gr.Request):
             """A closed browser tab takes its live-trained models (and their files) with it, and its Stop times."""

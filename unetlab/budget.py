@@ -72,7 +72,7 @@ class Cost:
 # machine. Colorize (two models at the upload's full resolution, the teaching views, the hint canvas): 366 MB at
 # 4 Mpx, 537 MB at 16, 857 MB at 40; about 300 MB for the models at the working size, then ~14 bytes per pixel once
 # the full-resolution steps ran in strips (58 bytes per pixel, 2.3 GB, before). Reconstruction (the upload decoded
-# and downscaled to ui/reconstruction.COMPARE_PIXELS, then two models in tiles, PSNR, SSIM and the error maps at that
+# and downscaled to settings.compare_pixels, then two models in tiles, PSNR, SSIM and the error maps at that
 # size): 1.44 GB at 4 Mpx, 0.97 at 16, 1.51 at 40, mostly the 4 Mpx work (the allocator makes it vary by ~0.5 GB).
 # The estimates lie ~20 % above the measurements.
 COLORIZE = Cost("colourising", fixed=400e6, per_pixel=16)

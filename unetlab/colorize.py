@@ -416,7 +416,7 @@ def grey_uint8(L: torch.Tensor) -> np.ndarray:
 
 
 @dataclass
-class Result:
+class Colorized:
     image: np.ndarray  # uint8 (H, W, 3): the colourised upload, at its own size
     grey: np.ndarray  # uint8 (H, W, 3): what the model was given (L* alone, a = b = 0)
     L: np.ndarray  # uint8 (h, w): the model's input at the working resolution
@@ -579,8 +579,8 @@ def nearest_hint_ab(hint_ab: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def colorize(
     model: nn.Module, img: np.ndarray, fast: bool = True, views: bool = True, hints=(), decode: Decode | None = None
-) -> Result:
-    """Colourise one upload: uint8 (H, W, 3) or (H, W) -> Result at (H, W).
+) -> Colorized:
+    """Colourise one upload: uint8 (H, W, 3) or (H, W) -> Colorized at (H, W).
 
     1. L* of the upload at full resolution (a colour upload's colour is dropped); 2. downscale to the working
     size (area average) and pad to a multiple of 2^depth; 3. the model predicts ab (a guided model also gets the
@@ -607,8 +607,8 @@ def colorize(
     return _finish(L, ab, Lw, views)
 
 
-def _finish(L: torch.Tensor, ab: torch.Tensor, Lw: torch.Tensor, views: bool) -> Result:
-    """Working-size chroma ab + the upload's full-resolution L* -> the Result, one strip of rows at a time."""
+def _finish(L: torch.Tensor, ab: torch.Tensor, Lw: torch.Tensor, views: bool) -> Colorized:
+    """Working-size chroma ab + the upload's full-resolution L* -> the Colorized, one strip of rows at a time."""
     H, W = L.shape[-2:]
     h, w = ab.shape[-2:]
     # 4. upsample chroma (the width here, the height per strip), keep the upload's own L*
@@ -622,8 +622,8 @@ def _finish(L: torch.Tensor, ab: torch.Tensor, Lw: torch.Tensor, views: bool) ->
         if views:
             grey[rows] = grey_uint8(L[..., rows, :])
     if not views:
-        return Result(out, None, None, None, None, (h, w))
-    return Result(
+        return Colorized(out, None, None, None, None, (h, w))
+    return Colorized(
         out,
         grey,
         images.to_uint8((Lw[0] / 100).numpy()),

@@ -51,7 +51,7 @@ def reconstruct(model: nn.Module, img: np.ndarray, fast: bool = True) -> np.ndar
 
 
 @dataclass
-class Result:
+class Reconstruction:
     name: str
     image: np.ndarray  # uint8, the input's size
     psnr: float
@@ -59,7 +59,7 @@ class Result:
     error: np.ndarray  # uint8 RGB heat map of |output - input|, averaged over channels
 
 
-def compare(img: np.ndarray, names: list[str], registry: Registry, vmax: float = 0.25) -> list[Result]:
+def compare(img: np.ndarray, names: list[str], registry: Registry, vmax: float = 0.25) -> list[Reconstruction]:
     """Reconstruct one image with each named model; PSNR, SSIM and an error heat map against the input.
 
     vmax: the error (in [0, 1] units) drawn brightest, shared so that heat maps are comparable.
@@ -71,7 +71,7 @@ def compare(img: np.ndarray, names: list[str], registry: Registry, vmax: float =
         # a grey model (e.g. trained on digits) reconstructs a colour upload's luma: score it against that
         ref = images.to_float(images.luma(img) if y.ndim < img.ndim else img)
         err = np.abs(yf - ref).mean(0)
-        out.append(Result(name, y, metrics.psnr(yf, ref), metrics.ssim(yf, ref), images.heat_map(err, vmax)))
+        out.append(Reconstruction(name, y, metrics.psnr(yf, ref), metrics.ssim(yf, ref), images.heat_map(err, vmax)))
     return out
 
 

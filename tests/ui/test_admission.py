@@ -9,7 +9,7 @@ from PIL import Image
 from tests.conftest import serve
 from unetlab import budget, registry
 from unetlab.settings import Settings
-from unetlab.ui import admission, reconstruction
+from unetlab.ui import admission, reconstruct
 
 
 def _png(path, w, h):
@@ -19,7 +19,7 @@ def _png(path, w, h):
 
 def test_an_upload_is_admitted_against_the_budget_and_given_back(weights_dir, tmp_path):
     small = budget.Budget(int(1e9), wait=5)
-    cost = reconstruction.memory(Settings().compare_pixels)
+    cost = reconstruct.memory(Settings().compare_pixels)
     with serve(weights_dir, 7876, memory=small) as client:
         out = client.predict(_png(tmp_path / "ok.png", 64, 48), "tiny-noskip", "tiny-skip", api_name="/reconstruct")
         assert Image.open(out[0]).size == (64, 48)
