@@ -35,7 +35,7 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
         with gr.Tab("Latent"):
             latent.build(reg, settings)
         with gr.Tab("Lab"):
-            lab.build(reg)
+            lab.build(reg, demo)
         with gr.Tab("Diffusion"):
             diffusion.build(reg)
         with gr.Tab("Live training"):

@@ -103,3 +103,30 @@ def test_no_jargon_a_student_would_not_know():
     assert "article (MNIST)" in text and "original article" in text  # the words are there...
     for jargon in ("seed article", "seed (MNIST)", "THE loop", "THE training loop", "the seed's"):
         assert jargon not in text, jargon  # ...and the jargon is not
+
+
+def test_building_the_app_runs_no_model(monkeypatch, tmp_path):
+    """Building the app does no inference: results shown on arrival are computed when a page loads (the Lab's
+    first detector) or when asked, not at start-up. Every forward pass goes through nn.Module.__call__.
+
+    The shipped models, but for the Latent tab's VAEs: that tab still decodes its first walk while it is built."""
+    import torch
+
+    import app
+
+    for path in registry.WEIGHTS_DIR.iterdir():
+        if not path.name.startswith("vae-"):
+            (tmp_path / path.name).symlink_to(path)
+    calls = []
+    forward = torch.nn.Module.__call__
+
+    def counted(module, *args, **kwargs):
+        calls.append(type(module).__name__)
+        return forward(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "__call__", counted)
+    demo = app.build_app(registry.Registry(tmp_path))
+    assert calls == []
+    assert any(t[1] == "load" for d in demo.fns.values() for t in d.targets)  # the Lab's scores, on arrival
+    torch.nn.Linear(2, 2)(torch.zeros(1, 2))
+    assert calls == ["Linear"]  # the count sees a forward pass
