@@ -130,3 +130,24 @@ def test_building_the_app_runs_no_model(monkeypatch, tmp_path):
     assert any(t[1] == "load" for d in demo.fns.values() for t in d.targets)  # the Lab's scores, on arrival
     torch.nn.Linear(2, 2)(torch.zeros(1, 2))
     assert calls == ["Linear"]  # the count sees a forward pass
+
+
+def test_only_the_app_imports_the_ui():
+    """The library (unetlab/*.py, not ui/) imports neither the tabs nor the root script: the UI sits on the library,
+    and bench and loadtest start the app as a user would (a process of its own)."""
+    import ast
+    from pathlib import Path
+
+    import unetlab
+
+    library = Path(unetlab.__file__).parent
+    offenders = []
+    for path in library.rglob("*.py"):
+        if "ui" in path.relative_to(library).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            offenders += [f"{path.name}: {n}" for n in names if n == "app" or n.startswith("unetlab.ui")]
+    assert offenders == []
