@@ -37,7 +37,7 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
         with gr.Tab("Lab"):
             lab.build(reg, demo)
         with gr.Tab("Diffusion"):
-            diffusion.build(reg)
+            diffusion.build(reg, settings)
         with gr.Tab("Live training"):
             training.build(reg)
 

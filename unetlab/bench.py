@@ -105,7 +105,9 @@ def cold_start(repeats: int = 2) -> dict:
     floors, apps = [], []
     for _ in range(repeats):
         floors.append(_fresh_process(code.format("import torch, gradio, sklearn, skimage")))
-        apps.append(_fresh_process(code.format("import app; app.build_app()")))
+        apps.append(
+            _fresh_process(code.format("import app; from unetlab import registry; app.build_app(registry.default())"))
+        )
     floor, app = min(floors), min(apps)
     return {"app_built_s": round(app, 2), "imports_only_s": round(floor, 2), "ratio": round(app / floor, 2)}
 

@@ -116,17 +116,21 @@ def serve_app(stats: str, pool: int | None = None) -> None:
 
     import gradio as gr
 
-    from unetlab import budget
+    from unetlab.budget import Budget
 
     timings: dict = defaultdict(lambda: defaultdict(float))
-    launch = gr.Blocks.launch
+    launch, from_settings, budgets = gr.Blocks.launch, Budget.from_settings, []
 
     def timed_launch(demo, *args, **kwargs):
         _timed(demo, timings)
         return launch(demo, *args, **kwargs)
 
+    def kept(cls, settings) -> Budget:  # the server's one budget, as app.py makes it
+        budgets.append(from_settings(settings))
+        return budgets[-1]
+
     def report(*_) -> None:
-        server = budget.SERVER
+        server = budgets[-1]
         figures = {"total": server.total, "peak": server.peak, "waited": server.waited, "refused": server.refused}
         out = {"timings": timings, "budget": figures, "pool": pool}
         Path(stats + ".part").write_text(json.dumps(out))
@@ -134,7 +138,7 @@ def serve_app(stats: str, pool: int | None = None) -> None:
         timings.clear()
         server.peak = server.in_use
 
-    gr.Blocks.launch = timed_launch
+    gr.Blocks.launch, Budget.from_settings = timed_launch, classmethod(kept)
     signal.signal(signal.SIGUSR1, report)
     runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
 

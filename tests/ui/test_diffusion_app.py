@@ -9,7 +9,7 @@ from PIL import Image
 
 from tests.conftest import serve
 from tests.diffusion_fixtures import save_tiny_models
-from unetlab import sd
+from unetlab.settings import Settings
 from unetlab.ui.diffusion import ZOOM
 
 PORT = 7910
@@ -74,21 +74,21 @@ def test_missing_weights_name_the_file_and_the_command(tmp_path):
             c.predict("3", "ddim", 2, 2.0, 0, 0.0, "ddpm-eps", "ddpm-x0", api_name="/denoise")
 
 
-def test_sd_denoise_loads_only_the_configured_folder(client, tmp_path, monkeypatch):
-    """A caller cannot make the server load any folder on its disk: only UNETLAB_SD_PATH's."""
-    monkeypatch.setattr(sd, "SD_PATH", "")
-    for path in ("", "/usr", str(tmp_path)):
+def test_sd_denoise_loads_only_the_configured_folder(client, tmp_path):
+    """A caller cannot make the server load any folder on its disk: only its own (settings.sd_path, UNETLAB_SD_PATH)."""
+    for path in ("", "/usr", str(tmp_path)):  # the client's server has none
         with pytest.raises(Exception, match="no Stable Diffusion folder is configured on this server.*UNETLAB_SD_PATH"):
             client.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
     configured = tmp_path / "sd"
     configured.mkdir()
-    monkeypatch.setattr(sd, "SD_PATH", str(configured))
-    for path in ("/usr", str(tmp_path), "/nonexistent"):
-        with pytest.raises(Exception, match="loads only the Stable Diffusion folder it was started with"):
-            client.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
-    for path in ("", str(configured)):  # the configured folder is the one loaded (here: not an SD folder)
-        with pytest.raises(Exception, match=f"{configured} is not a diffusers Stable Diffusion folder"):
-            client.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
+    save_tiny_models(tmp_path / "weights")
+    with serve(tmp_path / "weights", PORT + 2, Settings(sd_path=str(configured))) as c:
+        for path in ("/usr", str(tmp_path), "/nonexistent"):
+            with pytest.raises(Exception, match="loads only the Stable Diffusion folder it was started with"):
+                c.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
+        for path in ("", str(configured)):  # the configured folder is the one loaded (here: not an SD folder)
+            with pytest.raises(Exception, match=f"{configured} is not a diffusers Stable Diffusion folder"):
+                c.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
 
 
 def test_card_and_grid_markdown():

@@ -10,6 +10,7 @@ import pandas as pd
 
 from unetlab import diffusion, images, sd
 from unetlab.registry import Registry
+from unetlab.settings import Settings
 from unetlab.ui.common import SEEDS, choose, number, user_errors
 
 ZOOM = 8  # 16x16 digits: each pixel shown as an 8x8 block (exact)
@@ -97,7 +98,8 @@ def grid_markdown(report: diffusion.GridReport) -> str:
     return "\n\n".join(lines)
 
 
-def build(registry: Registry) -> None:
+def build(registry: Registry, settings: Settings = Settings()) -> None:
+    """The tab's layout and events. settings.sd_path: the one Stable Diffusion folder the server may load."""
     eps_names, x0_names = (
         diffusion.models_predicting(registry, "epsilon"),
         diffusion.models_predicting(registry, "sample"),
@@ -164,7 +166,9 @@ def build(registry: Registry) -> None:
     with gr.Accordion("Your own Stable Diffusion folder (optional, offline)", open=False):
         gr.Markdown(sd.NOTE)
         with gr.Row():
-            sd_path = gr.Textbox(sd.SD_PATH, label="Local diffusers SD folder (UNETLAB_SD_PATH)", interactive=False)
+            sd_path = gr.Textbox(
+                settings.sd_path, label="Local diffusers SD folder (UNETLAB_SD_PATH)", interactive=False
+            )
             sd_steps = gr.Slider(1, 50, value=10, step=1, label="Steps")
             sd_run = gr.Button("Denoise with it", elem_id="diff-sd-run")
         sd_strip = gr.Image(label="x_t (top) and x̂0 (bottom) per step", format="png", interactive=False)
@@ -290,7 +294,9 @@ def build(registry: Registry) -> None:
         """Denoise with a local Stable Diffusion folder (offline): its eps-prediction steps and x0 previews."""
         number(n_steps, "steps", 1, 50, whole=True)
         number(s or 0, "seed", *SEEDS, whole=True)
-        strip, text = sd.denoise_folder(sd.configured(path), steps=int(n_steps), scheduler=sched, seed=int(s or 0))
+        strip, text = sd.denoise_folder(
+            sd.configured(path, settings.sd_path), steps=int(n_steps), scheduler=sched, seed=int(s or 0)
+        )
         return strip, text
 
     sd_run.click(run_sd, [sd_path, sd_steps, scheduler, seed], [sd_strip, sd_info], api_name="sd_denoise")
