@@ -226,7 +226,7 @@ def test_models_by_prediction_type_and_the_judge(tmp_path):
 
 def test_cli_sample_writes_label_files_and_timelines(tmp_path, monkeypatch, capsys):
     save_tiny_models(tmp_path)
-    monkeypatch.setattr(registry, "_default", registry.Registry(tmp_path))
+    monkeypatch.setenv("UNETLAB_WEIGHTS", str(tmp_path))  # the folder the CLI's registry reads
     out = tmp_path / "out"
     args = ["sample", "--model", "ddpm-eps", "--label", "7", "--n", "2", "--steps", "3", "--out", str(out)]
     assert main(args + ["--timeline"]) == 0
@@ -245,7 +245,7 @@ def test_cli_sample_writes_label_files_and_timelines(tmp_path, monkeypatch, caps
 
 def test_cli_sample_writes_nothing_when_sampling_gives_nan(tmp_path, monkeypatch, capsys):
     save_tiny_models(tmp_path)
-    monkeypatch.setattr(registry, "_default", registry.Registry(tmp_path))
+    monkeypatch.setenv("UNETLAB_WEIGHTS", str(tmp_path))  # the folder the CLI's registry reads
     nan = torch.full((1, 1, 8, 8), float("nan"))
     monkeypatch.setattr(diffusion, "sample", lambda model, labels, **kw: iter([diffusion.Step(0, 0, nan, nan)]))
     out = tmp_path / "out"

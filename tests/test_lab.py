@@ -164,7 +164,7 @@ def test_the_reading_as_the_tab_shows_it():
 def test_cli_purity_shows_the_shipped_results(tmp_path, monkeypatch, capsys):
     rows = [dict(r, purities=[r["purity_mean"]]) for r in lab.SEED_ROWS]
     lab.save_purity({"rows": rows}, tmp_path)
-    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setenv("UNETLAB_WEIGHTS", str(tmp_path))  # the folder the CLI reads
     assert main(["purity", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out == {"rows": lab.SEED_ROWS}
@@ -173,7 +173,7 @@ def test_cli_purity_shows_the_shipped_results(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_purity_errors(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setenv("UNETLAB_WEIGHTS", str(tmp_path))  # the folder the CLI reads
     assert main(["purity", "--json"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "python -m unetlab purity --rerun --save" in err
@@ -214,8 +214,6 @@ def test_purity_stops_at_its_time_cap_and_says_so():
 
 
 def test_the_rerun_estimate_scales_the_shipped_runs_timing():
-    from unetlab import registry
-
     shipped = lab.load_purity(registry.WEIGHTS_DIR)
     whole = lab.rerun_seconds(lab.PurityConfig(), shipped)
     assert whole == pytest.approx(shipped["seconds"], rel=0.05)  # its own settings: about its own time
