@@ -333,8 +333,8 @@ def models_predicting(reg: Registry, prediction_type: str) -> list[str]:
 
 
 def judge(reg: Registry) -> nn.Module | None:
-    """The digits classifier that judges samples (recipes.CLASSIFIER), or None where it is not registered."""
-    from unetlab.recipes import CLASSIFIER
+    """The digits classifier that judges samples (tasks.diffusion.CLASSIFIER), or None where it is not registered."""
+    from unetlab.tasks.diffusion import CLASSIFIER
 
     return reg.load(CLASSIFIER) if CLASSIFIER in reg.entries else None
 
