@@ -37,9 +37,9 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
         with gr.Tab("Latent"):
             latent.build(reg, settings)
         with gr.Tab("Lab"):
-            lab.build(reg)
+            lab.build(reg, demo)
         with gr.Tab("Diffusion"):
-            diffusion.build(reg)
+            diffusion.build(reg, settings)
         with gr.Tab("Live training"):
             live.build(reg, stops, settings)
 

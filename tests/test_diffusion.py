@@ -138,16 +138,30 @@ def test_radial_power_puts_a_cosine_at_its_frequency():
     assert metrics.hf_fraction((-1.0) ** (xx + yy)) == pytest.approx(1)  # the checkerboard: Nyquist only
 
 
-def test_hf_ratio_of_real_digits_to_themselves_is_one():
+def test_hf_ratio_against_hand_known_spectra():
+    """A reference with equal power at 1 and 6 cycles per image has half its energy above H/4 = 4 cycles: samples
+    with only the broad wave have none of it (ratio 0), only the fine wave all of it (ratio 2). White noise spreads
+    its power evenly over the 255 non-DC frequencies of a 16x16 image, 187 of which lie beyond radius 4."""
+    xx = np.mgrid[:16, :16][1]
+    broad, fine = np.cos(2 * np.pi * xx / 16), np.cos(2 * np.pi * 6 * xx / 16)
+    reference = (broad + fine)[None]
+    assert diffusion.hf_ratio(broad[None], reference) == pytest.approx(0, abs=1e-12)
+    assert diffusion.hf_ratio(fine[None], reference) == pytest.approx(2)
+    noise = np.random.default_rng(0).standard_normal((2000, 16, 16))
+    assert diffusion.hf_ratio(noise, reference) == pytest.approx(2 * 187 / 255, rel=0.01)
+
+
+def test_hf_ratio_sees_blur_and_speckle_on_real_digits():
     real = data.digits(16).test.numpy()
-    assert diffusion.hf_ratio(real, real) == pytest.approx(1)
     blurred = torch.nn.functional.avg_pool2d(torch.from_numpy(real), 3, 1, 1).numpy()
-    assert diffusion.hf_ratio(blurred, real) < 0.8
+    assert diffusion.hf_ratio(blurred, real) < 0.5
+    speckled = np.clip(real + np.random.default_rng(0).normal(0, 0.1, real.shape), 0, 1)
+    assert diffusion.hf_ratio(speckled, real) > 3
 
 
 def test_the_trajectory_keeps_both_models_from_the_same_noise():
     models = {"eps": tiny_model("epsilon").eval(), "x0": tiny_model("sample", seed=1).eval()}
-    traj = diffusion.denoise(models, 5, n=2, steps=3, scheduler="ddim", guidance=2.0, seed=0)
+    traj = diffusion.side_by_side(models, 5, n=2, steps=3, scheduler="ddim", guidance=2.0, seed=0)
     assert traj.x_t["eps"].shape == traj.x0["x0"].shape == (3, 2, 8, 8)
     assert diffusion.panel(traj, "eps", 99).shape == (8 * (2 * 8 + 1), 8 * (2 * 8 + 1), 3)  # clamped to the last
     real = np.random.default_rng(0).random((5, 1, 8, 8))
@@ -159,9 +173,60 @@ def test_the_trajectory_keeps_both_models_from_the_same_noise():
     }  # 8x8: no high ring
 
 
+def test_the_trajectorys_hf_ratios_are_its_final_samples():
+    models = {"eps": tiny_model("epsilon").eval(), "x0": tiny_model("sample", seed=1).eval()}
+    traj = diffusion.side_by_side(models, 5, n=2, steps=2, seed=0)
+    assert set(traj.hf_ratios) == {"eps", "x0"} and traj.hf_ratios["eps"] != traj.hf_ratios["x0"]
+    traj.x_t["eps"][-1] = np.tile(np.array([0, 255], np.uint8), (2, 8, 4))  # final samples: stripes at Nyquist
+    assert traj.hf_ratios["eps"] == pytest.approx(1 / metrics.hf_fraction(data.digits(8).test.numpy()))
+
+
+def test_card_figures_are_the_cards_numbers():
+    from tests.diffusion_fixtures import tiny_card
+
+    eps = tiny_card("ddpm-eps", "epsilon")
+    eps["metrics"]["by_guidance"]["2"] = {"sample_accuracy": 0.25, "hf_ratio": 0.5}
+    table = diffusion.card_figures({"ddpm-eps": eps, "bare": {"config": {"prediction_type": "sample"}}})
+    assert table.scales == ["1", "2"] and table.sampler["steps"] == 50
+    assert table.models == [
+        diffusion.CardFigures("ddpm-eps", "epsilon", {"1": 0.5, "2": 0.25}, {"1": 1.0, "2": 0.5}),
+        diffusion.CardFigures("bare", "sample", {}, {}),
+    ]
+    empty = diffusion.card_figures({"bare": {}})
+    assert empty.scales == [] and empty.sampler is None and empty.models[0].prediction_type == "?"
+
+
+class _SaysZero(torch.nn.Module):
+    """A classifier that reads every image as a 0."""
+
+    config = type("Config", (), {"image_size": 8})
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 10).float()
+
+
+def test_grid_report_judges_every_digit():
+    models = {"eps": tiny_model("epsilon").eval(), "x0": tiny_model("sample", seed=1).eval()}
+    report = diffusion.grid_report(models, _SaysZero(), 2, steps=2, scheduler="ddim")
+    assert [g.shape for g in report.grids] == [(10 * 9 - 1, 2 * 9 - 1, 3)] * 2  # row = digit, 2 samples each
+    assert [(f.name, f.samples) for f in report.figures] == [("eps", 20), ("x0", 20)]
+    assert [f.accuracy for f in report.figures] == pytest.approx([0.1, 0.1])  # the 0s of the ten digits
+    assert diffusion.grid_report(models, None, 1, steps=2).figures[0].accuracy is None
+    with pytest.raises(ValueError, match="between 1 and 16"):
+        diffusion.grid_report(models, None, 17)
+
+
+def test_models_by_prediction_type_and_the_judge(tmp_path):
+    save_tiny_models(tmp_path)
+    reg = registry.Registry(tmp_path)
+    assert diffusion.models_predicting(reg, "epsilon") == ["ddpm-eps"]
+    assert diffusion.models_predicting(reg, "sample") == ["ddpm-x0"]
+    assert diffusion.judge(reg) is None  # no digits-classifier here
+
+
 def test_cli_sample_writes_label_files_and_timelines(tmp_path, monkeypatch, capsys):
     save_tiny_models(tmp_path)
-    monkeypatch.setattr(registry, "_default", registry.Registry(tmp_path))
+    monkeypatch.setenv("UNETLAB_WEIGHTS", str(tmp_path))  # the folder the CLI's registry reads
     out = tmp_path / "out"
     args = ["sample", "--model", "ddpm-eps", "--label", "7", "--n", "2", "--steps", "3", "--out", str(out)]
     assert main(args + ["--timeline"]) == 0
@@ -180,7 +245,7 @@ def test_cli_sample_writes_label_files_and_timelines(tmp_path, monkeypatch, caps
 
 def test_cli_sample_writes_nothing_when_sampling_gives_nan(tmp_path, monkeypatch, capsys):
     save_tiny_models(tmp_path)
-    monkeypatch.setattr(registry, "_default", registry.Registry(tmp_path))
+    monkeypatch.setenv("UNETLAB_WEIGHTS", str(tmp_path))  # the folder the CLI's registry reads
     nan = torch.full((1, 1, 8, 8), float("nan"))
     monkeypatch.setattr(diffusion, "sample", lambda model, labels, **kw: iter([diffusion.Step(0, 0, nan, nan)]))
     out = tmp_path / "out"

@@ -101,8 +101,24 @@ def test_anomaly_auc_on_an_easy_case():
     assert a.worst_labels == [7, 7, 7, 7]  # the worst are all anomalies
     assert a.anomalous.mean() > 10 * a.normal.mean()
     assert a.worst.shape == (4 * 4 - 2, 2 * 6 - 2, 3)  # 4 rows of input | output
+    assert a.caught == 1.0  # every anomaly scores above the normals' 95th percentile
     flipped = lab.anomaly_scores(model, off, normal, np.full(40, 7), left_out=0)
     assert flipped.auc < 0.01  # the AUC follows the scores, it is not a constant
+    assert flipped.caught == 0.0
+
+
+def test_detection_rate_at_five_percent_false_alarms():
+    """Normals 0..99 put the threshold at their 95th percentile, 94.05: of anomalies 90..99, the 5 above it."""
+    a = lab.Anomaly(3, normal=np.arange(100.0), anomalous=np.arange(90.0, 100.0))
+    assert a.caught == pytest.approx(0.5)
+    assert a.normal_mse == 49.5 and a.anomalous_mse == 94.5
+
+
+def test_pca_figures_from_known_numbers():
+    c = lab.PCAComparison(2, 1.1, 1.0, 1.3, 1.2, angles=[3.0, 1.0], eigenvalues=[4.0, 2.5, 1.0], seconds=0, grid=None)
+    assert c.gap == pytest.approx(0.1) and c.mean_angle == 2.0
+    assert c.eigen_gap == 2.5  # lambda_2 / lambda_3
+    assert lab.PCAComparison(3, 1, 1, 1, 1, [1.0] * 3, [4.0, 2.5, 1.0], 0, None).eigen_gap is None  # no lambda_4
 
 
 def test_histogram_shares():
@@ -122,18 +138,33 @@ def test_without_class():
 
 
 def test_reading_agrees_with_itself_and_notices_differences():
-    assert "**5 of 5 findings agree.**" in lab.reading(lab.SEED_ROWS)
+    same = lab.reading(lab.SEED_ROWS)
+    assert same.agree == len(same.findings) == 5 and all(f.article and f.ours for f in same.findings)
+    best_first = ["no skip, bottleneck", "raw pixels", "skip, no bottleneck", "no skip, no bottleneck"]
+    assert same.article_ranking == same.our_ranking == [*best_first, "skip, bottleneck"]
     flipped = [dict(r) for r in lab.SEED_ROWS]
     flipped[1]["purity_mean"], flipped[3]["purity_mean"] = 0.375, 0.70  # bottleneck helps only with skips
-    text = lab.reading(flipped)
-    assert "findings agree" in text and "**5 of 5" not in text and "**no**" in text
-    assert "when all five rows" in lab.reading(lab.SEED_ROWS[:2])
+    r = lab.reading(flipped)
+    assert [f.ours for f in r.findings] == [False, True, True, False, False] and r.agree == 2
+    assert r.our_ranking[0] == "skip, bottleneck" and r.article_ranking == same.article_ranking
+    assert lab.reading(lab.SEED_ROWS[:2]) is None  # not all five rows in
+
+
+def test_the_reading_as_the_tab_shows_it():
+    from unetlab.ui.lab import reading_markdown
+
+    assert "**5 of 5 findings agree.**" in reading_markdown(lab.reading(lab.SEED_ROWS))
+    flipped = [dict(r) for r in lab.SEED_ROWS]
+    flipped[1]["purity_mean"], flipped[3]["purity_mean"] = 0.375, 0.70
+    text = reading_markdown(lab.reading(flipped))
+    assert "**2 of 5 findings agree.**" in text and text.count("| **no** |") == 3
+    assert "when all five rows" in reading_markdown(None)
 
 
 def test_cli_purity_shows_the_shipped_results(tmp_path, monkeypatch, capsys):
     rows = [dict(r, purities=[r["purity_mean"]]) for r in lab.SEED_ROWS]
     lab.save_purity({"rows": rows}, tmp_path)
-    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setenv("UNETLAB_WEIGHTS", str(tmp_path))  # the folder the CLI reads
     assert main(["purity", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out == {"rows": lab.SEED_ROWS}
@@ -142,7 +173,7 @@ def test_cli_purity_shows_the_shipped_results(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_purity_errors(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setenv("UNETLAB_WEIGHTS", str(tmp_path))  # the folder the CLI reads
     assert main(["purity", "--json"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "python -m unetlab purity --rerun --save" in err
@@ -182,17 +213,13 @@ def test_purity_stops_at_its_time_cap_and_says_so():
     assert steps[-1].result is None and len(steps) < 50  # not 4 x 200 epochs
 
 
-def test_the_rerun_estimate_scales_the_shipped_runs_timing(monkeypatch):
-    from unetlab import live, registry
-    from unetlab.ui import lab as lab_tab
-
+def test_the_rerun_estimate_scales_the_shipped_runs_timing():
     shipped = lab.load_purity(registry.WEIGHTS_DIR)
     whole = lab.rerun_seconds(lab.PurityConfig(), shipped)
     assert whole == pytest.approx(shipped["seconds"], rel=0.05)  # its own settings: about its own time
     assert lab.rerun_seconds(lab.PurityConfig(epochs=20), shipped) < 0.55 * whole
     assert lab.rerun_seconds(lab.PurityConfig(), None) is None
-    monkeypatch.setattr(live, "TRAIN_SECONDS", 600.0)
-    fit = lab_tab.fitting_epochs(shipped)
+    fit = lab.fitting_epochs(shipped, 600.0)
     assert fit < lab.PurityConfig().epochs and lab.rerun_seconds(lab.PurityConfig(epochs=fit), shipped) <= 600
-    monkeypatch.setattr(live, "TRAIN_SECONDS", 3600.0)
-    assert lab_tab.fitting_epochs(shipped) == lab.PurityConfig().epochs
+    assert lab.fitting_epochs(shipped, 3600.0) == lab.PurityConfig().epochs
+    assert lab.fitting_epochs(None, 1.0) == lab.PurityConfig().epochs  # nothing measured: the shipped run's

@@ -1,9 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
 from unetlab import images, metrics, registry
 from unetlab.reconstruct import compare, reconstruct
-from unetlab.registry import Registry
 
 
 def tiny(skips=True, in_channels=3):
@@ -41,14 +41,40 @@ def test_fast_bf16_stays_close_to_fp32():
     assert np.abs(fast - exact).max() <= 8 and np.abs(fast - exact).mean() < 1.5
 
 
-def test_compare_scores(weights_dir):
-    reg = Registry(weights_dir)
-    img = np.random.default_rng(2).integers(0, 256, (30, 50, 3), dtype=np.uint8)
-    a, b = compare(img, ["tiny-noskip", "tiny-skip"], reg)
-    assert (a.name, b.name) == ("tiny-noskip", "tiny-skip")
-    assert a.image.shape == img.shape and a.error.shape == (30, 50, 3)
-    assert a.psnr == metrics.psnr(images.to_float(a.image), images.to_float(img))
-    assert -1 <= b.ssim <= 1
+def test_psnr_and_ssim_on_known_images():
+    x = np.array([[0.0, 0.5], [0.5, 1.0]])
+    y = x + np.array([[0.2, 0.0], [0.0, 0.0]])  # one pixel of four off by 0.2: MSE 0.04 / 4 = 0.01
+    assert metrics.psnr(y, x) == 20.0  # 10 log10(1 / 0.01)
+    assert metrics.psnr(x, x) == float("inf")
+    img = np.random.default_rng(0).random((3, 32, 32))
+    assert metrics.ssim(img, img) == 1.0
+    noisy = np.clip(img + np.random.default_rng(1).normal(0, 0.1, img.shape), 0, 1)
+    assert metrics.ssim(noisy, img) < 0.95
+
+
+class _ByName:
+    """A registry whose models are their names (the stubbed reconstruct below looks the output up by name)."""
+
+    def load(self, name: str, task: str | None = None) -> str:
+        return name
+
+
+def test_compare_scores(monkeypatch):
+    """Each model's output scored against the input: a known error gives known numbers."""
+    import unetlab.reconstruct as rec
+
+    img = np.full((16, 16, 3), 100, np.uint8)  # SSIM's Gaussian window needs 11x11
+    off = img.copy()
+    off[:8, :8] += 51  # a quarter of the pixels off by 51/255 = 0.2 in every channel: MSE 0.04 / 4 = 0.01
+    outputs = {"blurry": off, "exact": img}
+    monkeypatch.setattr(rec, "reconstruct", lambda model, x: outputs[model])
+    a, b = compare(img, ["blurry", "exact"], _ByName())
+    assert (a.name, b.name) == ("blurry", "exact") and a.image is off
+    assert a.psnr == pytest.approx(20.0) and b.psnr == float("inf")  # 10 log10(1 / 0.01)
+    assert b.ssim == 1.0 and a.ssim < 0.9
+    assert a.error.shape == (16, 16, 3)
+    assert (a.error[:8, :8] != a.error[0, 15]).all() and (a.error[8:] == a.error[15, 15]).all()  # where it is
+    assert (b.error == b.error[0, 0]).all()
 
 
 def test_large_images_run_in_tiles_that_match_one_pass(monkeypatch):

@@ -105,7 +105,9 @@ def cold_start(repeats: int = 2) -> dict:
     floors, apps = [], []
     for _ in range(repeats):
         floors.append(_fresh_process(code.format("import torch, gradio, sklearn, skimage")))
-        apps.append(_fresh_process(code.format("import app; app.build_app()")))
+        apps.append(
+            _fresh_process(code.format("import app; from unetlab import registry; app.build_app(registry.default())"))
+        )
     floor, app = min(floors), min(apps)
     return {"app_built_s": round(app, 2), "imports_only_s": round(floor, 2), "ratio": round(app / floor, 2)}
 
@@ -189,8 +191,8 @@ def colorize_api(side: int = 1024, repeats: int = 15, port: int = 7893) -> dict:
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    import app
     from unetlab import images
+    from unetlab.loadtest import AppProcess
 
     jpeg = _jpeg_1024(side)
     hints = json.dumps(
@@ -207,16 +209,12 @@ def colorize_api(side: int = 1024, repeats: int = 15, port: int = 7893) -> dict:
         r = recipes.get("colorize-guided-skip")
         card = {"name": r.name, "task": r.task, "model": r.model, "config": r.config, "recipe": r.name, "metrics": {}}
         card_path = registry.save(recipes.build_model(r), card, Path(tmp) / "weights")
-        demo = app.build_app(registry.Registry(Path(tmp) / "weights"))
-        demo.queue().launch(prevent_thread_lock=True, server_port=port, quiet=True)
-        try:
-            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with AppProcess(port, Path(tmp) / "weights") as server:  # `python app.py` on that folder
+            client = Client(server.url, verbose=False)
             for name, h in (("automatic", "[]"), ("8_hints", hints)):
                 call = lambda h=h: client.predict(handle_file(str(src)), r.name, None, h, api_name="/colorize")  # noqa: E731
                 call()
                 out[f"api_{side}_{name}_ms"] = round(1000 * _median_time(call, repeats), 1)
-        finally:
-            demo.close()
 
         def cli(n: int) -> float:
             paths = []
@@ -252,7 +250,8 @@ def colorize_api(side: int = 1024, repeats: int = 15, port: int = 7893) -> dict:
 def live_overhead(epochs: int = 4) -> dict:
     """What watching costs: the Live training tab's default job (U-Net with vs without skips on digits), timed per
     model-epoch from one streamed step to the next, including what the tab does with each step (grids enlarged and
-    PNG-encoded as Gradio sends them, the plot's data frame, the status). The training share is the loop's own batch
+    PNG-encoded as Gradio sends them, the plot's data); the tab's status line, a few lines of text, is left out: the
+    library is measured, not the UI. The training share is the loop's own batch
     time (samples / images_per_s); the rest is overhead: the held-out pass (loss, PSNR, grid) and the display.
     first_grid_s: from the job's start to its first grid (epoch 0, the untrained models)."""
     import io
@@ -261,7 +260,6 @@ def live_overhead(epochs: int = 4) -> dict:
     from PIL import Image
 
     from unetlab import images, live
-    from unetlab.ui.training import status
 
     job = live.Job(epochs=epochs)
     samples = len(datasets.load(job.dataset))
@@ -272,7 +270,7 @@ def live_overhead(epochs: int = 4) -> dict:
         t_show = time.perf_counter()
         for g in live.grids(step):
             Image.fromarray(images.enlarge(g, 3)).save(io.BytesIO(), format="PNG")
-        step.curves(), status(step, job)
+        step.curves()
         now = time.perf_counter()
         first = now - start if first is None else first
         new = [r for name, r in step.reports.items() if seen.get(name) is not r]
@@ -336,7 +334,8 @@ def diffusion_latency(samples: int = 8, steps: int = 50, repeats: int = 3) -> di
     return out
 
 
-def run() -> dict:
+def measure() -> dict:
+    """Every figure of `python -m unetlab bench`."""
     return {
         "machine": {
             "cpu": platform.processor() or platform.machine(),

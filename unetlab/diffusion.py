@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # diffusers is imported on first use: it would add seconds to
     from diffusers import DDIMScheduler, DDPMScheduler
 
     from unetlab.models.diffusion import DigitDiffusion
+    from unetlab.registry import Registry
 
 SCHEDULERS = ("ddpm", "ddim")
 LABEL_DROP = 0.1  # share of training prompts replaced by the null token, so one model is also unconditional
@@ -183,20 +184,17 @@ class Trajectory:
     seconds: dict[str, float]  # name -> sampling time
     settings: dict = field(default_factory=dict)  # scheduler, steps, guidance, eta, seed: what made it
 
-    def made_with(self) -> str:
-        """The settings that made these panels, as the tab's info line says them."""
-        c = self.settings
-        return (
-            f"class {self.label}, {c['scheduler'].upper()} {c['steps']} steps, guidance {c['guidance']:g}, "
-            f"η {c['eta']:g}, seed {c['seed']}"
-        )
+    @property
+    def hf_ratios(self) -> dict[str, float]:
+        """Each model's HF energy ratio over its finished samples (the last step's x_t), against real digits."""
+        return {name: hf_ratio(x[-1][:, None] / 255.0, _real(x.shape[-1])) for name, x in self.x_t.items()}
 
 
 def _uint8(x: torch.Tensor) -> np.ndarray:
     return (to_unit(x)[:, 0].numpy() * 255 + 0.5).astype(np.uint8)
 
 
-def denoise(
+def side_by_side(
     models: dict[str, DigitDiffusion],
     label: int,
     *,
@@ -291,48 +289,84 @@ def _real(size: int) -> np.ndarray:
     return real_digits(size)
 
 
-def card_figures(cards: dict[str, dict]) -> str:
+@dataclass
+class CardFigures:
+    """What one model's card measured on its samples, per guidance scale (as the cards key them: "1", "2")."""
+
+    name: str
+    prediction_type: str  # "epsilon" (predicts the noise) or "sample" (predicts the clean x0); "?" if unknown
+    accuracy: dict[str, float]  # guidance -> the classifier's accuracy on the samples; a scale not measured: absent
+    hf_ratio: dict[str, float]  # guidance -> HF energy ratio of the samples against real digits
+
+
+@dataclass
+class CardTable:
+    """The cards' sample metrics of several models, side by side."""
+
+    scales: list[str]  # every guidance scale some card measured, ascending
+    models: list[CardFigures]
+    sampler: dict | None  # how the first card that has metrics sampled (scheduler, steps, per_class); None: none
+
+
+def card_figures(cards: dict[str, dict]) -> CardTable:
     """The cards' measured numbers: the classifier's accuracy on each model's samples, and the HF energy ratio,
     at each guidance scale the cards measured."""
     scales = sorted({g for c in cards.values() for g in c.get("metrics", {}).get("by_guidance", {})}, key=float)
-    head = "| model | predicts |" + "".join(f" accuracy, guidance {g} | HF ratio, guidance {g} |" for g in scales)
-    lines = [head, "|---|---|" + "---:|---:|" * len(scales)]
+    models = []
     for name, card in cards.items():
-        m, kind = card.get("metrics", {}), card.get("config", {}).get("prediction_type", "?")
-        row = f"| {name} | {'noise ε' if kind == 'epsilon' else 'clean x0'} |"
-        for g in scales:
-            r = m.get("by_guidance", {}).get(g)
-            row += f" {r['sample_accuracy']:.1%} | {r['hf_ratio']:.3f} |" if r else " not measured | not measured |"
-        lines.append(row)
-    if not scales:
-        return "The cards of these models hold no sample metrics (train them with `python -m unetlab train`)."
-    sampler = next(c["metrics"]["sampler"] for c in cards.values() if "sampler" in c.get("metrics", {}))
-    lines.append(
-        f"\nFrom the cards: {sampler['per_class']} samples per digit, {sampler['scheduler'].upper()} "
-        f"{sampler['steps']} steps, judged by a classifier trained on real digits. HF ratio = the samples' share of "
-        "power above half the Nyquist frequency over real digits' share: 1 = as much fine detail as real digits, "
-        "below 1 = blurrier, above 1 = more speckle."
-    )
-    return "\n".join(lines)
+        by_guidance = card.get("metrics", {}).get("by_guidance", {})
+        models.append(
+            CardFigures(
+                name,
+                card.get("config", {}).get("prediction_type", "?"),
+                {g: r["sample_accuracy"] for g, r in by_guidance.items()},
+                {g: r["hf_ratio"] for g, r in by_guidance.items()},
+            )
+        )
+    sampler = next((c["metrics"]["sampler"] for c in cards.values() if "sampler" in c.get("metrics", {})), None)
+    return CardTable(scales, models, sampler)
 
 
-def grid_report(
-    models: dict[str, DigitDiffusion], classifier: nn.Module | None, per_class: int, **kw
-) -> tuple[list[np.ndarray], str]:
+def models_predicting(reg: Registry, prediction_type: str) -> list[str]:
+    """The registered diffusion models trained to predict `prediction_type` ("epsilon" or "sample")."""
+    return [n for n in reg.names("diffusion") if reg.entry(n).config.get("prediction_type") == prediction_type]
+
+
+def judge(reg: Registry) -> nn.Module | None:
+    """The digits classifier that judges samples (tasks.diffusion.CLASSIFIER), or None where it is not registered."""
+    from unetlab.tasks.diffusion import CLASSIFIER
+
+    return reg.load(CLASSIFIER) if CLASSIFIER in reg.entries else None
+
+
+@dataclass
+class GridFigures:
+    """What the classifier and the spectrum say about one model's class grid."""
+
+    name: str
+    samples: int  # how many samples the grid holds (10 x per_class)
+    hf_ratio: float  # HF energy ratio of these samples against real digits
+    accuracy: float | None  # the share the classifier reads as the asked digit; None without a classifier
+
+
+@dataclass
+class GridReport:
+    grids: list[np.ndarray] = field(repr=False)  # uint8, one per model: row c = digit c
+    figures: list[GridFigures]
+
+
+def grid_report(models: dict[str, DigitDiffusion], classifier: nn.Module | None, per_class: int, **kw) -> GridReport:
     """Each model's class grid (row c = digit c) from the same noise, and what the classifier and the spectrum
     say about these samples."""
     from unetlab.models.classifier import predict
 
     if not 1 <= per_class <= 16:
         raise ValueError(f"samples per class must be between 1 and 16, got {per_class}")
-    grids, lines = [], []
+    grids, figures = [], []
     labels = torch.arange(10).repeat_interleave(per_class)
     for name, model in models.items():
         g, xs = class_grid(model, per_class, **kw)
         grids.append(g)
-        line = f"**{name}**: HF energy ratio {hf_ratio(xs, _real(model.config.image_size)):.3f}"
-        if classifier is not None:
-            hit = (predict(classifier, xs) == labels).float().mean().item()
-            line += f", the classifier reads the asked digit in {hit:.0%} of these {len(xs)} samples"
-        lines.append(line)
-    return grids, "\n\n".join(lines)
+        hit = None if classifier is None else (predict(classifier, xs) == labels).float().mean().item()
+        figures.append(GridFigures(name, len(xs), hf_ratio(xs, _real(model.config.image_size)), hit))
+    return GridReport(grids, figures)

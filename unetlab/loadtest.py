@@ -1,8 +1,9 @@
 """Load on one CPU box: N gradio_client clients on /colorize and /reconstruct while a /train job streams.
 
-Loopback only and bounded: the app is launched in this process on 127.0.0.1, the clients run in a second process
-(so their own Python work does not share the server's interpreter), every client makes a fixed number of
-requests, and the training job is stopped at the end (its time cap ends it anyway). Reports errors, requests per
+Loopback only and bounded: the app is started as a user starts it (`python app.py`, GRADIO_SERVER_PORT set, on
+127.0.0.1) in a process of its own, the clients run in another (so their own Python work does not share the
+server's interpreter), every client makes a fixed number of requests, and the training job is stopped at the end
+(its time cap ends it anyway). Reports errors, requests per
 second, p50/p95 latency per endpoint and where a request's time went on the server (waiting for the memory budget,
 decoding the upload, the handler, encoding the outputs; the rest is queueing and transfer), the server's CPU time,
 its peak RSS, how far the job got meanwhile, and how long Stop took to end it, against the time of one training
@@ -17,22 +18,27 @@ budget.COLORIZE and budget.RECONSTRUCT are set from.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import gc
-import io
+import json
 import multiprocessing
 import os
 import re
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import urllib.request
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parent.parent  # where app.py is
 EPOCH = re.compile(r"epoch (\d+)/(\d+)")
 PHASES = {"preprocess_data": "decode", "call_function": "handler", "postprocess_data": "encode"}
 
@@ -44,10 +50,10 @@ def _percentiles(xs: list[float]) -> dict:
     return {"n": len(xs), "p50_ms": round(float(np.median(a)), 1), "p95_ms": round(float(np.percentile(a, 95)), 1)}
 
 
-def _status_kb(key: str) -> int:
-    """A line of /proc/self/status in kB (VmRSS: resident now; VmHWM: the peak), 0 where there is none."""
+def _status_kb(key: str, pid: int | str = "self") -> int:
+    """A line of /proc/<pid>/status in kB (VmRSS: resident now; VmHWM: the peak), 0 where there is none."""
     try:
-        text = Path("/proc/self/status").read_text()
+        text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return 0
     m = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
@@ -55,19 +61,19 @@ def _status_kb(key: str) -> int:
 
 
 class RssSampler:
-    """The process's peak resident memory while the block runs: VmRSS sampled every `every` s, and the kernel's own
-    peak (VmHWM, reset at the start where /proc/self/clear_refs allows it)."""
+    """A process's peak resident memory while the block runs (this one's, or the process `pid`'s): VmRSS sampled
+    every `every` s, and the kernel's own peak (VmHWM, reset at the start where /proc/<pid>/clear_refs allows it)."""
 
-    def __init__(self, every: float = 0.05):
-        self.every, self.peak_kb, self.start_kb = every, 0, 0
+    def __init__(self, every: float = 0.05, pid: int | str = "self"):
+        self.every, self.pid, self.peak_kb, self.start_kb = every, pid, 0, 0
         self._stop = threading.Event()
         self._hwm = False
 
     def __enter__(self) -> RssSampler:
         gc.collect()
-        self.start_kb = self.peak_kb = _status_kb("VmRSS")
+        self.start_kb = self.peak_kb = _status_kb("VmRSS", self.pid)
         with contextlib.suppress(OSError):
-            Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
             self._hwm = True
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -75,13 +81,13 @@ class RssSampler:
 
     def _sample(self) -> None:
         while not self._stop.wait(self.every):
-            self.peak_kb = max(self.peak_kb, _status_kb("VmRSS"))
+            self.peak_kb = max(self.peak_kb, _status_kb("VmRSS", self.pid))
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
         if self._hwm:
-            self.peak_kb = max(self.peak_kb, _status_kb("VmHWM"))
+            self.peak_kb = max(self.peak_kb, _status_kb("VmHWM", self.pid))
 
 
 def _box_busy() -> float:
@@ -91,6 +97,118 @@ def _box_busy() -> float:
     except (OSError, ValueError):
         return 0.0
     return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process `pid` has used, from /proc; 0 where there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def serve_app(stats: str, pool: int | None = None) -> None:
+    """In the app's process: run app.py as `python app.py` runs it, with the phases of every event timed (_timed, on
+    the app as it is launched). SIGUSR1 writes the timings and the memory budget's figures to `stats` (JSON), then
+    starts them afresh. pool: the --pool experiment's pool size, set up by the caller (AppProcess), to report."""
+    import runpy
+
+    import gradio as gr
+
+    from unetlab.budget import Budget
+
+    timings: dict = defaultdict(lambda: defaultdict(float))
+    launch, from_settings, budgets = gr.Blocks.launch, Budget.from_settings, []
+
+    def timed_launch(demo, *args, **kwargs):
+        _timed(demo, timings)
+        return launch(demo, *args, **kwargs)
+
+    def kept(cls, settings) -> Budget:  # the server's one budget, as app.py makes it
+        budgets.append(from_settings(settings))
+        return budgets[-1]
+
+    def report(*_) -> None:
+        server = budgets[-1]
+        figures = {"total": server.total, "peak": server.peak, "waited": server.waited, "refused": server.refused}
+        out = {"timings": timings, "budget": figures, "pool": pool}
+        Path(stats + ".part").write_text(json.dumps(out))
+        os.replace(stats + ".part", stats)
+        timings.clear()
+        server.peak = server.in_use
+
+    gr.Blocks.launch, Budget.from_settings = timed_launch, classmethod(kept)
+    signal.signal(signal.SIGUSR1, report)
+    runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
+
+
+class AppProcess:
+    """The app in a process of its own, started as a user starts it (app.py run as the main script, the port and
+    the weights folder from the environment), with serve_app's timing hooks; `with` waits until it answers and
+    ends it afterwards. pool: with ui/admission.py's pool experiment (admission.EXPERIMENT), set up in that process.
+    """
+
+    def __init__(self, port: int, weights: str | Path | None = None, pool: bool = False, start_s: float = 300):
+        self.port, self.weights, self.pool, self.start_s = port, weights, pool, start_s
+        self.url = f"http://127.0.0.1:{port}/"
+
+    def _code(self) -> str:
+        setup = "import sys\nfrom unetlab import loadtest\n"
+        if not self.pool:
+            return setup + "loadtest.serve_app(sys.argv[1])"
+        # the experiment reconfigures the app's own admission: in the app's process, before app.py builds it
+        return setup + (
+            "from unetlab.ui import admission\n"
+            "for k, v in admission.EXPERIMENT.items():\n    setattr(admission, k, v)\n"
+            "loadtest.serve_app(sys.argv[1], admission.POOL)"
+        )
+
+    def __enter__(self) -> AppProcess:
+        self._dir = tempfile.TemporaryDirectory()
+        self._stats = os.path.join(self._dir.name, "stats.json")
+        env = os.environ | {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port)}
+        if self.weights:
+            env["UNETLAB_WEIGHTS"] = str(self.weights)
+        self._log = open(os.path.join(self._dir.name, "app.log"), "wb")  # noqa: SIM115 (closed in __exit__)
+        cmd = [sys.executable, "-c", self._code(), self._stats]
+        self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.pid = self.process.pid
+        deadline = time.perf_counter() + self.start_s
+        while True:
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(self.url, timeout=5):
+                    return self
+            if self.process.poll() is not None or time.perf_counter() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"the app did not start on {self.url}:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+
+    def log(self) -> str:
+        """What the app printed (stdout and stderr)."""
+        return Path(self._log.name).read_text(errors="replace")
+
+    def stats(self, timeout: float = 30) -> dict:
+        """The app's event timings and memory-budget figures since the last call (or its start)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self._stats)
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.perf_counter() + timeout
+        while not os.path.exists(self._stats):
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"the app did not report its figures:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+        return json.loads(Path(self._stats).read_text())
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+        self._dir.cleanup()
 
 
 def _timed(demo, timings: dict) -> None:
@@ -235,57 +353,41 @@ def run(
     (admission.EXPERIMENT); train_epochs=0: no training job (to see the requests alone)."""
     from gradio_client import Client
 
-    import app
-    from unetlab import budget, data, hardware, registry
-    from unetlab.ui import admission
+    from unetlab import budget, data, hardware
 
-    reg = registry.Registry(weights) if weights else registry.default()
-    settings = admission.EXPERIMENT if pool else {}
-    saved = {k: getattr(admission, k) for k in settings}
-    try:
-        for k, v in settings.items():
-            setattr(admission, k, v)
-        demo = app.build_app(reg)
-    finally:
-        for k, v in saved.items():
-            setattr(admission, k, v)
-    timings: dict = defaultdict(lambda: defaultdict(float))
-    _timed(demo, timings)
-    app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    url = f"http://127.0.0.1:{port}/"
     photos = [str(image)] if image else [data.heldout_photo_paths()[p] for p in ("chelsea", "coffee")]
     calls = {"/colorize": (*colorize_models, "[]"), "/reconstruct": reconstruct_models}
-    try:
+    with AppProcess(port, weights, pool) as server:
         trainer = job = None
         if train_epochs:
-            trainer = Client(url, verbose=False)
+            trainer = Client(server.url, verbose=False)
             variant = ["gaussian", 0.3, 1.0, 0.1, 1.0, 64, 0.25]  # the variant settings the U-Net job ignores
             job = trainer.submit("unet", "digits", [], train_epochs, 64, 3e-3, 8, 0, *variant, api_name="/train")
             first = time.perf_counter()
             while len(job.outputs()) < 2 and not job.done() and time.perf_counter() - first < 120:
                 time.sleep(0.1)  # the job is under way: its epoch 0 and first trained epoch are in
-        timings.clear()
-        budget.SERVER.peak = budget.SERVER.in_use
-        waited, refused = budget.SERVER.waited, budget.SERVER.refused
-        with _process() as child, RssSampler() as rss:
-            cpu, box = os.times(), _box_busy()
+        before = server.stats()  # and the timings and the budget's peak start afresh
+        with _process() as child, RssSampler(pid=server.pid) as rss:
+            cpu, box = _cpu_seconds(server.pid), _box_busy()
             t0 = time.perf_counter()
-            clients_done = child.submit(_clients, url, clients, rounds, photos, calls).result()
+            clients_done = child.submit(_clients, server.url, clients, rounds, photos, calls).result()
             load_seconds = time.perf_counter() - t0
-            cpu_after, box_after = os.times(), _box_busy()
+            cpu_after, box_after = _cpu_seconds(server.pid), _box_busy()
+        after = server.stats()
         latencies, errors = clients_done["latencies"], clients_done["errors"]
         done = sum(len(xs) for xs in latencies.values())
-        server_cpu = cpu_after.user - cpu.user + cpu_after.system - cpu.system
+        server_cpu = cpu_after - cpu
+        memory = after["budget"]
         return {
             "clients": clients,
             "requests_per_endpoint": clients * rounds,
             "image": Path(image).name if image else "held-out photos",
             "baseline": not pool,
-            "pool": admission.EXPERIMENT["POOL"] if pool else None,
+            "pool": after["pool"],
             "errors": len(errors),
             "error_samples": errors[:3],
             "latency": {api: _percentiles(xs) for api, xs in latencies.items()},
-            "split_ms": {api: _split(api, timings, xs) for api, xs in latencies.items()},
+            "split_ms": {api: _split(api, after["timings"], xs) for api, xs in latencies.items()},
             "load_seconds": round(load_seconds, 1),
             "requests_per_second": round(done / load_seconds, 2),
             "server_cpu_seconds": round(server_cpu, 1),
@@ -294,16 +396,13 @@ def run(
             "cores": hardware.cores(),
             "rss_mb": {"before": round(rss.start_kb / 1024), "peak": round(rss.peak_kb / 1024)},
             "memory_budget": {
-                "budget_gb": round(budget.SERVER.total / budget.GB, 2),
-                "peak_in_use_gb": round(budget.SERVER.peak / budget.GB, 2),
-                "waited": budget.SERVER.waited - waited,
-                "refused": budget.SERVER.refused - refused,
+                "budget_gb": round(memory["total"] / budget.GB, 2),
+                "peak_in_use_gb": round(memory["peak"] / budget.GB, 2),
+                "waited": memory["waited"] - before["budget"]["waited"],
+                "refused": memory["refused"] - before["budget"]["refused"],
             },
             "train": _stop(trainer, job) if job else None,
         }
-    finally:
-        with contextlib.redirect_stdout(io.StringIO()):  # gradio prints "Closing server..." to stdout
-            demo.close()
 
 
 def format(r: dict) -> str:
@@ -344,33 +443,30 @@ def format(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _one_event(tab: str, path: str, args: tuple) -> dict:
-    """In a fresh process: the app built, one warm-up event on a held-out photo, then one event on `path` through
-    demo.process_api (decode, handler, encode into Gradio's cache). -> its peak RSS over the warm process."""
-    from gradio.data_classes import FileData
+def _one_request(tab: str, path: str, args: tuple, port: int) -> dict:
+    """The app started afresh, one warm-up request on a held-out photo, then one request with `path` on /tab.
+    -> the app process's peak RSS over its warm state during that request, and the request's seconds."""
+    from gradio_client import Client, handle_file
 
-    import app
     from unetlab import data
 
-    demo = app.build_app()
-    fn = next(f for f in demo.fns.values() if f.api_name == tab)
+    with AppProcess(port) as server:
+        client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 600})
 
-    def event(p: str) -> float:
-        t = time.perf_counter()
-        inputs = [FileData(path=p).model_dump(), *args]
-        asyncio.run(demo.process_api(fn, inputs, state=None, explicit_call=True))
-        return time.perf_counter() - t
+        def request(p: str) -> float:
+            t = time.perf_counter()
+            client.predict(handle_file(p), *args, api_name=f"/{tab}")
+            return time.perf_counter() - t
 
-    event(data.heldout_photo_paths()["chelsea"])
-    with RssSampler() as rss:
-        seconds = event(path)
+        request(data.heldout_photo_paths()["chelsea"])
+        with RssSampler(pid=server.pid) as rss:
+            seconds = request(path)
     return {"peak_mb": (rss.peak_kb - rss.start_kb) / 1024, "seconds": seconds}
 
 
-def cost(sizes=(4, 16, 40), folder: str | Path | None = None) -> dict:
-    """Peak memory of one request per tab and image size (Mpx), each in a fresh process: MB and bytes per pixel."""
-    import tempfile
-
+def cost(sizes=(4, 16, 40), folder: str | Path | None = None, port: int = 7953) -> dict:
+    """Peak memory of one request per tab and image size (Mpx), each on a freshly started app: MB and bytes per
+    pixel."""
     from PIL import Image
 
     calls = {
@@ -383,8 +479,7 @@ def cost(sizes=(4, 16, 40), folder: str | Path | None = None) -> dict:
             path = large_image(mpx, folder or tmp)
             w, h = Image.open(path).size
             for tab, args in calls.items():
-                with _process() as child:
-                    r = child.submit(_one_event, tab, str(path), args).result()
+                r = _one_request(tab, str(path), args, port)
                 out.setdefault(tab, {})[f"{w * h / 1e6:.1f} Mpx"] = {
                     "peak_mb": round(r["peak_mb"]),
                     "bytes_per_pixel": round(r["peak_mb"] * 2**20 / (w * h), 1),
@@ -394,7 +489,9 @@ def cost(sizes=(4, 16, 40), folder: str | Path | None = None) -> dict:
 
 
 def format_cost(costs: dict) -> str:
-    lines = ["one request's peak RSS over a warm server (decode, handler, outputs encoded), each in a fresh process:"]
+    lines = [
+        "one request's peak RSS over a warm server (upload, decode, handler, outputs encoded), each on a fresh app:"
+    ]
     for tab, sizes in costs.items():
         for size, c in sizes.items():
             lines.append(

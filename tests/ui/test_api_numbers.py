@@ -56,7 +56,7 @@ def no_work(monkeypatch):
         (live, "run"),
         (lab, "run_purity"),
         (lab, "compare_pca"),
-        (diffusion, "denoise"),
+        (diffusion, "side_by_side"),
         (diffusion, "grid_report"),
         (latent, "sample_grid"),
         (latent, "start_walk"),

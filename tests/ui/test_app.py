@@ -103,3 +103,51 @@ def test_no_jargon_a_student_would_not_know():
     assert "article (MNIST)" in text and "original article" in text  # the words are there...
     for jargon in ("seed article", "seed (MNIST)", "THE loop", "THE training loop", "the seed's"):
         assert jargon not in text, jargon  # ...and the jargon is not
+
+
+def test_building_the_app_runs_no_model(monkeypatch, tmp_path):
+    """Building the app does no inference: results shown on arrival are computed when a page loads (the Lab's
+    first detector) or when asked, not at start-up. Every forward pass goes through nn.Module.__call__.
+
+    The shipped models, but for the Latent tab's VAEs: that tab still decodes its first walk while it is built."""
+    import torch
+
+    import app
+
+    for path in registry.WEIGHTS_DIR.iterdir():
+        if not path.name.startswith("vae-"):
+            (tmp_path / path.name).symlink_to(path)
+    calls = []
+    forward = torch.nn.Module.__call__
+
+    def counted(module, *args, **kwargs):
+        calls.append(type(module).__name__)
+        return forward(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "__call__", counted)
+    demo = app.build_app(registry.Registry(tmp_path))
+    assert calls == []
+    assert any(t[1] == "load" for d in demo.fns.values() for t in d.targets)  # the Lab's scores, on arrival
+    torch.nn.Linear(2, 2)(torch.zeros(1, 2))
+    assert calls == ["Linear"]  # the count sees a forward pass
+
+
+def test_only_the_app_imports_the_ui():
+    """The library (unetlab/*.py, not ui/) imports neither the tabs nor the root script: the UI sits on the library,
+    and bench and loadtest start the app as a user would (a process of its own)."""
+    import ast
+    from pathlib import Path
+
+    import unetlab
+
+    library = Path(unetlab.__file__).parent
+    offenders = []
+    for path in library.rglob("*.py"):
+        if "ui" in path.relative_to(library).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            offenders += [f"{path.name}: {n}" for n in names if n == "app" or n.startswith("unetlab.ui")]
+    assert offenders == []

@@ -1,5 +1,6 @@
 """The Diffusion tab's endpoints, called through gradio_client as a user's script would."""
 
+import re
 import shutil
 
 import numpy as np
@@ -8,7 +9,7 @@ from PIL import Image
 
 from tests.conftest import serve
 from tests.diffusion_fixtures import save_tiny_models
-from unetlab import sd
+from unetlab.settings import Settings
 from unetlab.ui.diffusion import ZOOM
 
 PORT = 7910
@@ -31,7 +32,10 @@ def test_denoise_endpoint_shows_both_models_from_the_same_noise(client):
     assert "Step **4 / 4**" in info and "Made with class 3, DDIM 4 steps, guidance 2, η 0, seed 0" in info
     assert {"ddpm-eps: low", "ddpm-x0: low"} <= {row[-1] for row in bands["data"]}
     assert "real digits" in {row[-1] for row in spectrum["data"]}
-    assert "ddpm-eps" in figures and "HF energy ratio" in figures
+    # the cards' numbers (tests/diffusion_fixtures.py: accuracy 0.5 and HF ratio 1.0 at guidance 1), then this run's
+    assert "| ddpm-eps | noise ε | 50.0% | 1.000 |" in figures and "| ddpm-x0 | clean x0 | 50.0% | 1.000 |" in figures
+    assert "From the cards: 1 samples per digit, DDIM 50 steps" in figures
+    assert re.search(r"This run's 4 final samples, HF energy ratio: ddpm-eps \d+\.\d{3}, ddpm-x0 \d+\.\d{3}\.", figures)
 
 
 def test_the_same_seed_gives_the_same_images(client):
@@ -47,13 +51,19 @@ def test_bad_inputs_get_a_message_and_the_server_keeps_serving(client):
         client.predict("3", "ddim", 4, 2.0, 0, 0.0, "ddpm-eps", "nope", api_name="/denoise")
     with pytest.raises(Exception, match="no Stable Diffusion folder is configured"):
         client.predict("/nonexistent", 2, "ddim", 0, api_name="/sd_denoise")
-    assert client.predict("1", "ddim", 2, 1.0, 0, 0.0, "ddpm-eps", "ddpm-x0", api_name="/denoise")
+    eps, _, scrub, info, *_ = client.predict("1", "ddim", 2, 1.0, 0, 0.0, "ddpm-eps", "ddpm-x0", api_name="/denoise")
+    assert scrub["value"] == 2 and "Step **2 / 2**" in info and "class 1, DDIM 2 steps" in info
+    assert Image.open(eps).size == ((4 * 9 - 1) * ZOOM, (2 * 9 - 1) * ZOOM)
 
 
 def test_grid_endpoint(client):
     eps, x0, note = client.predict(2, 2.0, 0, "ddpm-eps", "ddpm-x0", api_name="/grid")
     assert Image.open(eps).size == ((2 * 9 - 1) * 6, (10 * 9 - 1) * 6)  # row = digit, 2 samples each
-    assert "HF energy ratio" in note
+    assert Image.open(x0).size == Image.open(eps).size
+    # no digits-classifier in this registry: the spectrum's figure only, one line per model
+    assert re.fullmatch(
+        r"\*\*ddpm-eps\*\*: HF energy ratio \d+\.\d{3}\n\n\*\*ddpm-x0\*\*: HF energy ratio \d+\.\d{3}", note
+    )
 
 
 def test_missing_weights_name_the_file_and_the_command(tmp_path):
@@ -64,18 +74,39 @@ def test_missing_weights_name_the_file_and_the_command(tmp_path):
             c.predict("3", "ddim", 2, 2.0, 0, 0.0, "ddpm-eps", "ddpm-x0", api_name="/denoise")
 
 
-def test_sd_denoise_loads_only_the_configured_folder(client, tmp_path, monkeypatch):
-    """A caller cannot make the server load any folder on its disk: only UNETLAB_SD_PATH's."""
-    monkeypatch.setattr(sd, "SD_PATH", "")
-    for path in ("", "/usr", str(tmp_path)):
+def test_sd_denoise_loads_only_the_configured_folder(client, tmp_path):
+    """A caller cannot make the server load any folder on its disk: only its own (settings.sd_path, UNETLAB_SD_PATH)."""
+    for path in ("", "/usr", str(tmp_path)):  # the client's server has none
         with pytest.raises(Exception, match="no Stable Diffusion folder is configured on this server.*UNETLAB_SD_PATH"):
             client.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
     configured = tmp_path / "sd"
     configured.mkdir()
-    monkeypatch.setattr(sd, "SD_PATH", str(configured))
-    for path in ("/usr", str(tmp_path), "/nonexistent"):
-        with pytest.raises(Exception, match="loads only the Stable Diffusion folder it was started with"):
-            client.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
-    for path in ("", str(configured)):  # the configured folder is the one loaded (here: not an SD folder)
-        with pytest.raises(Exception, match=f"{configured} is not a diffusers Stable Diffusion folder"):
-            client.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
+    save_tiny_models(tmp_path / "weights")
+    with serve(tmp_path / "weights", PORT + 2, Settings(sd_path=str(configured))) as c:
+        for path in ("/usr", str(tmp_path), "/nonexistent"):
+            with pytest.raises(Exception, match="loads only the Stable Diffusion folder it was started with"):
+                c.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
+        for path in ("", str(configured)):  # the configured folder is the one loaded (here: not an SD folder)
+            with pytest.raises(Exception, match=f"{configured} is not a diffusers Stable Diffusion folder"):
+                c.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
+
+
+def test_card_and_grid_markdown():
+    from unetlab import diffusion
+    from unetlab.ui.diffusion import card_markdown, grid_markdown
+
+    eps = diffusion.CardFigures("ddpm-eps", "epsilon", {"1": 0.931, "2": 0.5}, {"1": 0.8, "2": 1.25})
+    bare = diffusion.CardFigures("ddpm-x0", "sample", {}, {})
+    sampler = {"per_class": 50, "scheduler": "ddim", "steps": 50}
+    text = card_markdown(diffusion.CardTable(["1", "2"], [eps, bare], sampler))
+    assert "| ddpm-eps | noise ε | 93.1% | 0.800 | 50.0% | 1.250 |" in text
+    assert "| ddpm-x0 | clean x0 | not measured | not measured | not measured | not measured |" in text
+    assert "50 samples per digit, DDIM 50 steps" in text
+    assert "hold no sample metrics" in card_markdown(diffusion.CardTable([], [bare], None))
+    report = diffusion.GridReport(
+        [], [diffusion.GridFigures("a", 40, 0.5, 0.875), diffusion.GridFigures("b", 40, 2, None)]
+    )
+    assert grid_markdown(report) == (
+        "**a**: HF energy ratio 0.500, the classifier reads the asked digit in 88% of these 40 samples\n\n"
+        "**b**: HF energy ratio 2.000"
+    )

@@ -34,6 +34,24 @@ def client(tmp_path_factory):
     demo.close()
 
 
+def arrival_scores(weights) -> tuple:
+    """What the Lab tab shows on arrival: its page-load event, called as a page load calls it."""
+    demo = app.build_app(registry.Registry(weights))
+    (event,) = [d for d in demo.fns.values() if ("load" in {t[1] for t in d.targets}) and d.name == "scores_on_arrival"]
+    return event.fn()
+
+
+def test_the_first_detectors_scores_show_when_the_page_opens(tmp_path):
+    registry.save(registry.build("unet", anomaly_card("tiny-no3", 3)["config"]), anomaly_card("tiny-no3", 3), tmp_path)
+    hist, summary, worst = arrival_scores(tmp_path)
+    assert "ROC AUC" in summary and "digit 3" in summary and "of the 3s are caught" in summary
+    assert set(hist["images"]) == {"normal (other digits)", "left-out digit"}
+    assert worst.shape == (4 * (8 * 34 - 2), 4 * (2 * 34 - 2), 3)
+    (tmp_path / "tiny-no3.safetensors").unlink()
+    hist, summary, worst = arrival_scores(tmp_path)  # its weights gone: the tab opens, and says what is missing
+    assert hist is None and worst is None and "tiny-no3.safetensors" in summary and "--recipe tiny-no3" in summary
+
+
 def test_purity_streams_a_fresh_run(client):
     job = client.submit(1, 1, api_name="/purity")  # 1 epoch per condition, 1 k-means seed
     steps = list(job)

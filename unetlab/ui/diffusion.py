@@ -10,7 +10,8 @@ import pandas as pd
 
 from unetlab import diffusion, images, sd
 from unetlab.registry import Registry
-from unetlab.ui.common import SEEDS, number, user_errors
+from unetlab.settings import Settings
+from unetlab.ui.common import SEEDS, choose, number, user_errors
 
 ZOOM = 8  # 16x16 digits: each pixel shown as an 8x8 block (exact)
 PLAY_SECONDS = 4.0  # a Play of the whole schedule takes about this long, whatever the number of steps
@@ -55,16 +56,55 @@ making the prompt tokens.
 """
 
 
-def pick(registry: Registry, prediction_type: str, preferred: str) -> tuple[list[str], str | None]:
-    names = [
-        n for n in registry.names("diffusion") if registry.entry(n).config.get("prediction_type") == prediction_type
-    ]
-    return names, preferred if preferred in names else (names[0] if names else None)
+def made_with(t: diffusion.Trajectory) -> str:
+    """The settings that made a trajectory's panels, as the info line says them."""
+    c = t.settings
+    return (
+        f"class {t.label}, {c['scheduler'].upper()} {c['steps']} steps, guidance {c['guidance']:g}, "
+        f"η {c['eta']:g}, seed {c['seed']}"
+    )
 
 
-def build(registry: Registry) -> None:
-    eps_names, eps0 = pick(registry, "epsilon", "ddpm-eps")
-    x0_names, x00 = pick(registry, "sample", "ddpm-x0")
+def card_markdown(table: diffusion.CardTable) -> str:
+    """The cards' sample metrics as a table: accuracy and HF ratio per guidance scale, one row per model."""
+    if not table.scales:
+        return "The cards of these models hold no sample metrics (train them with `python -m unetlab train`)."
+    head = "| model | predicts |" + "".join(f" accuracy, guidance {g} | HF ratio, guidance {g} |" for g in table.scales)
+    lines = [head, "|---|---|" + "---:|---:|" * len(table.scales)]
+    for m in table.models:
+        row = f"| {m.name} | {'noise ε' if m.prediction_type == 'epsilon' else 'clean x0'} |"
+        for g in table.scales:
+            measured = g in m.accuracy
+            row += f" {m.accuracy[g]:.1%} | {m.hf_ratio[g]:.3f} |" if measured else " not measured | not measured |"
+        lines.append(row)
+    s = table.sampler
+    lines.append(
+        f"\nFrom the cards: {s['per_class']} samples per digit, {s['scheduler'].upper()} "
+        f"{s['steps']} steps, judged by a classifier trained on real digits. HF ratio = the samples' share of "
+        "power above half the Nyquist frequency over real digits' share: 1 = as much fine detail as real digits, "
+        "below 1 = blurrier, above 1 = more speckle."
+    )
+    return "\n".join(lines)
+
+
+def grid_markdown(report: diffusion.GridReport) -> str:
+    """What the classifier and the spectrum say about each model's class grid."""
+    lines = []
+    for f in report.figures:
+        line = f"**{f.name}**: HF energy ratio {f.hf_ratio:.3f}"
+        if f.accuracy is not None:
+            line += f", the classifier reads the asked digit in {f.accuracy:.0%} of these {f.samples} samples"
+        lines.append(line)
+    return "\n\n".join(lines)
+
+
+def build(registry: Registry, settings: Settings = Settings()) -> None:
+    """The tab's layout and events. settings.sd_path: the one Stable Diffusion folder the server may load."""
+    eps_names, x0_names = (
+        diffusion.models_predicting(registry, "epsilon"),
+        diffusion.models_predicting(registry, "sample"),
+    )
+    eps0, x00 = choose(eps_names, "ddpm-eps"), choose(x0_names, "ddpm-x0")
 
     gr.Markdown("## Diffusion: predict the noise ε or the clean image x0? The same noise, side by side")
     gr.Markdown(SHORT)
@@ -109,7 +149,8 @@ def build(registry: Registry) -> None:
             elem_id="diff-spectrum",
         )
     figures = gr.Markdown(
-        diffusion.card_figures({n: registry.entry(n).card for n in (eps0, x00) if n}), elem_id="diff-figures"
+        card_markdown(diffusion.card_figures({n: registry.entry(n).card for n in (eps0, x00) if n})),
+        elem_id="diff-figures",
     )
     with gr.Group():
         gr.Markdown("### Samples of every digit (row = digit), both models from the same noise")
@@ -125,7 +166,9 @@ def build(registry: Registry) -> None:
     with gr.Accordion("Your own Stable Diffusion folder (optional, offline)", open=False):
         gr.Markdown(sd.NOTE)
         with gr.Row():
-            sd_path = gr.Textbox(sd.SD_PATH, label="Local diffusers SD folder (UNETLAB_SD_PATH)", interactive=False)
+            sd_path = gr.Textbox(
+                settings.sd_path, label="Local diffusers SD folder (UNETLAB_SD_PATH)", interactive=False
+            )
             sd_steps = gr.Slider(1, 50, value=10, step=1, label="Steps")
             sd_run = gr.Button("Denoise with it", elem_id="diff-sd-run")
         sd_strip = gr.Image(label="x_t (top) and x̂0 (bottom) per step", format="png", interactive=False)
@@ -146,7 +189,7 @@ def build(registry: Registry) -> None:
         real = diffusion.real_digits()
         n = len(t.timesteps)
         text = (
-            f"Made with {t.made_with()}. Step **{i + 1} / {n}**, denoised from t = {t.timesteps[i]} (of 1000). "
+            f"Made with {made_with(t)}. Step **{i + 1} / {n}**, denoised from t = {t.timesteps[i]} (of 1000). "
             "Sampling took " + ", ".join(f"{k} {v:.2f} s" for k, v in t.seconds.items()) + "."
         )
         return (
@@ -165,7 +208,7 @@ def build(registry: Registry) -> None:
         number(e, "η", 0, 1)
         if digit is None or str(digit) not in [str(d) for d in range(10)]:
             raise gr.Error("pick a class: a digit 0-9")
-        t = diffusion.denoise(
+        t = diffusion.side_by_side(
             models(eps_name, x0_name),
             int(digit),
             steps=int(n_steps),
@@ -177,11 +220,9 @@ def build(registry: Registry) -> None:
         n = len(t.timesteps)
         p_eps, p_x0, text, spec = show(t, n - 1)
         band_df = pd.DataFrame(diffusion.band_curves(t, diffusion.real_digits()))
-        finals = {name: t.x_t[name][-1][:, None] / 255.0 for name in t.names}
-        real = diffusion.real_digits()
-        run_hf = ", ".join(f"{k} {diffusion.hf_ratio(v, real):.3f}" for k, v in finals.items())
-        cards = diffusion.card_figures({k: registry.entry(k).card for k in t.names})
-        note = f"{cards}\n\nThis run's {len(finals[t.names[0]])} final samples, HF energy ratio: {run_hf}."
+        run_hf = ", ".join(f"{k} {v:.3f}" for k, v in t.hf_ratios.items())
+        cards = card_markdown(diffusion.card_figures({k: registry.entry(k).card for k in t.names}))
+        note = f"{cards}\n\nThis run's {t.x_t[t.names[0]].shape[1]} final samples, HF energy ratio: {run_hf}."
         return p_eps, p_x0, gr.update(maximum=n, value=n), text, band_df, spec, note, t
 
     outputs = [eps_panel, x0_panel, scrub, info, bands, spectrum, figures, traj]
@@ -225,7 +266,7 @@ def build(registry: Registry) -> None:
             same = False
         if same:
             return gr.skip()
-        return f"These panels were made with {t.made_with()}: press **Denoise** to run the new settings."
+        return f"These panels were made with {made_with(t)}: press **Denoise** to run the new settings."
 
     for control in (label, scheduler, steps, guidance, eta, seed):
         control.change(stale, [traj, label, scheduler, steps, guidance, eta, seed], info, api_name=False)
@@ -239,10 +280,10 @@ def build(registry: Registry) -> None:
         number(n, "samples per digit", 1, 8, whole=True)
         number(scale, "guidance scale", 0, 8)
         number(s or 0, "seed", *SEEDS, whole=True)
-        judge = registry.load("digits-classifier") if "digits-classifier" in registry.entries else None
         kw = dict(steps=20, scheduler="ddim", guidance=float(scale), seed=int(s or 0))
-        (g_eps, g_x0), note = diffusion.grid_report(models(eps_name, x0_name), judge, int(n), **kw)
-        return images.enlarge(g_eps, 6), images.enlarge(g_x0, 6), note
+        report = diffusion.grid_report(models(eps_name, x0_name), diffusion.judge(registry), int(n), **kw)
+        g_eps, g_x0 = report.grids
+        return images.enlarge(g_eps, 6), images.enlarge(g_x0, 6), grid_markdown(report)
 
     grid_btn.click(
         sample_grid, [per_class, guidance, seed, eps_model, x0_model], [grid_eps, grid_x0, grid_note], api_name="grid"
@@ -253,14 +294,16 @@ def build(registry: Registry) -> None:
         """Denoise with a local Stable Diffusion folder (offline): its eps-prediction steps and x0 previews."""
         number(n_steps, "steps", 1, 50, whole=True)
         number(s or 0, "seed", *SEEDS, whole=True)
-        strip, text = sd.denoise_folder(sd.configured(path), steps=int(n_steps), scheduler=sched, seed=int(s or 0))
+        strip, text = sd.denoise_folder(
+            sd.configured(path, settings.sd_path), steps=int(n_steps), scheduler=sched, seed=int(s or 0)
+        )
         return strip, text
 
     sd_run.click(run_sd, [sd_path, sd_steps, scheduler, seed], [sd_strip, sd_info], api_name="sd_denoise")
 
     def refresh(kind: str):
         """Models registered since the page loaded appear when the list opens."""
-        return gr.update(choices=pick(registry, kind, "")[0])
+        return gr.update(choices=diffusion.models_predicting(registry, kind))
 
     eps_model.focus(lambda: refresh("epsilon"), None, eps_model, api_name=False)
     x0_model.focus(lambda: refresh("sample"), None, x0_model, api_name=False)
