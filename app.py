@@ -35,9 +35,9 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
         with gr.Tab("Colorize"):
             colorize.build(reg)
         with gr.Tab("Latent"):
-            latent.build(reg, settings)
+            latent.build(reg, demo, settings)
         with gr.Tab("Lab"):
-            lab.build(reg, demo)
+            lab.build(reg, demo, settings)
         with gr.Tab("Diffusion"):
             diffusion.build(reg, settings)
         with gr.Tab("Live training"):
@@ -49,9 +49,8 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
             stops.forget(request.session_hash)
 
         demo.unload(end_session)
-    admission.install(
-        demo, memory or Budget.from_settings(settings)
-    )  # image work: within the memory budget, as many at once as there are cores
+    # image work: within the memory budget (and in one pool of the cores, if settings.image_pool)
+    admission.install(demo, memory or Budget.from_settings(settings), settings.image_pool)
     return demo
 
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from unetlab import data, lab, metrics, registry
+from unetlab import data, lab, metrics
 from unetlab.__main__ import main
 from unetlab.models.autoencoders import LinearAE, LinearAEConfig
 from unetlab.models.unet import UNet
+from unetlab.settings import Settings
 
 
 def seed_purity(y: np.ndarray, c: np.ndarray, k: int) -> float:
@@ -214,7 +215,7 @@ def test_purity_stops_at_its_time_cap_and_says_so():
 
 
 def test_the_rerun_estimate_scales_the_shipped_runs_timing():
-    shipped = lab.load_purity(registry.WEIGHTS_DIR)
+    shipped = lab.load_purity(Settings().weights)
     whole = lab.rerun_seconds(lab.PurityConfig(), shipped)
     assert whole == pytest.approx(shipped["seconds"], rel=0.05)  # its own settings: about its own time
     assert lab.rerun_seconds(lab.PurityConfig(epochs=20), shipped) < 0.55 * whole

@@ -4,6 +4,7 @@ import torch
 
 from unetlab import images, metrics, registry
 from unetlab.reconstruct import compare, reconstruct
+from unetlab.settings import Settings
 
 
 def tiny(skips=True, in_channels=3):
@@ -112,7 +113,7 @@ def drawn_slide() -> np.ndarray:
 def test_shipped_skip_model_keeps_saturated_colours_without_a_grid():
     """The corpus-trained recon-skip on a saturated slide: near-identity, no block-periodic error; the no-skip
     model is far behind and shows its 16-pixel grid."""
-    reg = registry.Registry(registry.WEIGHTS_DIR)
+    reg = registry.Registry(Settings().weights)
     x = drawn_slide()
     ref = images.to_float(x)
     skip = images.to_float(reconstruct(reg.load("recon-skip"), x, fast=False))

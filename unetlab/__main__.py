@@ -368,7 +368,7 @@ def cmd_purity(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from unetlab import bench
 
-    results = bench.measure()
+    results = bench.measure(registry_of(args))
     print(json.dumps(results, indent=1) if args.json else bench.format(results))
 
 

@@ -22,7 +22,14 @@ import torch.nn.functional as F
 from unetlab import data as datasets
 from unetlab import recipes, registry
 from unetlab.reconstruct import reconstruct
+from unetlab.settings import Settings
 from unetlab.train import train
+
+# what a fresh process runs to build the app as `python app.py` does (settings and registry from the environment)
+APP_FROM_ENVIRONMENT = (
+    "from unetlab.registry import Registry; from unetlab.settings import Settings; s = Settings.from_env(); "
+    "reg = Registry.from_settings(s); app.build_app(reg, s)"
+)
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -67,9 +74,8 @@ def training_throughput(steps: int = 64, batch_size: int = 32) -> dict:
     return out
 
 
-def reconstruct_latency(sizes=(256, 1024), repeats: int = 5) -> dict:
+def reconstruct_latency(reg: registry.Registry, sizes=(256, 1024), repeats: int = 5) -> dict:
     """Median end-to-end latency (pad, model, crop) of recon-skip at each size: bf16 autocast vs plain fp32."""
-    reg = registry.default()
     try:
         model = reg.load("recon-skip")
     except (KeyError, registry.WeightsError):  # same shape, untrained: same cost
@@ -105,9 +111,7 @@ def cold_start(repeats: int = 2) -> dict:
     floors, apps = [], []
     for _ in range(repeats):
         floors.append(_fresh_process(code.format("import torch, gradio, sklearn, skimage")))
-        apps.append(
-            _fresh_process(code.format("import app; from unetlab import registry; app.build_app(registry.default())"))
-        )
+        apps.append(_fresh_process(code.format(f"import app; {APP_FROM_ENVIRONMENT}")))
     floor, app = min(floors), min(apps)
     return {"app_built_s": round(app, 2), "imports_only_s": round(floor, 2), "ratio": round(app / floor, 2)}
 
@@ -115,14 +119,14 @@ def cold_start(repeats: int = 2) -> dict:
 def memory() -> dict:
     """Resident memory of a fresh process with the app built, then with every registry model loaded."""
     return _fresh_process(
-        "import json\nimport app\nfrom unetlab import registry\nreg = registry.default()\napp.build_app(reg)\n"
+        f"import json\nimport app\n{APP_FROM_ENVIRONMENT}\n"
         f"before = {RSS}\nfor name in reg.names(): reg.load(name)\nafter = {RSS}\n"
         "print(json.dumps({'app_mb': round(before), 'all_models_loaded_mb': round(after), "
         "'models': len(reg.names())}))"
     )
 
 
-def colorize_latency(side: int = 1024, repeats: int = 15) -> dict:
+def colorize_latency(reg: registry.Registry, side: int = 1024, repeats: int = 15) -> dict:
     """Median end-to-end latency of colourising a side x side JPEG upload (decode, L*, model at the working size,
     upsample chroma, recombine with the full-resolution L*, sRGB) with colorize-skip: bf16 vs fp32, and the same
     pipeline's colour conversions done by skimage.color (rgb2lab + lab2rgb at full size) as the baseline."""
@@ -134,8 +138,8 @@ def colorize_latency(side: int = 1024, repeats: int = 15) -> dict:
     from unetlab.colorize import Decode, colorize
 
     try:
-        model = registry.default().load("colorize-skip")
-        decode = Decode.from_card(registry.default().entry("colorize-skip").card)
+        model = reg.load("colorize-skip")
+        decode = Decode.from_card(reg.entry("colorize-skip").card)
     except (KeyError, registry.WeightsError):  # same shape, untrained: same cost
         model = recipes.build_model(recipes.get("colorize-skip")).to(memory_format=torch.channels_last).eval()
         decode = None
@@ -266,7 +270,8 @@ def live_overhead(epochs: int = 4) -> dict:
     reg = registry.Registry(tempfile.mkdtemp())
     totals, trains, shows, speeds, first, seen = [], [], [], [], None, {}
     t = start = time.perf_counter()
-    for step in live.train_job(job, reg, threads=torch.get_num_threads()):
+    settings = Settings(train_threads=torch.get_num_threads())
+    for step in live.train_job(job, reg, live.Stops(), settings=settings):
         t_show = time.perf_counter()
         for g in live.grids(step):
             Image.fromarray(images.enlarge(g, 3)).save(io.BytesIO(), format="PNG")
@@ -294,7 +299,7 @@ def live_overhead(epochs: int = 4) -> dict:
     }
 
 
-def diffusion_latency(samples: int = 8, steps: int = 50, repeats: int = 3) -> dict:
+def diffusion_latency(reg: registry.Registry, samples: int = 8, steps: int = 50, repeats: int = 3) -> dict:
     """8 samples from each of ddpm-eps and ddpm-x0 (the tab's Denoise: both models, same noise), 50 DDIM steps, at
     the tab's default guidance 1 (one batch of 8 per model call): bf16 autocast + channels_last (what the app runs)
     vs fp32, and fp32 channels_last vs the default layout. Guidance 2 (classifier-free: a batch of 16) in both."""
@@ -303,7 +308,7 @@ def diffusion_latency(samples: int = 8, steps: int = 50, repeats: int = 3) -> di
     models = []
     for name in ("ddpm-eps", "ddpm-x0"):
         try:
-            models.append(registry.default().load(name))
+            models.append(reg.load(name))
         except (KeyError, registry.WeightsError):  # same shape, untrained: same cost
             models.append(recipes.build_model(recipes.get(name)).to(memory_format=torch.channels_last).eval())
     labels = torch.arange(samples) % 10
@@ -334,8 +339,8 @@ def diffusion_latency(samples: int = 8, steps: int = 50, repeats: int = 3) -> di
     return out
 
 
-def measure() -> dict:
-    """Every figure of `python -m unetlab bench`."""
+def measure(reg: registry.Registry) -> dict:
+    """Every figure of `python -m unetlab bench`, with the shipped models of `reg`."""
     return {
         "machine": {
             "cpu": platform.processor() or platform.machine(),
@@ -344,13 +349,13 @@ def measure() -> dict:
             "torch": torch.__version__,
         },
         "training": training_throughput(),
-        "reconstruct": reconstruct_latency(),
+        "reconstruct": reconstruct_latency(reg),
         "cold_start": cold_start(),
         "memory": memory(),
-        "colorize": colorize_latency(),
+        "colorize": colorize_latency(reg),
         "colorize_api": colorize_api(),
         "live": live_overhead(),
-        "diffusion": diffusion_latency(),
+        "diffusion": diffusion_latency(reg),
     }
 
 

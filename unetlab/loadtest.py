@@ -10,7 +10,7 @@ its peak RSS, how far the job got meanwhile, and how long Stop took to end it, a
 epoch. `python -m unetlab load` runs it; the README's load figures come from it.
 
 `image=` sends one (large) image instead of the held-out photos (`--mpx 40`: a 40 Mpx photo, the upload limit);
-`pool=True` runs the app with ui/admission.py's pool experiment (one pool of the cores, one torch thread each)
+`pool=True` runs the app with the image pool (UNETLAB_IMAGE_POOL=1: one pool of the cores, one torch thread each)
 instead of what the app runs by default (Gradio's 4 per event, torch's
 default threads) for comparison; `cost()` measures the peak memory of one request per tab and size, which
 budget.COLORIZE and budget.RECONSTRUCT are set from.
@@ -111,7 +111,7 @@ def _cpu_seconds(pid: int) -> float:
 def serve_app(stats: str, pool: int | None = None) -> None:
     """In the app's process: run app.py as `python app.py` runs it, with the phases of every event timed (_timed, on
     the app as it is launched). SIGUSR1 writes the timings and the memory budget's figures to `stats` (JSON), then
-    starts them afresh. pool: the --pool experiment's pool size, set up by the caller (AppProcess), to report."""
+    starts them afresh. pool: the image pool's size when the caller (AppProcess) set it, to report."""
     import runpy
 
     import gradio as gr
@@ -146,7 +146,7 @@ def serve_app(stats: str, pool: int | None = None) -> None:
 class AppProcess:
     """The app in a process of its own, started as a user starts it (app.py run as the main script, the port and
     the weights folder from the environment), with serve_app's timing hooks; `with` waits until it answers and
-    ends it afterwards. pool: with ui/admission.py's pool experiment (admission.EXPERIMENT), set up in that process.
+    ends it afterwards. pool: with the image pool (UNETLAB_IMAGE_POOL=1: one pool of the cores, one thread each).
     """
 
     def __init__(self, port: int, weights: str | Path | None = None, pool: bool = False, start_s: float = 300):
@@ -154,15 +154,10 @@ class AppProcess:
         self.url = f"http://127.0.0.1:{port}/"
 
     def _code(self) -> str:
-        setup = "import sys\nfrom unetlab import loadtest\n"
-        if not self.pool:
-            return setup + "loadtest.serve_app(sys.argv[1])"
-        # the experiment reconfigures the app's own admission: in the app's process, before app.py builds it
-        return setup + (
-            "from unetlab.ui import admission\n"
-            "for k, v in admission.EXPERIMENT.items():\n    setattr(admission, k, v)\n"
-            "loadtest.serve_app(sys.argv[1], admission.POOL)"
-        )
+        from unetlab.hardware import cores
+
+        pool = cores() if self.pool else None
+        return f"import sys\nfrom unetlab import loadtest\nloadtest.serve_app(sys.argv[1], {pool})"
 
     def __enter__(self) -> AppProcess:
         self._dir = tempfile.TemporaryDirectory()
@@ -170,6 +165,7 @@ class AppProcess:
         env = os.environ | {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port)}
         if self.weights:
             env["UNETLAB_WEIGHTS"] = str(self.weights)
+        env["UNETLAB_IMAGE_POOL"] = "1" if self.pool else "0"
         self._log = open(os.path.join(self._dir.name, "app.log"), "wb")  # noqa: SIM115 (closed in __exit__)
         cmd = [sys.executable, "-c", self._code(), self._stats]
         self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
@@ -350,7 +346,7 @@ def run(
 ) -> dict:
     """Start a /train job, fire `clients` x `rounds` requests at each of /colorize and /reconstruct (the held-out
     photos, or `image`), stop the job. pool: with the image pool of the cores and one torch thread per request
-    (admission.EXPERIMENT); train_epochs=0: no training job (to see the requests alone)."""
+    (UNETLAB_IMAGE_POOL=1); train_epochs=0: no training job (to see the requests alone)."""
     from gradio_client import Client
 
     from unetlab import budget, data, hardware

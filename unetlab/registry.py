@@ -36,8 +36,6 @@ from torch import nn
 
 from unetlab.settings import Settings
 
-WEIGHTS_DIR = Settings.weights  # transitional: goes once every caller is given a registry
-LIVE_IDLE_SECONDS = Settings.live_idle  # transitional
 SHARED = ""  # the server-wide space: models registered outside any session (the CLI, tests) or shared by setting
 
 
@@ -478,17 +476,6 @@ def load_path(path: str | Path) -> tuple[Entry, nn.Module]:
         raise WeightsError(f"{path}: expected a card (.json) or weights (.safetensors) written by unetlab train")
     e = read_card(card)
     return e, load_entry(e)
-
-
-_default: Registry | None = None
-
-
-def default() -> Registry:
-    """The process-wide registry over WEIGHTS_DIR (what the app and the CLI share)."""
-    global _default
-    if _default is None:
-        _default = Registry.from_settings(Settings.from_env())
-    return _default
 
 
 def resolve(name_or_path: str, reg: Registry) -> tuple[Entry, nn.Module]:

@@ -50,6 +50,9 @@ class Settings:
     zip_bytes: int = 200_000_000  # a training zip: all entries, uncompressed
     dataset_image_pixels: int = 16_000_000  # an uploaded training set: one image
     dataset_pixels: int = 100_000_000  # an uploaded training set: all images (~300 MB decoded)
+    image_pool: bool = (
+        False  # image events in one pool of the cores, one torch thread each (measured slower: load --pool)
+    )
     server_name: str = "127.0.0.1"  # where the app listens
     server_port: int = 7860
     accelerate: str = (

@@ -32,8 +32,9 @@ def app_in_chromium(port: int):
 
     import app
     from unetlab import registry
+    from unetlab.settings import Settings
 
-    demo = app.build_app(registry.Registry(registry.WEIGHTS_DIR))
+    demo = app.build_app(registry.Registry(Settings().weights))
     demo.queue().launch(prevent_thread_lock=True, server_port=port, quiet=True)
     try:
         with sync_playwright() as p:

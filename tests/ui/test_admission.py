@@ -7,7 +7,7 @@ from gradio_client import handle_file
 from PIL import Image
 
 from tests.conftest import serve
-from unetlab import budget, registry
+from unetlab import budget, hardware, registry
 from unetlab.settings import Settings
 from unetlab.ui import admission, reconstruct
 
@@ -39,19 +39,18 @@ def test_an_upload_is_admitted_against_the_budget_and_given_back(weights_dir, tm
         assert small.in_use == 0
 
 
-def test_image_events_share_one_pool_and_the_rest_keep_theirs(weights_dir, monkeypatch):
+def test_image_events_share_one_pool_and_the_rest_keep_theirs(weights_dir):
     import app
 
-    for k, v in admission.EXPERIMENT.items():  # off by default (measured slower); the mechanism, when set
-        monkeypatch.setattr(admission, k, v)
-
-    demo = app.build_app(registry.Registry(weights_dir))
+    demo = app.build_app(registry.Registry(weights_dir), Settings(image_pool=True))  # off by default: measured slower
     pooled = {f.fn.__name__ for f in demo.fns.values() if f.concurrency_id == admission.GROUP}
     # every event that takes a tab's photo, shown or hidden from the API, and nothing else
     assert {"reconstruct", "run_colorize", "on_click", "recolour", "edited"} <= pooled
     assert not pooled & {"train", "stop", "sample", "refresh"}
     limits = {f.concurrency_limit for f in demo.fns.values() if f.concurrency_id == admission.GROUP}
-    assert limits == {admission.POOL}
+    assert limits == {hardware.cores()}
+    plain = app.build_app(registry.Registry(weights_dir))
+    assert not any(f.concurrency_id == admission.GROUP for f in plain.fns.values())
 
 
 def test_image_work_runs_on_its_own_torch_threads():

@@ -53,7 +53,7 @@ def no_work(monkeypatch):
 
     monkeypatch.setattr(registry.Registry, "load", forbidden)
     for module, name in [
-        (live, "run"),
+        (live, "train_job"),
         (lab, "run_purity"),
         (lab, "compare_pca"),
         (diffusion, "side_by_side"),

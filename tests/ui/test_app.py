@@ -7,6 +7,7 @@ from PIL import Image
 
 from tests.conftest import TINY, serve, tiny_card
 from unetlab import data, registry
+from unetlab.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_no_jargon_a_student_would_not_know():
 
     import app
 
-    demo = app.build_app(registry.Registry(registry.WEIGHTS_DIR))
+    demo = app.build_app(registry.Registry(Settings().weights))
     shown = []
     for b in demo.blocks.values():
         if isinstance(b, (gr.Markdown, gr.HTML)):
@@ -105,18 +106,14 @@ def test_no_jargon_a_student_would_not_know():
         assert jargon not in text, jargon  # ...and the jargon is not
 
 
-def test_building_the_app_runs_no_model(monkeypatch, tmp_path):
-    """Building the app does no inference: results shown on arrival are computed when a page loads (the Lab's
-    first detector) or when asked, not at start-up. Every forward pass goes through nn.Module.__call__.
-
-    The shipped models, but for the Latent tab's VAEs: that tab still decodes its first walk while it is built."""
+def test_building_the_app_runs_no_model(monkeypatch):
+    """Building the app over the shipped models does no inference: results shown on arrival are computed when a
+    page loads (the Lab's first detector, the Latent tab's preset walk) or when asked, not at start-up. Every forward
+    pass goes through nn.Module.__call__."""
     import torch
 
     import app
 
-    for path in registry.WEIGHTS_DIR.iterdir():
-        if not path.name.startswith("vae-"):
-            (tmp_path / path.name).symlink_to(path)
     calls = []
     forward = torch.nn.Module.__call__
 
@@ -125,9 +122,10 @@ def test_building_the_app_runs_no_model(monkeypatch, tmp_path):
         return forward(module, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.Module, "__call__", counted)
-    demo = app.build_app(registry.Registry(tmp_path))
+    demo = app.build_app(registry.Registry(Settings().weights))
     assert calls == []
-    assert any(t[1] == "load" for d in demo.fns.values() for t in d.targets)  # the Lab's scores, on arrival
+    on_load = [d.fn.__name__ for d in demo.fns.values() for t in d.targets if t[1] == "load"]
+    assert sorted(on_load) == ["on_load", "scores_on_arrival"]  # the Latent tab's walk, the Lab's scores
     torch.nn.Linear(2, 2)(torch.zeros(1, 2))
     assert calls == ["Linear"]  # the count sees a forward pass
 

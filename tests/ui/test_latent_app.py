@@ -8,6 +8,7 @@ from PIL import Image
 import app
 from tests.latent_fixtures import save_tiny_latent_models
 from unetlab import latent, registry
+from unetlab.settings import Settings
 from unetlab.ui.latent import ZOOM
 
 PORT = 7893
@@ -78,7 +79,7 @@ def test_each_vae_gets_the_plain_ae_of_its_own_data():
     or none, and its own prior samples on arrival."""
     from unetlab.ui import latent as tab
 
-    reg = registry.Registry(registry.WEIGHTS_DIR)
+    reg = registry.Registry(Settings().weights)
     assert tab.matching_ae(reg, "vae-digits", "ae-digits") == "ae-digits"
     assert tab.matching_ae(reg, "vae-digits", None) == "ae-digits"
     assert tab.matching_ae(reg, "vae-faces", "ae-digits") is None  # no plain AE was trained on faces

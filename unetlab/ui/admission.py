@@ -3,10 +3,10 @@
 `install(demo)` finds every event whose inputs include an upload with a memory cost (`common.heldout_photo_input`'s
 `memory`: the Reconstruction and Colorize tabs, every event of theirs that takes the photo) and
 
-1. if POOL is set (it is not by default: measured slower, see below), puts them in one concurrency group of POOL
-   events (the cores): Gradio runs at most that many at once, however
+1. with `pooled` (settings.image_pool; off by default: measured slower, see below), puts them in one concurrency
+   group of as many events as there are cores: Gradio runs at most that many at once, however
    many events and users there are (its default is 4 per event, and the Colorize tab alone has eight);
-2. if THREADS is set, runs each on THREADS torch thread(s): with torch's default (every core) per request,
+2. with `pooled` too, runs each on one torch thread: with torch's default (every core) per request,
    concurrent requests oversubscribe the cores (`python -m unetlab load --pool` measures the two together);
 3. wraps `demo.process_api`: before such an event's upload is decoded, reads its size from the file's header and
    reserves the tab's estimate from the server's budget (app.py builds it from the settings), waiting in line
@@ -30,10 +30,8 @@ from unetlab.live import torch_threads
 
 # A pool of the cores with one torch thread per request measured slower than Gradio's own defaults under the load
 # benchmark (0.64-0.65 against 0.81-0.85 requests/s in paired runs, 20 clients and a training job on 2 cores), so
-# it is off: None keeps Gradio's 4 per event and torch's threads. `python -m unetlab load --pool` measures it.
-POOL: int | None = None  # image events running at once, across all users and events (None: Gradio's default)
-THREADS: int | None = None  # torch threads per image event (None: torch's default)
-EXPERIMENT = {"POOL": hardware.cores(), "THREADS": 1}  # what --pool tries
+# it is off by default (UNETLAB_IMAGE_POOL): Gradio's 4 per event and torch's threads. `python -m unetlab load --pool`
+# measures it.
 GROUP = "images"  # their concurrency_id
 _WAITING = anyio.CapacityLimiter(1000)  # threads that wait for the budget (not Gradio's 40 worker threads)
 
@@ -80,11 +78,11 @@ def _on_threads(fn, n: int):
     return run
 
 
-def install(demo: gr.Blocks, memory: budget.Budget) -> None:
-    """Admit demo's image events against `memory` (the server's one budget), POOL at a time, on THREADS torch threads
-    each (read when called; None: Gradio's default concurrency, torch's default threads, the load benchmark's
-    baseline). Call it after the tabs are built and before demo.queue()."""
-    pool, threads = POOL, THREADS
+def install(demo: gr.Blocks, memory: budget.Budget, pooled: bool = False) -> None:
+    """Admit demo's image events against `memory` (the server's one budget); pooled: as many at once as there are
+    cores, across all users and events, on one torch thread each (else Gradio's default concurrency and torch's
+    default threads, the load benchmark's baseline). Call it after the tabs are built and before demo.queue()."""
+    pool, threads = (hardware.cores(), 1) if pooled else (None, None)
     costs: dict[int, list[tuple[int, budget.Cost, int]]] = {}
     for block_fn in demo.fns.values():
         found = [(i, b.memory, b.max_pixels) for i, b in enumerate(block_fn.inputs) if getattr(b, "memory", None)]

@@ -6,8 +6,9 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from unetlab import lab, live
+from unetlab import lab
 from unetlab.registry import Registry
+from unetlab.settings import Settings
 from unetlab.ui.common import number, user_errors
 
 ZOOM = 4  # digits are 32x32 (PCA: 8x8, zoomed 4x more): each pixel shown as a ZOOM x ZOOM block
@@ -157,7 +158,7 @@ def shipped(registry: Registry) -> tuple[pd.DataFrame, str, pd.DataFrame, str]:
     return purity_table(rows), reading_markdown(lab.reading(rows)), purity_curves(history), note
 
 
-def build(registry: Registry, demo: gr.Blocks) -> None:
+def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
     """The tab's layout and events. demo: the app, whose page load shows the first detector's scores."""
     table0, reading0, curves0, note0 = shipped(registry)
     gr.Markdown("## Lab: the classic autoencoder experiments")
@@ -185,9 +186,9 @@ def build(registry: Registry, demo: gr.Blocks) -> None:
         cfg = lab.PurityConfig(epochs=int(n_epochs), kmeans_seeds=int(n_seeds))
         need = lab.rerun_seconds(cfg, measured)
         took = "" if need is None else f"about {need / 60:.0f} min at the shipped run's speed; "
-        return f"Rerun ({took}stops at the {live.TRAIN_SECONDS / 60:g}-min cap)"
+        return f"Rerun ({took}stops at the {settings.train_seconds / 60:g}-min cap)"
 
-    cfg0 = lab.PurityConfig(epochs=lab.fitting_epochs(measured, live.TRAIN_SECONDS))
+    cfg0 = lab.PurityConfig(epochs=lab.fitting_epochs(measured, settings.train_seconds))
     with gr.Row():
         epochs = gr.Slider(1, 60, value=cfg0.epochs, step=1, label="Epochs per condition")
         seeds = gr.Slider(1, 10, value=cfg0.kmeans_seeds, step=1, label="k-means seeds")
@@ -203,7 +204,7 @@ def build(registry: Registry, demo: gr.Blocks) -> None:
         number(n_epochs, "epochs per condition", 1, 60, whole=True)
         number(n_seeds, "k-means seeds", 1, 10, whole=True)
         cfg = lab.PurityConfig(epochs=int(n_epochs), kmeans_seeds=int(n_seeds))
-        for step in lab.run_purity(cfg, seconds=live.TRAIN_SECONDS):  # shares the CPU like a live job
+        for step in lab.run_purity(cfg, seconds=settings.train_seconds):  # shares the CPU like a live job
             yield (
                 purity_table(step.rows),
                 reading_markdown(lab.reading(step.rows)),

@@ -119,8 +119,8 @@ def walk_outputs(reg: Registry, img_a, img_b, vae_name: str, ae_name: str | None
 
 
 def on_arrival(reg: Registry, a: Path | None, b: Path | None, vae_name: str | None, ae_name: str | None) -> list:
-    """The preset walk's outputs, computed while the app is built (a few ms for the shipped digit models), so the tab
-    shows a result when it opens; nothing if a preset or the VAE is missing or fails."""
+    """The preset walk's outputs (a few ms for the shipped digit models), shown when the page opens; nothing if a
+    preset or the VAE is missing or fails."""
     if a is None or b is None or not vae_name:
         return [None] * 9
     try:
@@ -146,13 +146,13 @@ def prior_samples(reg: Registry, vae_name: str | None, n: int = 32, temperature:
         return None
 
 
-def build(registry: Registry, settings: Settings = Settings()) -> None:
+def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
+    """The tab; demo: the app, whose page load shows the preset walk and prior samples (building runs no model)."""
     vaes, aes = registry.names("vae"), registry.names("latent-ae")
 
     examples = latent.example_files(EXAMPLES_DIR)
     by_name = {p.stem: p for p in examples}
     vae0, ae0 = choose(vaes, "vae-digits"), choose(aes, "ae-digits")
-    first = on_arrival(registry, by_name.get("digit-0"), by_name.get("digit-7"), vae0, ae0)
 
     gr.Markdown("## Latent: walk a VAE's latent space from A to B, beside the plain autoencoder")
     with gr.Row():
@@ -168,17 +168,15 @@ def build(registry: Registry, settings: Settings = Settings()) -> None:
             t = gr.Slider(0, 1, value=0.5, step=0.01, label="t: A (0) → B (1)", elem_id="latent-t")
             with gr.Row():
                 frame_vae = gr.Image(
-                    first[0], label="VAE at t", format="png", interactive=False, height=180, elem_id="latent-frame"
+                    None, label="VAE at t", format="png", interactive=False, height=180, elem_id="latent-frame"
                 )
                 frame_ae = gr.Image(
-                    first[1], label="AE at t", format="png", interactive=False, height=180, elem_id="latent-frame-ae"
+                    None, label="AE at t", format="png", interactive=False, height=180, elem_id="latent-frame-ae"
                 )
             run = gr.Button("Interpolate", variant="primary", elem_id="latent-run")
-    strip_vae = gr.Image(
-        first[2], label="VAE: A → B", format="png", interactive=False, height=110, elem_id="latent-strip"
-    )
+    strip_vae = gr.Image(None, label="VAE: A → B", format="png", interactive=False, height=110, elem_id="latent-strip")
     strip_ae = gr.Image(
-        first[3],
+        None,
         label="Plain AE, the same path: A → B",
         format="png",
         interactive=False,
@@ -187,17 +185,13 @@ def build(registry: Registry, settings: Settings = Settings()) -> None:
     )
     with gr.Row():
         latent_map = gr.Image(
-            first[4], label="Latent map", format="png", interactive=False, height=360, elem_id="latent-map"
+            None, label="Latent map", format="png", interactive=False, height=360, elem_id="latent-map"
         )
         with gr.Column():
             with gr.Row():
-                recon_a = gr.Image(
-                    first[5], label="VAE reconstruction of A", format="png", interactive=False, height=150
-                )
-                recon_b = gr.Image(
-                    first[6], label="VAE reconstruction of B", format="png", interactive=False, height=150
-                )
-            map_note = gr.Markdown(first[7] or "", elem_id="latent-map-note")
+                recon_a = gr.Image(None, label="VAE reconstruction of A", format="png", interactive=False, height=150)
+                recon_b = gr.Image(None, label="VAE reconstruction of B", format="png", interactive=False, height=150)
+            map_note = gr.Markdown("", elem_id="latent-map-note")
     with gr.Group():
         gr.Markdown("### Samples from the prior: z ~ N(0, T²·I), decoded")
         with gr.Row():
@@ -206,7 +200,7 @@ def build(registry: Registry, settings: Settings = Settings()) -> None:
             seed = gr.Number(0, precision=0, label="Seed")
             sample_btn = gr.Button("Sample", elem_id="latent-sample")
         samples = gr.Image(
-            prior_samples(registry, vae0),
+            None,
             label="Samples",
             format="png",
             interactive=False,
@@ -216,7 +210,7 @@ def build(registry: Registry, settings: Settings = Settings()) -> None:
     with gr.Accordion("The reparameterisation trick, β, and why the plain AE has holes", open=False):
         gr.Markdown(EXPLANATION)
 
-    walk = gr.State(first[8])
+    walk = gr.State(None)
 
     @user_errors
     def interpolate(img_a, img_b, vae_name, ae_name, how, n, at, request: gr.Request):
@@ -287,6 +281,17 @@ def build(registry: Registry, settings: Settings = Settings()) -> None:
 
     sample_btn.click(vae_sample, [vae, temperature, count, seed], samples, api_name="vae_sample")
     vae.change(vae_sample, [vae, temperature, count, seed], samples, api_name=False)  # the new VAE's own prior
+
+    arrival: list = []  # the preset walk and prior samples, from the first page load on (the same for everyone)
+
+    def on_load():
+        """The tab shows the preset walk (digit 0 to digit 7) and samples from the VAE's prior when the page opens."""
+        if not arrival:
+            ends = by_name.get("digit-0"), by_name.get("digit-7")
+            arrival.append([*on_arrival(registry, *ends, vae0, ae0), prior_samples(registry, vae0)])
+        return arrival[0]
+
+    demo.load(on_load, None, [*outputs, samples], api_name=False)
 
     def summary(name: str | None, request: gr.Request) -> str:
         return card_summary(session_registry(registry, request), name)
