@@ -8,8 +8,8 @@ from tests.diffusion_fixtures import TINY as TINY_DIFFUSION
 from unetlab import recipes, registry, tasks
 from unetlab.colorize import HINT_CHANNELS, bins
 from unetlab.data import Data, DataError
+from unetlab.models.unet import purity_net
 from unetlab.recipes import Recipe
-from unetlab.tasks.anomaly import purity_net
 from unetlab.train import Batch, train
 
 SIDE = 8

@@ -21,7 +21,8 @@ def tiny_data(n: int = 48) -> Data:
 def run(epochs=2, seed=0, fast=True, stop=None):
     torch.manual_seed(seed)
     model = registry.build("unet", CONFIG)
-    return model, list(train(model, tiny_data(), epochs=epochs, batch_size=8, lr=3e-3, seed=seed, fast=fast, stop=stop))
+    kw = dict(epochs=epochs, batch_size=8, lr=3e-3, objective=Reconstruct(), seed=seed, fast=fast, stop=stop)
+    return model, list(train(model, tiny_data(), **kw))
 
 
 @pytest.mark.parametrize("fast", [True, False])

@@ -23,6 +23,7 @@ from unetlab import data as datasets
 from unetlab import recipes, registry
 from unetlab.reconstruct import reconstruct
 from unetlab.settings import Settings
+from unetlab.tasks.reconstruct import Reconstruct
 from unetlab.train import train
 
 # what a fresh process runs to build the app as `python app.py` does (settings and registry from the environment)
@@ -52,8 +53,9 @@ def training_throughput(steps: int = 64, batch_size: int = 32) -> dict:
     warm = datasets.photos(crop=r.crop, epoch_size=4 * batch_size)
     out = {}
     for name, fast in (("loop_bf16_channels_last", True), ("loop_fp32", False)):
-        next(train(recipes.build_model(r), warm, epochs=1, batch_size=batch_size, lr=r.lr, fast=fast))
-        report = next(train(recipes.build_model(r), data, epochs=1, batch_size=batch_size, lr=r.lr, fast=fast))
+        kw = dict(epochs=1, batch_size=batch_size, lr=r.lr, objective=Reconstruct(), fast=fast)
+        next(train(recipes.build_model(r), warm, **kw))
+        report = next(train(recipes.build_model(r), data, **kw))
         out[name] = {"images_per_s": round(report.images_per_s, 1), "heldout_psnr": round(report.psnr, 2)}
 
     model = recipes.build_model(r)

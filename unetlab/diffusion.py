@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # diffusers is imported on first use: it would add seconds to
 
 SCHEDULERS = ("ddpm", "ddim")
 LABEL_DROP = 0.1  # share of training prompts replaced by the null token, so one model is also unconditional
+CLASSIFIER = "digits-classifier"  # judges the samples (sample_accuracy in the diffusion models' cards)
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -333,9 +334,7 @@ def models_predicting(reg: Registry, prediction_type: str) -> list[str]:
 
 
 def judge(reg: Registry) -> nn.Module | None:
-    """The digits classifier that judges samples (tasks.diffusion.CLASSIFIER), or None where it is not registered."""
-    from unetlab.tasks.diffusion import CLASSIFIER
-
+    """The digits classifier that judges samples (CLASSIFIER), or None where it is not registered."""
     return reg.load(CLASSIFIER) if CLASSIFIER in reg.entries else None
 
 

@@ -23,8 +23,8 @@ from unetlab import data as datasets
 from unetlab import metrics, registry
 from unetlab.images import grid
 from unetlab.models.autoencoders import LinearAE, LinearAEConfig
-from unetlab.models.unet import UNet, count_parameters
-from unetlab.tasks.anomaly import purity_net
+from unetlab.models.unet import UNet, count_parameters, purity_net
+from unetlab.tasks.reconstruct import Reconstruct
 from unetlab.train import train
 
 PURITY_FILE = "results/purity.json"  # the shipped results card, under the weights folder (not a model card)
@@ -137,7 +137,7 @@ def run_purity(
         history[name] = []
         t0 = time.perf_counter()
         hyper = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, fast=cfg.fast)
-        for r in train(model, data, **hyper, stop=halt):
+        for r in train(model, data, **hyper, objective=Reconstruct(), stop=halt):
             history[name].append(r.row())
             msg = f"{i}/4 {name}: epoch {r.epoch}/{r.epochs}, held-out MSE {r.test_loss:.4f}"
             yield PurityProgress(msg, list(rows), dict(history))
@@ -465,7 +465,8 @@ def compare_pca(
     torch.manual_seed(cfg.seed)
     model = LinearAE(LinearAEConfig(dims=dims, k=k))
     t0 = time.perf_counter()
-    for _ in train(model, data, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, fast=fast):
+    hyper = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, fast=fast)
+    for _ in train(model, data, **hyper, objective=Reconstruct()):
         pass
     seconds = time.perf_counter() - t0
     xtr, xte = data.train.flatten(1).double().numpy(), data.test.flatten(1).double().numpy()

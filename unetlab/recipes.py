@@ -18,8 +18,8 @@ from unetlab import data as datasets
 from unetlab import registry, tasks
 from unetlab.augment import augmenter
 from unetlab.colorize import HINT_CHANNELS
+from unetlab.models.unet import purity_net
 from unetlab.settings import Settings
-from unetlab.tasks.anomaly import purity_net
 from unetlab.train import Report, keep_best, train
 
 

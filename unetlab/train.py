@@ -32,7 +32,6 @@ from unetlab.data import Data
 from unetlab.hardware import bf16_pays
 from unetlab.images import grid
 from unetlab.settings import Settings
-from unetlab.tasks.reconstruct import Reconstruct
 
 
 @dataclass
@@ -139,18 +138,18 @@ def train(
     epochs: int,
     batch_size: int,
     lr: float,
+    objective: Objective,
     seed: int = 0,
-    objective: Objective | None = None,
     fast: bool = True,
     preview: int = 8,
     stop: Callable[[], bool] | None = None,
     accelerator=None,
 ) -> Iterator[Report]:
-    """Train `model` in place with AdamW and a warm-up + cosine schedule; yield one Report per epoch.
+    """Train `model` in place on `objective` (a task's, tasks/) with AdamW and a warm-up + cosine schedule; yield
+    one Report per epoch.
 
     accelerator: an `accelerate.Accelerator` (see launched_accelerator) to train data parallel; None trains here.
     """
-    objective = objective or Reconstruct()
     shards, rank = (accelerator.num_processes, accelerator.process_index) if accelerator else (1, 0)
     gen = torch.Generator().manual_seed(seed)  # data order and crops: the same on every process
     draws = torch.Generator().manual_seed(objective_seed(seed, rank))  # what the objective draws, on this process

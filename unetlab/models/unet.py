@@ -131,5 +131,24 @@ class UNet(nn.Module):
         return torch.sigmoid(x) if self.config.output == "sigmoid" else x
 
 
+def purity_net(skip: bool, bottleneck: bool, image_size: int = 32) -> UNetConfig:
+    """The seed's purity U-Net: blocks of 4/8/16 channels (base 4, depth 2), 1 -> 1 channel, sigmoid output.
+
+    tanh sits on the layer whose output is clustered, as in the seed: the 16-unit dense code when there is a
+    bottleneck (the middle block then ends in ReLU), else the middle block itself.
+    """
+    return UNetConfig(
+        in_channels=1,
+        out_channels=1,
+        base=4,
+        depth=2,
+        skips=skip,
+        bottleneck=16 if bottleneck else 0,
+        image_size=image_size,
+        latent_act="relu" if bottleneck else "tanh",
+        output="sigmoid",
+    )
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

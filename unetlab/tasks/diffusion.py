@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from unetlab.diffusion import LABEL_DROP, predicted_x0, sample_metrics, to_unit
+from unetlab.diffusion import CLASSIFIER, LABEL_DROP, predicted_x0, sample_metrics, to_unit
 
 if TYPE_CHECKING:
     from unetlab.data import Data
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from unetlab.recipes import Recipe
     from unetlab.registry import Registry
     from unetlab.train import Batch
-
-CLASSIFIER = "digits-classifier"  # judges the diffusion models' samples (sample_accuracy in their cards)
 
 
 class Denoise:
