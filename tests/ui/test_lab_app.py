@@ -6,7 +6,8 @@ from gradio_client import Client
 from PIL import Image
 
 import app
-from unetlab import lab, live, registry
+from unetlab import lab, registry
+from unetlab.settings import Settings
 
 
 def anomaly_card(name: str, left_out: int) -> dict:
@@ -22,12 +23,17 @@ def anomaly_card(name: str, left_out: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    weights = tmp_path_factory.mktemp("weights")
+def weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
     for name, c in (("tiny-no3", 3), ("tiny-no5", 5), ("tiny-broken", 5)):  # untrained: scores still well defined
-        registry.save(registry.build("unet", anomaly_card(name, c)["config"]), anomaly_card(name, c), weights)
-    (weights / "tiny-broken.safetensors").unlink()
+        registry.save(registry.build("unet", anomaly_card(name, c)["config"]), anomaly_card(name, c), folder)
+    (folder / "tiny-broken.safetensors").unlink()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client(weights):
     demo = app.build_app(registry.Registry(weights))
     demo.queue().launch(prevent_thread_lock=True, server_port=7895, quiet=True)
     yield Client("http://127.0.0.1:7895/", verbose=False)
@@ -91,8 +97,12 @@ def test_pca_endpoint(client):
     assert Image.open(grid).size == (8 * (3 * 10 - 2), 8 * (8 * 10 - 2))  # 8 rows x 3 columns of 8x8, zoomed 8x
 
 
-def test_purity_obeys_the_time_cap(client, monkeypatch):
-    monkeypatch.setattr(live, "TRAIN_SECONDS", 1.0)  # UNETLAB_TRAIN_SECONDS, as for a live job
-    steps = list(client.submit(60, 1, api_name="/purity"))
+def test_purity_obeys_the_time_cap(weights):
+    demo = app.build_app(registry.Registry(weights), Settings(train_seconds=1.0))  # UNETLAB_TRAIN_SECONDS
+    demo.queue().launch(prevent_thread_lock=True, server_port=7896, quiet=True)
+    try:
+        steps = list(Client("http://127.0.0.1:7896/", verbose=False).submit(60, 1, api_name="/purity"))
+    finally:
+        demo.close()
     assert steps[-1][3].startswith("Rerun: stopped by the time cap (1 s, UNETLAB_TRAIN_SECONDS)")
     assert len(steps) < 30  # not 4 x 60 epochs
