@@ -65,7 +65,10 @@ def launch(demo: gr.Blocks, settings: Settings = Settings(), **kwargs):
 
 
 if __name__ == "__main__":
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as e:  # a setting that cannot be read: one line, not a traceback
+        sys.exit(f"error: {e}")
     reg = registry.Registry.from_settings(settings)
     for name, why in reg.unavailable.items():  # the app runs without them; say which, and why
         print(f"model {name} is unavailable: {why}", file=sys.stderr)

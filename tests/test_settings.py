@@ -57,3 +57,16 @@ def test_nothing_else_reads_the_environment():
         if re.search(r"os\.environ\.get|os\.environ\[|os\.getenv|in os\.environ", line)
     ]
     assert readers == []
+
+
+def test_the_app_refuses_a_bad_setting_in_one_line():
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = os.environ | {"UNETLAB_LIVE_IDLE": "an hour"}
+    done = subprocess.run([sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    message = "error: UNETLAB_LIVE_IDLE='an hour' cannot be read as a float (could not convert string to float: "
+    assert done.stderr == message + "'an hour')\n"
