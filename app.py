@@ -31,9 +31,9 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
     with gr.Blocks(title=TITLE, delete_cache=(max(60, age // 4), age)) as demo:
         gr.Markdown(f"# {TITLE}\nRun the story instead of reading it: every model here was trained by this app.")
         with gr.Tab("Reconstruction"):
-            reconstruct.build(reg, settings)
+            reconstruct.build(reg, demo, settings)
         with gr.Tab("Colorize"):
-            colorize.build(reg)
+            colorize.build(reg, demo, settings)
         with gr.Tab("Latent"):
             latent.build(reg, demo, settings)
         with gr.Tab("Lab"):

@@ -125,7 +125,7 @@ def test_building_the_app_runs_no_model(monkeypatch):
     demo = app.build_app(registry.Registry(Settings().weights))
     assert calls == []
     on_load = [d.fn.__name__ for d in demo.fns.values() for t in d.targets if t[1] == "load"]
-    assert sorted(on_load) == ["on_load", "scores_on_arrival"]  # the Latent tab's walk, the Lab's scores
+    assert sorted(on_load) == ["example_colourised", "example_reconstructed", "preset_walk", "scores_on_arrival"]
     torch.nn.Linear(2, 2)(torch.zeros(1, 2))
     assert calls == ["Linear"]  # the count sees a forward pass
 
@@ -149,3 +149,19 @@ def test_only_the_app_imports_the_ui():
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             offenders += [f"{path.name}: {n}" for n in names if n == "app" or n.startswith("unetlab.ui")]
     assert offenders == []
+
+
+def test_the_image_tabs_show_their_example_on_arrival():
+    """Reconstruction and Colorize open with the held-out photo coffee (600x400) in their input and its results
+    beside it, computed at the first page load and then handed to every visitor as they are."""
+    import app
+
+    demo = app.build_app(registry.Registry(Settings().weights))
+    events = {d.fn.__name__: d.fn for d in demo.fns.values() if any(t[1] == "load" for t in d.targets)}
+    noskip, skip, err_noskip, err_skip, table = events["example_reconstructed"]()
+    assert noskip.shape == skip.shape == err_skip.shape == (400, 600, 3)
+    assert "on this 600x400 image" in table and "with skips (recon-skip)" in table
+    hints, selected, palette, suggestions, canvas, main, other, L, a, b, info = events["example_colourised"]()
+    assert hints == "[]" and main.shape == other.shape == (400, 600, 3)
+    assert info.startswith("600x400 upload") and "Left: colorize-guided-skip" in info
+    assert events["example_reconstructed"]()[0] is noskip  # the second visitor: the same result, not a rerun

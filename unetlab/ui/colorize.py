@@ -9,10 +9,11 @@ import gradio as gr
 import numpy as np
 from PIL import Image, ImageDraw
 
-from unetlab import budget
+from unetlab import budget, data, images
 from unetlab import colorize as C
 from unetlab.registry import Registry
-from unetlab.ui.common import heldout_photo_input, model_dropdown, session_registry, user_errors
+from unetlab.settings import Settings
+from unetlab.ui.common import heldout_photo_input, model_dropdown, session_registry, show_on_arrival, user_errors
 
 CANVAS_SIDE = 1024  # the hint canvas is drawn at most this long (a display copy; hints are in upload pixels)
 SWATCH = 48  # palette swatch side, pixels
@@ -88,15 +89,23 @@ def draw_palette(colours: list[tuple[str, float]]) -> np.ndarray:
     return out
 
 
-def build(registry: Registry) -> None:
+ARRIVAL = "coffee"  # the held-out photo the tab shows colourised when it opens
+
+
+def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
+    """The tab; demo: the app, whose page load shows the ARRIVAL photo colourised; settings.max_pixels: the upload
+    limit."""
     names = registry.names("colorize")
+    arrival = data.heldout_photo_paths()[ARRIVAL]
     gr.Markdown(
         "## Colorize: the U-Net predicts colour (a\\*b\\*) from lightness (L\\*), at any resolution. "
         "Click the image to give it a colour hint."
     )
     with gr.Row():
         with gr.Column(scale=1):
-            upload = heldout_photo_input("Photo (colour or grey)", "color", memory=budget.COLORIZE)
+            upload = heldout_photo_input(
+                "Photo (colour or grey)", "color", budget.COLORIZE, settings.max_pixels, value=arrival
+            )
             model = model_dropdown(names, ("colorize-guided-skip", "colorize-skip"), "Colourizer")
             beside = "Beside it (e.g. without skips)"
             other = model_dropdown(names, ("colorize-guided-noskip", "colorize-noskip"), beside)
@@ -198,6 +207,15 @@ def build(registry: Registry) -> None:
 
     new_image_outputs = [hints, selected, palette, suggestions, *outputs]
     upload.change(on_new_image, [upload, model, other], new_image_outputs, api_name=False)
+
+    def example_colourised():
+        """The photo the input holds on arrival, through the default models, no hints (nothing if one is missing)."""
+        try:
+            return on_new_image(images.load_image(arrival), model.value, other.value, None)
+        except gr.Error as e:
+            return "[]", None, None, [], None, None, None, None, None, None, str(e)
+
+    show_on_arrival(demo, example_colourised, new_image_outputs)
 
     @user_errors
     def on_click(img, name, name_other, hint_json, colour, evt: gr.SelectData, request: gr.Request):

@@ -63,19 +63,38 @@ def choose(names: list[str], *preferred: str) -> str | None:
 
 
 def heldout_photo_input(
-    label: str, prefix: str, memory: budget.Cost | None = None, max_pixels: int = images.MAX_PIXELS
+    label: str,
+    prefix: str,
+    memory: budget.Cost | None = None,
+    max_pixels: int = images.MAX_PIXELS,
+    value: str | None = None,
 ) -> UploadImage:
     """The image-to-image tabs' input: an upload (or paste) with the held-out photos as examples. memory: what a
     request on it costs; every event that takes it is then admitted against the memory budget (ui/admission.py);
-    max_pixels: the server's upload limit (settings.max_pixels)."""
+    max_pixels: the server's upload limit (settings.max_pixels); value: the photo it holds when the page opens."""
     from unetlab import data
 
-    upload = UploadImage(label=label, height=320, sources=["upload", "clipboard"], elem_id=f"{prefix}-input")
+    upload = UploadImage(value, label=label, height=320, sources=["upload", "clipboard"], elem_id=f"{prefix}-input")
     upload.memory, upload.max_pixels = memory, max_pixels
     gr.Examples(
         list(data.heldout_photo_paths().values()), inputs=upload, label="Held-out photos", elem_id=f"{prefix}-examples"
     )
     return upload
+
+
+def show_on_arrival(demo: gr.Blocks, compute: Callable[[], list | tuple], outputs: list) -> None:
+    """What a tab shows when its page opens: compute() runs at the first page load, not while the app is built (so
+    building runs no model), and every later visitor gets the same result at once. compute handles its own
+    errors (a missing model: empty outputs, the buttons then say why)."""
+    result: list = []
+
+    @functools.wraps(compute)  # the event is named after compute
+    def on_arrival():
+        if not result:
+            result.append(compute())
+        return result[0]
+
+    demo.load(on_arrival, None, outputs, api_name=False)
 
 
 SEEDS = (0, 2**32 - 1)  # what numpy and torch both accept (the CLI's --seed too)

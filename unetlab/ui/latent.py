@@ -11,7 +11,16 @@ import numpy as np
 from unetlab import images, latent
 from unetlab.registry import Registry
 from unetlab.settings import Settings
-from unetlab.ui.common import SEEDS, UploadImage, choose, model_dropdown, number, session_registry, user_errors
+from unetlab.ui.common import (
+    SEEDS,
+    UploadImage,
+    choose,
+    model_dropdown,
+    number,
+    session_registry,
+    show_on_arrival,
+    user_errors,
+)
 
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "unetlab-latent-examples"
 STEPS = 10  # frames in the strip, to start with
@@ -282,16 +291,12 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     sample_btn.click(vae_sample, [vae, temperature, count, seed], samples, api_name="vae_sample")
     vae.change(vae_sample, [vae, temperature, count, seed], samples, api_name=False)  # the new VAE's own prior
 
-    arrival: list = []  # the preset walk and prior samples, from the first page load on (the same for everyone)
+    def preset_walk() -> list:
+        """The preset walk (digit 0 to digit 7) and samples from the VAE's prior."""
+        ends = by_name.get("digit-0"), by_name.get("digit-7")
+        return [*on_arrival(registry, *ends, vae0, ae0), prior_samples(registry, vae0)]
 
-    def on_load():
-        """The tab shows the preset walk (digit 0 to digit 7) and samples from the VAE's prior when the page opens."""
-        if not arrival:
-            ends = by_name.get("digit-0"), by_name.get("digit-7")
-            arrival.append([*on_arrival(registry, *ends, vae0, ae0), prior_samples(registry, vae0)])
-        return arrival[0]
-
-    demo.load(on_load, None, [*outputs, samples], api_name=False)
+    show_on_arrival(demo, preset_walk, [*outputs, samples])
 
     def summary(name: str | None, request: gr.Request) -> str:
         return card_summary(session_registry(registry, request), name)

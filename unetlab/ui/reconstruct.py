@@ -8,11 +8,18 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from unetlab import budget, images
+from unetlab import budget, data, images
 from unetlab.reconstruct import compare
 from unetlab.registry import Registry
 from unetlab.settings import Settings
-from unetlab.ui.common import choose, heldout_photo_input, model_dropdown, session_registry, user_errors
+from unetlab.ui.common import (
+    choose,
+    heldout_photo_input,
+    model_dropdown,
+    session_registry,
+    show_on_arrival,
+    user_errors,
+)
 
 EXPLANATION = """
 A U-Net is an autoencoder with shortcuts. The **encoder** (left side of the U) halves the image four times,
@@ -54,14 +61,21 @@ def memory(compare_pixels: int) -> budget.Cost:
     return replace(budget.RECONSTRUCT, work_pixels=compare_pixels)
 
 
-def build(registry: Registry, settings: Settings = Settings()) -> None:
-    """The tab; settings.compare_pixels: larger uploads are downscaled to it before the two models run."""
+ARRIVAL = "coffee"  # the held-out photo the tab shows reconstructed when it opens
+
+
+def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
+    """The tab; settings.compare_pixels: larger uploads are downscaled to it before the two models run. demo: the
+    app, whose page load shows the ARRIVAL photo reconstructed."""
+    arrival = data.heldout_photo_paths()[ARRIVAL]
     with_skips, without = models_by_skips(registry, True), models_by_skips(registry, False)
 
     gr.Markdown("## Reconstruction: the U-Net autoencoder with vs without its skip connections")
     with gr.Row():
         with gr.Column(scale=1):
-            upload = heldout_photo_input("Input image", "recon", memory(settings.compare_pixels), settings.max_pixels)
+            upload = heldout_photo_input(
+                "Input image", "recon", memory(settings.compare_pixels), settings.max_pixels, value=arrival
+            )
             noskip = model_dropdown(without, ("recon-noskip",), "Model without skips")
             skip = model_dropdown(with_skips, ("recon-skip",), "Model with skips")
             run = gr.Button("Reconstruct", variant="primary", elem_id="recon-run")
@@ -125,9 +139,17 @@ def build(registry: Registry, settings: Settings = Settings()) -> None:
         """An upload or an example click reconstructs at once; clearing the input clears the outputs."""
         return (None, None, None, None, "") if img is None else reconstruct(img, name_noskip, name_skip, request)
 
-    upload.change(
-        on_new_image, [upload, noskip, skip], [out_noskip, out_skip, err_noskip, err_skip, scores], api_name=False
-    )
+    shown = [out_noskip, out_skip, err_noskip, err_skip, scores]
+    upload.change(on_new_image, [upload, noskip, skip], shown, api_name=False)
+
+    def example_reconstructed():
+        """The photo the input holds on arrival, through the default models (nothing if one is missing)."""
+        try:
+            return reconstruct(images.load_image(arrival), noskip.value, skip.value, None)
+        except gr.Error as e:
+            return None, None, None, None, str(e)
+
+    show_on_arrival(demo, example_reconstructed, shown)
 
     def refresh(skips: bool, request: gr.Request):
         """Models registered since the page loaded (this session's live training) appear when the list opens."""
