@@ -39,7 +39,7 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
         with gr.Tab("Lab"):
             lab.build(reg, demo, settings)
         with gr.Tab("Diffusion"):
-            diffusion.build(reg, settings)
+            diffusion.build(reg, demo, settings)
         with gr.Tab("Live training"):
             live.build(reg, stops, settings)
 

@@ -125,7 +125,8 @@ def test_building_the_app_runs_no_model(monkeypatch):
     demo = app.build_app(registry.Registry(Settings().weights))
     assert calls == []
     on_load = [d.fn.__name__ for d in demo.fns.values() for t in d.targets if t[1] == "load"]
-    assert sorted(on_load) == ["example_colourised", "example_reconstructed", "preset_walk", "scores_on_arrival"]
+    arrival = ["example_colourised", "example_denoised", "example_reconstructed", "preset_walk", "scores_on_arrival"]
+    assert sorted(on_load) == arrival
     torch.nn.Linear(2, 2)(torch.zeros(1, 2))
     assert calls == ["Linear"]  # the count sees a forward pass
 
@@ -165,3 +166,13 @@ def test_the_image_tabs_show_their_example_on_arrival():
     assert hints == "[]" and main.shape == other.shape == (400, 600, 3)
     assert info.startswith("600x400 upload") and "Left: colorize-guided-skip" in info
     assert events["example_reconstructed"]()[0] is noskip  # the second visitor: the same result, not a rerun
+
+
+def test_the_diffusion_tab_shows_its_opening_run_on_arrival():
+    import app
+
+    demo = app.build_app(registry.Registry(Settings().weights))
+    (event,) = [d.fn for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "example_denoised"]
+    eps, x0, scrub, info, bands, spectrum, figures, trajectory = event()
+    assert eps.ndim == 3 and x0.shape == eps.shape and trajectory.names == ["ddpm-eps", "ddpm-x0"]
+    assert info.startswith("Made with class") and "HF energy ratio" in figures

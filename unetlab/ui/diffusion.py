@@ -11,7 +11,7 @@ import pandas as pd
 from unetlab import diffusion, images, sd
 from unetlab.registry import Registry
 from unetlab.settings import Settings
-from unetlab.ui.common import SEEDS, choose, number, user_errors
+from unetlab.ui.common import SEEDS, choose, number, show_on_arrival, user_errors
 
 ZOOM = 8  # 16x16 digits: each pixel shown as an 8x8 block (exact)
 PLAY_SECONDS = 4.0  # a Play of the whole schedule takes about this long, whatever the number of steps
@@ -98,7 +98,8 @@ def grid_markdown(report: diffusion.GridReport) -> str:
     return "\n\n".join(lines)
 
 
-def build(registry: Registry, settings: Settings = Settings()) -> None:
+def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
+    """The tab; demo: the app, whose page load shows the opening settings' run; settings.sd_path: the SD folder."""
     """The tab's layout and events. settings.sd_path: the one Stable Diffusion folder the server may load."""
     eps_names, x0_names = (
         diffusion.models_predicting(registry, "epsilon"),
@@ -228,6 +229,15 @@ def build(registry: Registry, settings: Settings = Settings()) -> None:
     outputs = [eps_panel, x0_panel, scrub, info, bands, spectrum, figures, traj]
     inputs = [label, scheduler, steps, guidance, seed, eta, eps_model, x0_model]
     run.click(denoise, inputs, outputs, api_name="denoise", concurrency_limit=2)
+
+    def example_denoised():
+        """The run of the settings the tab opens with (nothing if a model is missing: Denoise then says why)."""
+        try:
+            return denoise(*(c.value for c in inputs))
+        except gr.Error as e:
+            return None, None, gr.skip(), str(e), None, None, gr.skip(), None
+
+    show_on_arrival(demo, example_denoised, outputs)
 
     @user_errors
     def scrub_to(t: diffusion.Trajectory | None, i: float):
