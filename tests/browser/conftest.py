@@ -1,6 +1,7 @@
 import contextlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,16 @@ def app_in_chromium(port: int):
             yield b
             b.close()
     finally:
+        idle(demo)
         demo.close()
+
+
+def idle(demo, seconds: float = 120) -> None:
+    """Wait until the app runs no event: a page's load events (the tabs' results on arrival) may still be computing
+    when a test ends, and a process that exits inside torch aborts."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(job is not None for job in demo._queue.active_jobs):
+        time.sleep(0.2)
 
 
 def new_page(browser, port: int, request, height: int = 1100):

@@ -79,8 +79,10 @@ def colourful_upload(tmp_path) -> Path:
 
 def test_reconstruction_of_a_colourful_upload(page, tmp_path):
     """The skip model reconstructs a saturated slide-like image near-perfectly (the README's screenshot)."""
-    page.locator("#recon-input input[type=file]").set_input_files(str(colourful_upload(tmp_path)))
-    wait_for_text(page, "#recon-scores", "The skips gain")
+    upload = colourful_upload(tmp_path)
+    page.locator("#recon-input input[type=file]").set_input_files(str(upload))
+    w, h = Image.open(upload).size  # its own size: the tab opens with coffee's results already shown
+    wait_for_text(page, "#recon-scores", f"on this {w}x{h} image")
     text = page.locator("#recon-scores").inner_text()
     skip_psnr = float(re.search(r"with skips \(recon-skip\)\s+([\d.]+)", text).group(1))
     noskip_psnr = float(re.search(r"without skips \(recon-noskip\)\s+([\d.]+)", text).group(1))
@@ -95,9 +97,9 @@ def test_reconstruction_upload_and_bad_upload(page, tmp_path):
     bad.write_text("this is not a picture")
     page.locator("#recon-input input[type=file]").set_input_files(str(bad))
     page.get_by_text("is not an image this app can read").first.wait_for(timeout=30_000)
-    # the page keeps working: a real upload goes through
-    page.locator("#recon-input input[type=file]").set_input_files(data.heldout_photo_paths()["coffee"])
-    wait_for_text(page, "#recon-scores", "on this 600x400 image")
+    # the page keeps working: a real upload goes through (chelsea: the tab opens with coffee's results)
+    page.locator("#recon-input input[type=file]").set_input_files(data.heldout_photo_paths()["chelsea"])
+    wait_for_text(page, "#recon-scores", "on this 451x300 image")
     assert not_blank(shown_image(page, "#recon-skip"))
 
 
@@ -144,7 +146,7 @@ def test_colorize_hint_click_places_a_hint(page):
     cat's fur). The palette offers the model's own colours there. Clearing the hints empties the list."""
     page.get_by_role("tab", name="Colorize").click()
     page.locator("#color-examples button.gallery-item").first.click()  # chelsea: a brown cat
-    wait_for_text(page, "#color-info", "0 hint(s)")
+    wait_for_text(page, "#color-info", "451x300 upload")  # not the coffee the tab opens with
     assert "colorize-guided-skip" in page.locator("#color-info").inner_text()
     spot = (0.3, 0.3)  # the fur above the cat's eye
 
@@ -177,7 +179,7 @@ def hinted_photo(tmp_path) -> tuple[Path, list[dict]]:
 
     found = [i for i in corpus.items("test", ("photo",)) if i.source == "tuxpaint" and i.path.exists()]
     path = found[len(found) // 2].path if found else Path(data.heldout_photo_paths()["coffee"])
-    img = np.asarray(Image.open(path).convert("RGB"))
+    img = np.asarray(Image.open(path).convert("RGB"))[:, :-2]  # 2 px off: not the size of the photo shown on arrival
     h, w = img.shape[:2]
     spots = [(0.2, 0.2), (0.75, 0.25), (0.5, 0.55), (0.2, 0.8), (0.8, 0.8)]
     hints = []
@@ -196,12 +198,12 @@ def test_colorize_from_a_handful_of_hints(page, tmp_path):
     page.get_by_role("tab", name="Colorize").click()
     photo, hints = hinted_photo(tmp_path)
     page.locator("#color-input input[type=file]").set_input_files(str(photo))
-    wait_for_text(page, "#color-info", "0 hint(s)")
+    h, w = np.asarray(Image.open(photo)).shape[:2]
+    wait_for_text(page, "#color-info", f"{w}x{h} upload; ")  # its own size: the tab opens with coffee colourised
     box = page.locator("#color-hints textarea")
     box.fill(json.dumps(hints))
     box.press("Enter")
     wait_for_text(page, "#color-info", "5 hint(s)")
-    h, w = np.asarray(Image.open(photo)).shape[:2]
     want = np.array([[int(c["color"][i : i + 2], 16) for i in (1, 3, 5)] for c in hints], float)
     for selector in ("#color-result", "#color-other"):
         shown = drawn_image(page, selector)

@@ -14,8 +14,13 @@ pytestmark = pytest.mark.browser
 
 def test_denoise_scrub_play_and_grid(page):
     page.get_by_role("tab", name="Diffusion").click()
+    wait_for_text(page, "#diff-info", "seed 0. Step 50 / 50", timeout=120_000)  # on arrival: the default run
+    assert not_blank(shown_image(page, "#diff-eps")) and not_blank(shown_image(page, "#diff-x0"))
+    seed = page.locator("#diff-seed input")
+    seed.fill("1")
+    seed.press("Enter")
     page.locator("#diff-run").click()
-    wait_for_text(page, "#diff-info", "Step 50 / 50", timeout=120_000)
+    wait_for_text(page, "#diff-info", "seed 1. Step 50 / 50", timeout=120_000)
     last_eps = shown_image(page, "#diff-eps")
     assert not_blank(last_eps) and not_blank(shown_image(page, "#diff-x0"))
     page.locator("#diff-scrub input[type=range]").fill("5")  # early: x_t is still mostly noise

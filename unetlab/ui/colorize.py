@@ -13,7 +13,14 @@ from unetlab import budget, data, images
 from unetlab import colorize as C
 from unetlab.registry import Registry
 from unetlab.settings import Settings
-from unetlab.ui.common import heldout_photo_input, model_dropdown, session_registry, show_on_arrival, user_errors
+from unetlab.ui.common import (
+    heldout_photo_input,
+    model_dropdown,
+    on_new_photo,
+    session_registry,
+    show_on_arrival,
+    user_errors,
+)
 
 CANVAS_SIDE = 1024  # the hint canvas is drawn at most this long (a display copy; hints are in upload pixels)
 SWATCH = 48  # palette swatch side, pixels
@@ -206,7 +213,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         return "[]", None, None, [], *run_colorize(img, name, name_other, "[]", request)
 
     new_image_outputs = [hints, selected, palette, suggestions, *outputs]
-    upload.change(on_new_image, [upload, model, other], new_image_outputs, api_name=False)
+    on_new_photo(upload, on_new_image, [upload, model, other], new_image_outputs)
 
     def example_colourised():
         """The photo the input holds on arrival, through the default models, no hints (nothing if one is missing)."""

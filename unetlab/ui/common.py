@@ -28,6 +28,7 @@ class UploadImage(gr.Image):
     mode = "RGB"
     memory: budget.Cost | None = None  # set: events taking this upload are admitted against the memory budget
     max_pixels: int = images.MAX_PIXELS  # larger uploads are refused before decoding (settings.max_pixels)
+    examples: gr.Examples | None = None  # heldout_photo_input's example photos (on_new_photo runs on their clicks)
 
     def get_block_name(self) -> str:
         return "image"  # Gradio names a template's front end after its direct base: a subclass would get none
@@ -76,10 +77,17 @@ def heldout_photo_input(
 
     upload = UploadImage(value, label=label, height=320, sources=["upload", "clipboard"], elem_id=f"{prefix}-input")
     upload.memory, upload.max_pixels = memory, max_pixels
-    gr.Examples(
+    upload.examples = gr.Examples(
         list(data.heldout_photo_paths().values()), inputs=upload, label="Held-out photos", elem_id=f"{prefix}-examples"
     )
     return upload
+
+
+def on_new_photo(upload: UploadImage, fn: Callable, inputs: list, outputs: list) -> None:
+    """Run fn once each time the user puts a photo in (upload, paste, an example click) or removes it. Not on
+    `change`: Gradio fires it twice when an upload replaces a photo, and the tab would run twice."""
+    upload.input(fn, inputs, outputs, api_name=False)
+    upload.examples.load_input_event.then(fn, inputs, outputs, api_name=False)
 
 
 def show_on_arrival(demo: gr.Blocks, compute: Callable[[], list | tuple], outputs: list) -> None:

@@ -16,6 +16,7 @@ from unetlab.ui.common import (
     choose,
     heldout_photo_input,
     model_dropdown,
+    on_new_photo,
     session_registry,
     show_on_arrival,
     user_errors,
@@ -140,7 +141,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         return (None, None, None, None, "") if img is None else reconstruct(img, name_noskip, name_skip, request)
 
     shown = [out_noskip, out_skip, err_noskip, err_skip, scores]
-    upload.change(on_new_image, [upload, noskip, skip], shown, api_name=False)
+    on_new_photo(upload, on_new_image, [upload, noskip, skip], shown)
 
     def example_reconstructed():
         """The photo the input holds on arrival, through the default models (nothing if one is missing)."""
