@@ -2,7 +2,7 @@
 
 Deterministic given a seed: data order and crops come from one torch.Generator, every random number the objective
 draws from a second one seeded from the same seed (objective_seed); build the model after torch.manual_seed. The
-objective is the task's (tasks/<task>.py); without one the loop trains plain reconstruction. Stoppable: `stop()`
+objective is the task's (tasks/<task>.py): the loop itself knows no task. Stoppable: `stop()`
 is checked before every batch, and a stopped run still ends with a report of its partial epoch, so the caller
 keeps the partly trained model.
 
