@@ -393,11 +393,12 @@ def hand_off(
             last = histories[r.name][-1] if histories[r.name] else {}
             card["metrics"] = {"test_psnr": last.get("psnr"), "test_loss": last.get("test_loss")}
             path = registry.save(model, card, out_dir, dtype=torch.float32)
-            heldout = (data.test, data.test_labels)  # what the tabs use (the Latent tab's map): this job's own data
-            if tasks.get(r.task).latent and len(data.test) < MAP_POINTS:  # a small upload: add training images, or
-                heldout = (torch.cat([data.test, data.train[:MAP_POINTS]]), None)  # the map holds a point or two
+            held = None  # only the Latent tab's map uses a model's held-out images: this job's own, for an AE
+            if tasks.get(r.task).latent:  # a small upload: add training images, or the map holds a point or two
+                few = len(data.test) < MAP_POINTS
+                held = (torch.cat([data.test, data.train[:MAP_POINTS]]), None) if few else (data.test, data.test_labels)
             card = json.loads(path.read_text())
-            reg.register(r.name, r.task, r.model, card["config"], model, card, files=owned, heldout=heldout)
+            reg.register(r.name, r.task, r.model, card["config"], model, card, files=owned, heldout=held)
             zf.write(path, path.name)
             zf.write(path.with_suffix(".safetensors"), path.with_suffix(".safetensors").name)
     return [r.name for r in rs], str(archive)

@@ -99,8 +99,8 @@ def grid_markdown(report: diffusion.GridReport) -> str:
 
 
 def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
-    """The tab; demo: the app, whose page load shows the opening settings' run; settings.sd_path: the SD folder."""
-    """The tab's layout and events. settings.sd_path: the one Stable Diffusion folder the server may load."""
+    """The tab's layout and events. demo: the app, whose page load shows the opening settings' run; settings.sd_path:
+    the one Stable Diffusion folder the server may load."""
     eps_names, x0_names = (
         diffusion.models_predicting(registry, "epsilon"),
         diffusion.models_predicting(registry, "sample"),

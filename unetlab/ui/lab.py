@@ -9,7 +9,7 @@ import pandas as pd
 from unetlab import lab
 from unetlab.registry import Registry
 from unetlab.settings import Settings
-from unetlab.ui.common import number, user_errors
+from unetlab.ui.common import number, show_on_arrival, user_errors
 
 ZOOM = 4  # digits are 32x32 (PCA: 8x8, zoomed 4x more): each pixel shown as a ZOOM x ZOOM block
 
@@ -272,18 +272,15 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     score.click(score_anomaly, model, [hist, summary, worst], api_name="anomaly")
     model.change(score_anomaly, model, [hist, summary, worst], api_name=False)  # picking a detector scores it
-    arrival: list = []  # the first detector's scores, from the first page load on (building the app runs no model)
 
     def scores_on_arrival():
         """The first detector's scores show when the page opens, like the shipped purity table."""
-        if not arrival:
-            try:
-                arrival.append(score_anomaly(first))
-            except gr.Error as e:
-                return None, str(e), None
-        return arrival[0]
+        try:
+            return score_anomaly(first)
+        except gr.Error as e:
+            return None, str(e), None
 
-    demo.load(scores_on_arrival, None, [hist, summary, worst], api_name=False)
+    show_on_arrival(demo, scores_on_arrival, [hist, summary, worst])
 
     gr.Markdown(PCA_INTRO)
     with gr.Row():
