@@ -17,9 +17,29 @@ from unetlab import registry  # noqa: E402
 from unetlab.budget import Budget  # noqa: E402
 from unetlab.live import Stops  # noqa: E402
 from unetlab.settings import Settings  # noqa: E402
-from unetlab.ui import admission, cache_writes, colorize, diffusion, lab, latent, live, reconstruct  # noqa: E402
+from unetlab.ui import (  # noqa: E402
+    admission,
+    cache_writes,
+    colorize,
+    diffusion,
+    lab,
+    latent,
+    links,
+    live,
+    page,
+    reconstruct,
+)
 
 TITLE = "unetlab: the U-Net seen as an autoencoder"
+
+
+TABS = {  # label -> id in links (?tab=...), and the module that builds it
+    "Reconstruction": ("reconstruction", reconstruct),
+    "Colorize": ("colorize", colorize),
+    "Latent": ("latent", latent),
+    "Lab": ("lab", lab),
+    "Diffusion": ("diffusion", diffusion),
+}
 
 
 def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: Budget | None = None) -> gr.Blocks:
@@ -29,19 +49,44 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
     age = int(reg.idle_seconds)
     stops = Stops()  # the Stop buttons' bookkeeping, by session
     with gr.Blocks(title=TITLE, delete_cache=(max(60, age // 4), age)) as demo:
-        gr.Markdown(f"# {TITLE}\nRun the story instead of reading it: every model here was trained by this app.")
-        with gr.Tab("Reconstruction"):
-            reconstruct.build(reg, demo, settings)
-        with gr.Tab("Colorize"):
-            colorize.build(reg, demo, settings)
-        with gr.Tab("Latent"):
-            latent.build(reg, demo, settings)
-        with gr.Tab("Lab"):
-            lab.build(reg, demo, settings)
-        with gr.Tab("Diffusion"):
-            diffusion.build(reg, demo, settings)
-        with gr.Tab("Live training"):
-            live.build(reg, stops, settings)
+        with gr.Row(elem_id="unetlab-top"):
+            gr.Markdown(f"# {TITLE}", elem_id="unetlab-title")
+            projector = page.projector_toggle()
+            share = gr.Button("Link to this view", size="sm", scale=0, min_width=150, elem_id="unetlab-share")
+        gr.Markdown(
+            "Run the story instead of reading it: every model here was trained by this app.", elem_id="unetlab-intro"
+        )
+        link = gr.Textbox(
+            label="Link to this view (copied to the clipboard): the tab and its settings, not an upload",
+            buttons=["copy"],
+            interactive=False,
+            visible=False,
+            elem_id="unetlab-link",
+        )
+        controls: dict[str, dict] = {}  # tab id -> its shareable controls
+        with gr.Tabs(elem_id="unetlab-tabs") as tabs:
+            for label, (tab_id, module) in TABS.items():
+                with gr.Tab(label, id=tab_id):
+                    controls[tab_id] = module.build(reg, demo, settings) or {}
+            with gr.Tab("Live training", id="training"):
+                controls["training"] = live.build(reg, demo, stops, settings)
+
+        every = [c for cs in controls.values() for c in cs.values()]
+        ids = {label: tab_id for label, (tab_id, _) in TABS.items()} | {"Live training": "training"}
+        share.click(None, [projector, *every], link, js=links.share_js(ids, controls), api_name=False).then(
+            lambda: gr.update(visible=True), None, link, api_name=False, show_progress="hidden"
+        )
+
+        def open_view(request: gr.Request):
+            """A link's tab and projector mode (each tab sets its own linked controls, with its result on arrival)."""
+            q = request.query_params
+            tab = q.get("tab")
+            if tab is not None and tab not in ids.values():
+                gr.Warning(f"Link: tab={tab[:40]!r} was left out: it must be one of {', '.join(ids.values())}")
+            chosen = gr.Tabs(selected=tab) if tab in ids.values() else gr.skip()
+            return chosen, True if q.get("projector") in ("1", "true", "on") else gr.skip()
+
+        demo.load(open_view, None, [tabs, projector], api_name=False, show_progress="hidden")
 
         def end_session(request: gr.Request):
             """A closed browser tab takes its live-trained models (and their files) with it, and its Stop times."""
@@ -60,6 +105,8 @@ def launch(demo: gr.Blocks, settings: Settings = Settings(), **kwargs):
         "server_name": settings.server_name,
         "server_port": settings.server_port,
         "max_file_size": settings.max_file_size,
+        "css": page.CSS,  # crisp small images, panels that keep their size, projector mode
+        "head": page.HEAD,
     }
     return demo.queue(default_concurrency_limit=4).launch(**(chosen | kwargs))
 

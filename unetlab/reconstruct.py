@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,12 +18,15 @@ MARGIN = 64  # context each tile sees beyond the part of it that is kept
 
 
 @torch.inference_mode()
-def reconstruct(model: nn.Module, img: np.ndarray, fast: bool = True) -> np.ndarray:
+def reconstruct(
+    model: nn.Module, img: np.ndarray, fast: bool = True, progress: Callable[[float], None] | None = None
+) -> np.ndarray:
     """uint8 (H, W[, C]) -> uint8 of the same shape. Fully convolutional: pad to a multiple of 2^depth, crop back.
 
     fast: bf16 autocast, about 2x faster on an AVX-512-bf16 CPU with the same PSNR to within 0.1 dB
     (`python -m unetlab bench`); the cards' metrics use fast=False, plain fp32. Large images are processed in
     overlapping tiles (TILE, MARGIN), so a 40 Mpx upload needs no more memory than a 1 Mpx one.
+    progress: called with the share of the image done after each tile (a large image takes seconds).
     """
     c = model.config
     x = images.to_float(img)
@@ -40,6 +44,7 @@ def reconstruct(model: nn.Module, img: np.ndarray, fast: bool = True) -> np.ndar
     if h * w <= TILE * TILE:
         return images.to_uint8(run(x))
     out = np.empty((c.out_channels, h, w), dtype=np.float32)
+    tiles, done = -(-h // TILE) * -(-w // TILE), 0
     for top in range(0, h, TILE):
         for left in range(0, w, TILE):
             t0, l0 = max(0, top - MARGIN), max(0, left - MARGIN)
@@ -47,6 +52,9 @@ def reconstruct(model: nn.Module, img: np.ndarray, fast: bool = True) -> np.ndar
             y = run(x[:, t0:t1, l0:l1])
             th, tw = min(TILE, h - top), min(TILE, w - left)
             out[:, top : top + th, left : left + tw] = y[:, top - t0 : top - t0 + th, left - l0 : left - l0 + tw]
+            done += 1
+            if progress is not None:
+                progress(done / tiles)
     return images.to_uint8(out)
 
 
@@ -59,14 +67,22 @@ class Reconstruction:
     error: np.ndarray  # uint8 RGB heat map of |output - input|, averaged over channels
 
 
-def compare(img: np.ndarray, names: list[str], registry: Registry, vmax: float = 0.25) -> list[Reconstruction]:
+def compare(
+    img: np.ndarray,
+    names: list[str],
+    registry: Registry,
+    vmax: float = 0.25,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[Reconstruction]:
     """Reconstruct one image with each named model; PSNR, SSIM and an error heat map against the input.
 
-    vmax: the error (in [0, 1] units) drawn brightest, shared so that heat maps are comparable.
+    vmax: the error (in [0, 1] units) drawn brightest, shared so that heat maps are comparable; progress: called
+    with the share of the whole comparison done and the model at work, as the tiles of a large image finish.
     """
     out = []
-    for name in names:
-        y = reconstruct(registry.load(name, task="reconstruct"), img)
+    for k, name in enumerate(names):
+        step = None if progress is None else (lambda done, k=k, name=name: progress((k + done) / len(names), name))
+        y = reconstruct(registry.load(name, task="reconstruct"), img, progress=step)
         yf = images.to_float(y)
         # a grey model (e.g. trained on digits) reconstructs a colour upload's luma: score it against that
         ref = images.to_float(images.luma(img) if y.ndim < img.ndim else img)

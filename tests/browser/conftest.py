@@ -36,7 +36,7 @@ def app_in_chromium(port: int):
     from unetlab.settings import Settings
 
     demo = app.build_app(registry.Registry(Settings().weights))
-    demo.queue().launch(prevent_thread_lock=True, server_port=port, quiet=True)
+    app.launch(demo, Settings(), prevent_thread_lock=True, server_port=port, quiet=True)  # as app.py does: its CSS too
     try:
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)

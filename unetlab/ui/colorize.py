@@ -98,10 +98,22 @@ def draw_palette(colours: list[tuple[str, float]]) -> np.ndarray:
 
 ARRIVAL = "coffee"  # the held-out photo the tab shows colourised when it opens
 
+LECTURE = """
+- Open on the coffee photo: the model saw only its lightness (the grey canvas) and put the colour back. Ask the
+  class where the colour came from: it was never in the input.
+- Upload a photo with sky, grass or a face: the automatic colours are muted and often wrong. Say why: a grey car
+  may have been red or blue, and the model averages what it cannot know.
+- Click the canvas to give one hint (pick its colour first): watch the colour spread, and stop at edges in the
+  model with skips; the one beside it (without skips) spreads it as a blurry patch.
+- Click a hint again: the palette under the picker shows the model's own top guesses at that point.
+- If asked "why predict colour from lightness?": lightness holds the edges; colour varies slowly and follows what
+  the object is (the explanation below, folded away).
+"""
 
-def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
+
+def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> dict[str, gr.Dropdown]:
     """The tab; demo: the app, whose page load shows the ARRIVAL photo colourised; settings.max_pixels: the upload
-    limit."""
+    limit. Returns the controls a link to the view sets."""
     names = registry.names("colorize")
     arrival = data.heldout_photo_paths()[ARRIVAL]
     gr.Markdown(
@@ -143,18 +155,22 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
                 label="Click to place a colour hint (what the model sees: L* only)",
                 format="jpeg",
                 interactive=False,
+                height=300,
                 elem_id="color-canvas",
+                elem_classes=["key-image"],
             )
             with gr.Row():
-                out_main = gr.Image(label="Colourised", format="png", interactive=False, elem_id="color-result")
-                out_other = gr.Image(label="Second model", format="png", interactive=False, elem_id="color-other")
+                out_main = result_image(f"Colourised: {model.value}", "color-result")
+                out_other = result_image(f"Beside it: {other.value}", "color-other")
             info = gr.Markdown(elem_id="color-info")
     with gr.Row():
-        view_L = gr.Image(label="Model input: L* (working size)", format="png", interactive=False, elem_id="color-L")
-        view_a = gr.Image(label="Predicted a* (green - magenta)", format="png", interactive=False, elem_id="color-a")
-        view_b = gr.Image(label="Predicted b* (blue - yellow)", format="png", interactive=False, elem_id="color-b")
-    with gr.Accordion("Why colour from luminance, and why hints?", open=False):
+        view_L = view_image("Model input: L* (working size)", "color-L")
+        view_a = view_image("Predicted a* (green - magenta)", "color-a")
+        view_b = view_image("Predicted b* (blue - yellow)", "color-b")
+    with gr.Accordion("Why colour from luminance, and why hints?", open=False, elem_classes=["explain"]):
         gr.Markdown(EXPLANATION)
+    with gr.Accordion("How to use this tab in a lecture", open=False, elem_classes=["explain"]):
+        gr.Markdown(LECTURE)
     selected = gr.State(None)  # index of the selected hint in the hints box, or None
     suggestions = gr.State([])  # the palette's colours, left to right
 
@@ -165,19 +181,30 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         return C.Decode.from_card(reg.entry(name).card)
 
     def render(
-        reg: Registry, img: np.ndarray, name: str | None, name_other: str | None, hint_list: list[dict], sel: int | None
+        reg: Registry,
+        img: np.ndarray,
+        name: str | None,
+        name_other: str | None,
+        hint_list: list[dict],
+        sel: int | None,
+        progress=None,
     ):
+        """Both models' results for the hints, the canvas with the hints drawn; progress(share, desc) for large
+        uploads (about 1 s per 10 Mpx: the chroma is joined to the upload's own full-resolution L*)."""
+        progress = progress or (lambda *a, **k: None)
         if not name:
             raise gr.Error(
                 "no colorize models are available; train one with python -m unetlab train --recipe colorize-skip"
             )
         H, W = img.shape[:2]
         checked = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in hint_list], H, W)
+        progress(0.05, desc=name)
         first = reg.load(name, "colorize")
         r = C.colorize(first, img, hints=checked if C.guided(first) else (), decode=decode_of(reg, name))
         second = None
         notes = []
         if name_other:
+            progress(0.55, desc=name_other)
             m2 = reg.load(name_other, "colorize")
             hints2 = checked if C.guided(m2) else ()
             second = C.colorize(m2, img, views=False, hints=hints2, decode=decode_of(reg, name_other)).image
@@ -196,13 +223,19 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     @user_errors
     def run_colorize(
-        img: np.ndarray | None, name: str | None, name_other: str | None, hint_json: str | None, request: gr.Request
+        img: np.ndarray | None,
+        name: str | None,
+        name_other: str | None,
+        hint_json: str | None,
+        request: gr.Request,
+        progress=gr.Progress(),
     ):
         """Colourise a photo from its luminance at its full resolution with two colorize models, guided by colour
         hints: a JSON list of {"x", "y", "color": "#RRGGBB"} with x, y in the image's own pixels (may be empty)."""
         if img is None:
             raise gr.Error("upload an image or pick an example first")
-        return render(session_registry(registry, request), img, name, name_other, _hints(hint_json), None)
+        reg = session_registry(registry, request)
+        return render(reg, img, name, name_other, _hints(hint_json), None, progress)
 
     run.click(run_colorize, [upload, model, other, hints], outputs, api_name="colorize")
 
@@ -215,14 +248,31 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     new_image_outputs = [hints, selected, palette, suggestions, *outputs]
     on_new_photo(upload, on_new_image, [upload, model, other], new_image_outputs)
 
-    def example_colourised():
-        """The photo the input holds on arrival, through the default models, no hints (nothing if one is missing)."""
+    def example_colourised(model: str | None, other: str | None):
+        """The photo the input holds on arrival, through the view's models, no hints (nothing if one is missing)."""
         try:
-            return on_new_image(images.load_image(arrival), model.value, other.value, None)
+            return on_new_image(images.load_image(arrival), model, other, None)
         except gr.Error as e:
             return "[]", None, None, [], None, None, None, None, None, None, str(e)
 
-    show_on_arrival(demo, example_colourised, new_image_outputs)
+    controls = {"model": model, "other": other}
+    show_on_arrival(demo, example_colourised, new_image_outputs, "colorize", controls)
+
+    @user_errors
+    def new_model(img, name, name_other, hint_json, request: gr.Request, progress=gr.Progress()):
+        """A model picked: colourise again with the hints placed (nothing to do without a photo)."""
+        if img is None:
+            return (gr.skip(),) * len(outputs)
+        reg = session_registry(registry, request)
+        return render(reg, img, name, name_other, _hints(hint_json), None, progress)
+
+    def models_shown(name: str | None, name_other: str | None):
+        """The two result panels name the models picked (the API's outputs stay plain images)."""
+        return gr.update(label=f"Colourised: {name}"), gr.update(label=f"Beside it: {name_other or '(none)'}")
+
+    for dd in (model, other):
+        dd.input(new_model, [upload, model, other, hints], outputs, api_name=False, trigger_mode="always_last")
+        dd.change(models_shown, [model, other], [out_main, out_other], api_name=False, show_progress="hidden")
 
     @user_errors
     def on_click(img, name, name_other, hint_json, colour, evt: gr.SelectData, request: gr.Request):
@@ -336,3 +386,16 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     model.focus(refresh, None, model, api_name=False)
     other.focus(refresh, None, other, api_name=False)
+    return controls
+
+
+def result_image(label: str, elem_id: str) -> gr.Image:
+    """A result of the key comparison: a fixed height, so a small upload's result fills it (drawn crisp)."""
+    return gr.Image(
+        label=label, format="png", interactive=False, height=280, elem_id=elem_id, elem_classes=["key-image"]
+    )
+
+
+def view_image(label: str, elem_id: str) -> gr.Image:
+    """A teaching view (L*, a*, b*): a fixed height for the same reason."""
+    return gr.Image(label=label, format="png", interactive=False, height=220, elem_id=elem_id)

@@ -13,6 +13,7 @@ import numpy as np
 
 from unetlab import budget, images
 from unetlab.registry import Registry
+from unetlab.ui import links
 
 
 class UploadImage(gr.Image):
@@ -69,13 +70,22 @@ def heldout_photo_input(
     memory: budget.Cost | None = None,
     max_pixels: int = images.MAX_PIXELS,
     value: str | None = None,
+    height: int = 320,
 ) -> UploadImage:
     """The image-to-image tabs' input: an upload (or paste) with the held-out photos as examples. memory: what a
     request on it costs; every event that takes it is then admitted against the memory budget (ui/admission.py);
-    max_pixels: the server's upload limit (settings.max_pixels); value: the photo it holds when the page opens."""
+    max_pixels: the server's upload limit (settings.max_pixels); value: the photo it holds when the page opens;
+    height: its panel's (projector mode makes it smaller, see ui/page.py)."""
     from unetlab import data
 
-    upload = UploadImage(value, label=label, height=320, sources=["upload", "clipboard"], elem_id=f"{prefix}-input")
+    upload = UploadImage(
+        value,
+        label=label,
+        height=height,
+        sources=["upload", "clipboard"],
+        elem_id=f"{prefix}-input",
+        elem_classes=["key-input"],
+    )
     upload.memory, upload.max_pixels = memory, max_pixels
     upload.examples = gr.Examples(
         list(data.heldout_photo_paths().values()), inputs=upload, label="Held-out photos", elem_id=f"{prefix}-examples"
@@ -90,19 +100,36 @@ def on_new_photo(upload: UploadImage, fn: Callable, inputs: list, outputs: list)
     upload.examples.load_input_event.then(fn, inputs, outputs, api_name=False)
 
 
-def show_on_arrival(demo: gr.Blocks, compute: Callable[[], list | tuple], outputs: list) -> None:
-    """What a tab shows when its page opens: compute() runs at the first page load, not while the app is built (so
-    building runs no model), and every later visitor gets the same result at once. compute handles its own
-    errors (a missing model: empty outputs, the buttons then say why)."""
+def show_on_arrival(
+    demo: gr.Blocks,
+    compute: Callable[..., list | tuple],
+    outputs: list,
+    tab: str | None = None,
+    controls: links.Controls | None = None,
+) -> None:
+    """What a tab shows when its page opens: compute(**values) runs at the first page load, with every control's
+    value by its key, not while the app is built (so building runs no model), and every later visitor gets the same
+    result at once. compute handles its own errors (a missing model: empty outputs, the buttons then say why).
+
+    A link to a view (ui/links.py: ?<tab>.<key>=value) sets the tab's controls first, and compute runs for the
+    linked values (not cached); a value the link gets wrong is left out, with a warning that says so."""
+    controls = controls or {}
     result: list = []
 
-    @functools.wraps(compute)  # the event is named after compute
-    def on_arrival():
+    def on_arrival(request: gr.Request):
+        linked, problems = links.read(request.query_params if request else {}, tab, controls) if tab else ({}, [])
+        for problem in problems:
+            gr.Warning(f"Link: {problem}")
+        values = {key: linked.get(key, c.value) for key, c in controls.items()}
+        if linked:
+            return [*(linked.get(key, gr.skip()) for key in controls), *compute(**values)]
         if not result:
-            result.append(compute())
-        return result[0]
+            result.append(list(compute(**values)))
+        return [gr.skip()] * len(controls) + result[0]
 
-    demo.load(on_arrival, None, outputs, api_name=False)
+    on_arrival.__name__ = compute.__name__  # the event is named after compute (not functools.wraps: Gradio would
+    # read compute's signature through __wrapped__, and pass no request)
+    demo.load(on_arrival, None, [*controls.values(), *outputs], api_name=False)
 
 
 SEEDS = (0, 2**32 - 1)  # what numpy and torch both accept (the CLI's --seed too)
@@ -117,12 +144,8 @@ def number(value, name: str, lo: float, hi: float, whole: bool = False) -> float
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and lo <= value <= hi  # NaN fails here
     if not ok or (whole and value != int(value)):
         kind = "a whole number" if whole else "a number"
-        raise gr.Error(f"{name} must be {kind} from {_plain(lo)} to {_plain(hi)}, got {repr(value)[:40]}")
+        raise gr.Error(f"{name} must be {kind} from {links.plain(lo)} to {links.plain(hi)}, got {repr(value)[:40]}")
     return int(value) if whole else float(value)
-
-
-def _plain(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
 LIBRARY_ERRORS = (ValueError, KeyError, RuntimeError, OSError)

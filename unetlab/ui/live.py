@@ -7,7 +7,7 @@ import gradio as gr
 from unetlab import images, live, tasks
 from unetlab.registry import Registry
 from unetlab.settings import Settings
-from unetlab.ui.common import SEEDS, number, session_registry, user_errors
+from unetlab.ui.common import SEEDS, number, session_registry, show_on_arrival, user_errors
 
 ZOOM = 3  # grids of 32x32 samples: each pixel shown as a 3x3 block
 
@@ -70,8 +70,22 @@ def status(step: live.JobStep, job: live.Job) -> str:
     return "\n".join(lines)
 
 
-def build(registry: Registry, stops: live.Stops, settings: Settings = Settings()) -> None:
-    """The tab. stops: the app's Stop bookkeeping (app.py forgets a session's when its browser tab closes)."""
+LECTURE = """
+- Pick **U-Net: with vs without skips** on digits and press **Start**: both train side by side, and the held-out
+  grids sharpen epoch by epoch. With skips they are sharp within one or two epochs; without, they stay blurry.
+- Watch the loss plot while it runs: the with-skips held-out curve falls far faster.
+- When it is done, switch to the Reconstruction tab and pick the live models from its model lists: the models
+  the class just saw being trained now run on any photo.
+- Try a VAE or a denoising AE next (Model list), or train on photos; each job stops at a time cap.
+- Live models belong to this browser tab only; nobody else sees them, and they go when the tab closes.
+"""
+
+
+def build(
+    registry: Registry, demo: gr.Blocks, stops: live.Stops, settings: Settings = Settings()
+) -> dict[str, gr.components.Component]:
+    """The tab. demo: the app (a link to the view sets the controls at page load); stops: the app's Stop bookkeeping
+    (app.py forgets a session's when its browser tab closes). Returns the controls a link to the view sets."""
     gr.Markdown("## Live training: watch an autoencoder learn, then use it in every tab")
     with gr.Row():
         with gr.Column(scale=1):
@@ -92,7 +106,7 @@ def build(registry: Registry, stops: live.Stops, settings: Settings = Settings()
             with gr.Row():
                 lr = gr.Number(3e-3, label="Learning rate", minimum=0)
                 width = gr.Slider(4, 32, value=8, step=4, label="Width (first layer's channels)")
-                seed = gr.Number(0, precision=0, label="Seed")
+                seed = gr.Number(0, precision=0, label="Seed", minimum=0, maximum=2**32 - 1)
             with gr.Accordion("Variant settings", open=False):
                 with gr.Row():
                     noise = gr.Radio(list(live.NOISES), value="gaussian", label="Denoising AE: noise")
@@ -127,6 +141,7 @@ def build(registry: Registry, stops: live.Stops, settings: Settings = Settings()
                 y="loss",
                 color="curve",
                 title="Loss per epoch (train and held-out)",
+                x_axis_format="d",  # whole epochs: ticks at 1, 2, 3, not 1.0, 1.1, ...
                 height=320,
                 elem_id="live-plot",
             )
@@ -134,8 +149,10 @@ def build(registry: Registry, stops: live.Stops, settings: Settings = Settings()
             download = gr.DownloadButton(
                 "Download weights + card (.zip): after a job", interactive=False, elem_id="live-download"
             )
-    with gr.Accordion("How live training works", open=False):
+    with gr.Accordion("How live training works", open=False, elem_classes=["explain"]):
         gr.Markdown(EXPLANATION.format(settings=settings, idle_minutes=registry.idle_seconds / 60))
+    with gr.Accordion("How to use this tab in a lecture", open=False, elem_classes=["explain"]):
+        gr.Markdown(LECTURE)
 
     inputs = [model, dataset, files, epochs, batch_size, lr, width, seed]
     inputs += [noise, noise_level, beta, l1, contraction, codebook, commitment]
@@ -204,3 +221,13 @@ def build(registry: Registry, stops: live.Stops, settings: Settings = Settings()
     ):
         event.then(enable_download, download, download, api_name=False)
     stop.click(ask_stop, None, None, api_name="stop_training")
+
+    def nothing_yet(**_) -> list:
+        """The tab trains nothing on arrival; a link to it only sets its controls."""
+        return []
+
+    shared = {"model": model, "data": dataset, "epochs": epochs, "batch": batch_size, "lr": lr, "width": width}
+    shared |= {"seed": seed, "noise": noise, "noise_level": noise_level, "beta": beta, "l1": l1}
+    shared |= {"contraction": contraction, "codebook": codebook, "commitment": commitment}
+    show_on_arrival(demo, nothing_yet, [], "training", shared)
+    return shared

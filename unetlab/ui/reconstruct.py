@@ -43,14 +43,23 @@ fully convolutional.
 """
 
 
-def loss_curves(registry: Registry, names: list[str]) -> pd.DataFrame:
-    """The per-epoch training and held-out losses stored in the cards, long format for gr.LinePlot."""
+SIDES = ("without skips", "with skips")  # the plot's series are named by side, not by model: a LinePlot keeps the
+# colour legend of its first data, so series named after models were never drawn once another model was picked
+
+
+def loss_curves(registry: Registry, sides: dict[str, str]) -> pd.DataFrame:
+    """The per-epoch training and held-out losses stored in the cards of {side: model name}, long format for
+    gr.LinePlot: series "<side>: train" and "<side>: held-out"."""
     rows = []
-    for name in names:
+    for side, name in sides.items():
         for h in registry.entry(name).card.get("history", []):
-            rows.append({"epoch": h["epoch"], "MSE": h["train_loss"], "model": f"{name} (train)"})
-            rows.append({"epoch": h["epoch"], "MSE": h["test_loss"], "model": f"{name} (held-out)"})
+            rows.append({"epoch": h["epoch"], "MSE": h["train_loss"], "model": f"{side}: train"})
+            rows.append({"epoch": h["epoch"], "MSE": h["test_loss"], "model": f"{side}: held-out"})
     return pd.DataFrame(rows, columns=["epoch", "MSE", "model"])
+
+
+def curves_caption(sides: dict[str, str]) -> str:
+    return "Models: " + "; ".join(f"{side} = {name}" for side, name in sides.items()) if sides else "No models."
 
 
 def models_by_skips(registry: Registry, skips: bool) -> list[str]:
@@ -64,49 +73,93 @@ def memory(compare_pixels: int) -> budget.Cost:
 
 ARRIVAL = "coffee"  # the held-out photo the tab shows reconstructed when it opens
 
+LECTURE = """
+- Open on the coffee photo: the class sees the blurry **without skips** beside the near-perfect **with skips**
+  before you say a word. Ask what the left one lost (edges, texture, the spoon's highlight).
+- Point at the error maps: the left one lights up along every edge; the right one is almost black.
+- Upload something of your own (a slide, a photo from the room): the gap holds on images the models never saw.
+- Scroll to the loss curves: with skips, the held-out loss drops within an epoch or two; without, it crawls.
+- If asked "so why not always use skips?": the Lab tab shows the price, features that cluster worse.
+"""
 
-def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
+
+def sides_of(name_noskip: str | None, name_skip: str | None) -> dict[str, str]:
+    return {side: n for side, n in zip(SIDES, (name_noskip, name_skip), strict=True) if n}
+
+
+def mismatch_notes(registry: Registry, img: np.ndarray, names: list[str]) -> list[str]:
+    """What a model does with an upload unlike its training data: a grey model gets a colour photo's luma (and is
+    scored against it); a model trained on small digits gets a photo it has never seen the like of."""
+    notes = []
+    for name in names:
+        e = registry.entry(name)
+        dataset = e.card.get("data", {}).get("dataset", "")
+        if e.config.get("in_channels", 3) == 1 and img.ndim == 3 and np.ptp(img.astype(np.int16), axis=2).max() > 8:
+            notes.append(
+                f"{name} is a grey model: it was given the photo's luma (grey) and is scored against that, "
+                "not against the colour original."
+            )
+        if dataset in ("digits", "faces"):
+            notes.append(f"{name} was trained on small {dataset} images: a photo is unlike anything it saw.")
+    return notes
+
+
+def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> dict[str, gr.Dropdown]:
     """The tab; settings.compare_pixels: larger uploads are downscaled to it before the two models run. demo: the
-    app, whose page load shows the ARRIVAL photo reconstructed."""
+    app, whose page load shows the ARRIVAL photo reconstructed. Returns the controls a link to the view sets."""
     arrival = data.heldout_photo_paths()[ARRIVAL]
     with_skips, without = models_by_skips(registry, True), models_by_skips(registry, False)
+    noskip0, skip0 = choose(without, "recon-noskip"), choose(with_skips, "recon-skip")
 
     gr.Markdown("## Reconstruction: the U-Net autoencoder with vs without its skip connections")
     with gr.Row():
         with gr.Column(scale=1):
             upload = heldout_photo_input(
-                "Input image", "recon", memory(settings.compare_pixels), settings.max_pixels, value=arrival
+                "Input image", "recon", memory(settings.compare_pixels), settings.max_pixels, arrival, height=260
             )
-            noskip = model_dropdown(without, ("recon-noskip",), "Model without skips")
-            skip = model_dropdown(with_skips, ("recon-skip",), "Model with skips")
+            with gr.Row():
+                noskip = model_dropdown(without, ("recon-noskip",), "Model without skips", elem_id="recon-model-noskip")
+                skip = model_dropdown(with_skips, ("recon-skip",), "Model with skips", elem_id="recon-model-skip")
             run = gr.Button("Reconstruct", variant="primary", elem_id="recon-run")
         with gr.Column(scale=2):
             with gr.Row():
-                out_noskip = gr.Image(label="Without skips", format="png", interactive=False, elem_id="recon-noskip")
-                out_skip = gr.Image(label="With skips", format="png", interactive=False, elem_id="recon-skip")
+                out_noskip = output_image(f"Without skips ({noskip0})", "recon-noskip")
+                out_skip = output_image(f"With skips ({skip0})", "recon-skip")
             scores = gr.Markdown(elem_id="recon-scores")
             with gr.Row():
-                err_noskip = gr.Image(label="|error| without skips", format="png", interactive=False)
-                err_skip = gr.Image(label="|error| with skips", format="png", interactive=False)
+                err_noskip = output_image("|error| without skips", "recon-err-noskip")
+                err_skip = output_image("|error| with skips", "recon-err-skip")
+    sides0 = sides_of(noskip0, skip0)
     plot = gr.LinePlot(
-        loss_curves(registry, [n for n in (choose(without, "recon-noskip"), choose(with_skips, "recon-skip")) if n]),
+        loss_curves(registry, sides0),
         x="epoch",
         y="MSE",
         color="model",
         title="Training loss per epoch: skips converge far faster",
+        caption=curves_caption(sides0),
+        x_axis_format="d",  # whole epochs: ticks at 1, 2, 3, not 1.0, 1.1, ...
         height=320,
         elem_id="recon-plot",
     )
-    with gr.Accordion("What is the contracting path?", open=False):
+    with gr.Accordion("What is the contracting path?", open=False, elem_classes=["explain"]):
         gr.Markdown(EXPLANATION)
+    with gr.Accordion("How to use this tab in a lecture", open=False, elem_classes=["explain"]):
+        gr.Markdown(LECTURE)
 
     @user_errors
-    def reconstruct(img: np.ndarray | None, name_noskip: str | None, name_skip: str | None, request: gr.Request):
+    def reconstruct(
+        img: np.ndarray | None,
+        name_noskip: str | None,
+        name_skip: str | None,
+        request: gr.Request,
+        progress=gr.Progress(),
+    ):
         """Reconstruct a photo with the U-Net autoencoder without and with skips; error maps and PSNR/SSIM."""
         if img is None:
             raise gr.Error("upload an image or pick an example first")
         if not name_noskip or not name_skip:
             raise gr.Error("no reconstruction models are available; train them with python -m unetlab train")
+        reg = session_registry(registry, request)
         h, w = img.shape[:2]
         img = images.downscale_to(img, settings.compare_pixels)
         scaled = (
@@ -115,42 +168,53 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             if img.shape[:2] != (h, w)
             else ""
         )
-        a, b = compare(img, [name_noskip, name_skip], session_registry(registry, request))
+
+        def report(done: float, name: str) -> None:
+            progress(done, desc=f"{name}: {done:.0%}")
+
+        a, b = compare(img, [name_noskip, name_skip], reg, progress=report)
+        notes = " ".join(mismatch_notes(reg, img, [a.name, b.name]))
         table = (
             "| | PSNR (dB) | SSIM |\n|---|---:|---:|\n"
             f"| without skips ({a.name}) | {a.psnr:.2f} | {a.ssim:.4f} |\n"
             f"| with skips ({b.name}) | {b.psnr:.2f} | {b.ssim:.4f} |\n\n"
             f"The skips gain **{b.psnr - a.psnr:+.1f} dB** on this {img.shape[1]}x{img.shape[0]} image. "
-            f"Error maps: black = exact, yellow = off by 25 % or more.{scaled}"
+            f"Error maps: black = exact, yellow = off by 25 % or more.{scaled}" + (f"\n\n⚠ {notes}" if notes else "")
         )
         return a.image, b.image, a.error, b.error, table
 
-    def curves(name_noskip: str | None, name_skip: str | None, request: gr.Request) -> pd.DataFrame:
+    def models_shown(name_noskip: str | None, name_skip: str | None, request: gr.Request):
+        """The panels and the loss plot name the models picked (the API's outputs stay plain images)."""
         reg = session_registry(registry, request)
-        return loss_curves(reg, [n for n in (name_noskip, name_skip) if n in reg.entries])
-
-    run.click(
-        reconstruct,
-        [upload, noskip, skip],
-        [out_noskip, out_skip, err_noskip, err_skip, scores],
-        api_name="reconstruct",
-    )
-
-    def on_new_image(img: np.ndarray | None, name_noskip: str | None, name_skip: str | None, request: gr.Request):
-        """An upload or an example click reconstructs at once; clearing the input clears the outputs."""
-        return (None, None, None, None, "") if img is None else reconstruct(img, name_noskip, name_skip, request)
+        sides = {k: n for k, n in sides_of(name_noskip, name_skip).items() if n in reg.entries}
+        return (
+            gr.update(label=f"Without skips ({name_noskip})"),
+            gr.update(label=f"With skips ({name_skip})"),
+            gr.LinePlot(loss_curves(reg, sides), caption=curves_caption(sides)),
+        )
 
     shown = [out_noskip, out_skip, err_noskip, err_skip, scores]
-    on_new_photo(upload, on_new_image, [upload, noskip, skip], shown)
+    run.click(reconstruct, [upload, noskip, skip], shown, api_name="reconstruct")
 
-    def example_reconstructed():
-        """The photo the input holds on arrival, through the default models (nothing if one is missing)."""
+    def on_new_image(img: np.ndarray | None, name_noskip: str | None, name_skip: str | None, request: gr.Request):
+        """An upload, an example click or a model picked reconstructs at once; clearing the input clears the
+        outputs."""
+        return (None, None, None, None, "") if img is None else reconstruct(img, name_noskip, name_skip, request)
+
+    on_new_photo(upload, on_new_image, [upload, noskip, skip], shown)
+    for dd in (noskip, skip):
+        dd.input(on_new_image, [upload, noskip, skip], shown, api_name=False, trigger_mode="always_last")
+        dd.change(models_shown, [noskip, skip], [out_noskip, out_skip, plot], api_name=False, show_progress="hidden")
+
+    def example_reconstructed(noskip: str | None, skip: str | None):
+        """The photo the input holds on arrival, through the view's models (nothing if one is missing)."""
         try:
-            return reconstruct(images.load_image(arrival), noskip.value, skip.value, None)
+            return reconstruct(images.load_image(arrival), noskip, skip, None, progress=lambda *a, **k: None)
         except gr.Error as e:
             return None, None, None, None, str(e)
 
-    show_on_arrival(demo, example_reconstructed, shown)
+    controls = {"noskip": noskip, "skip": skip}
+    show_on_arrival(demo, example_reconstructed, shown, "reconstruction", controls)
 
     def refresh(skips: bool, request: gr.Request):
         """Models registered since the page loaded (this session's live training) appear when the list opens."""
@@ -164,5 +228,11 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     noskip.focus(refresh_noskip, None, noskip, api_name=False)
     skip.focus(refresh_skip, None, skip, api_name=False)
-    for dd in (noskip, skip):
-        dd.change(curves, [noskip, skip], plot, api_name=False)
+    return controls
+
+
+def output_image(label: str, elem_id: str) -> gr.Image:
+    """A result panel of the key comparison: a fixed height, so a small upload's result fills it (drawn crisp)."""
+    return gr.Image(
+        label=label, format="png", interactive=False, height=250, elem_id=elem_id, elem_classes=["key-image"]
+    )
