@@ -173,6 +173,42 @@ def test_the_trajectory_keeps_both_models_from_the_same_noise():
     }  # 8x8: no high ring
 
 
+def test_side_by_side_reports_every_step_of_every_model():
+    models = {"eps": tiny_model("epsilon").eval(), "x0": tiny_model("sample", seed=1).eval()}
+    calls = []
+    diffusion.side_by_side(models, 5, n=1, steps=3, on_step=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]  # the eps-model's 3 steps, then the x0-model's
+
+
+def test_grid_report_reports_every_step_of_every_model():
+    models = {"eps": tiny_model("epsilon").eval(), "x0": tiny_model("sample", seed=1).eval()}
+    calls = []
+    diffusion.grid_report(models, None, 1, steps=2, on_step=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_plot_series_are_named_by_role_whatever_the_models():
+    """Gradio's LinePlot keeps the colours and legend of its first data: the series must not carry model names."""
+    real = np.random.default_rng(0).random((5, 1, 8, 8))
+    series = []
+    for eps_name in ("eps-a", "eps-b"):
+        models = {eps_name: tiny_model("epsilon").eval(), "x0": tiny_model("sample", seed=1).eval()}
+        traj = diffusion.side_by_side(models, 5, n=1, steps=2)
+        roles = {eps_name: "ε-model", "x0": "x0-model"}
+        bands = {r["series"] for r in diffusion.band_curves(traj, real, roles)}
+        spectrum = {r["series"] for r in diffusion.spectrum_rows(traj, 1, real, roles)}
+        series.append((bands, spectrum))
+    assert series[0] == series[1]
+    assert series[0][0] == {"ε-model: low", "ε-model: mid", "x0-model: low", "x0-model: mid"}
+    assert series[0][1] == {
+        "real digits",
+        "ε-model: predicted x0",
+        "ε-model: x_t",
+        "x0-model: predicted x0",
+        "x0-model: x_t",
+    }
+
+
 def test_the_trajectorys_hf_ratios_are_its_final_samples():
     models = {"eps": tiny_model("epsilon").eval(), "x0": tiny_model("sample", seed=1).eval()}
     traj = diffusion.side_by_side(models, 5, n=2, steps=2, seed=0)

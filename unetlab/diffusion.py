@@ -10,7 +10,8 @@ classifier-free guidance. Both objectives use the same U-Net and DDPMScheduler; 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # diffusers is imported on first use: it would add seconds to
     from unetlab.registry import Registry
 
 SCHEDULERS = ("ddpm", "ddim")
+OnStep = Callable[[int, int], None]  # on_step(steps done, steps in all), after each sampling step: a progress bar
 LABEL_DROP = 0.1  # share of training prompts replaced by the null token, so one model is also unconditional
 CLASSIFIER = "digits-classifier"  # judges the samples (sample_accuracy in the diffusion models' cards)
 
@@ -112,10 +114,13 @@ def sample(
         yield Step(i, int(t), x, out.pred_original_sample)
 
 
-def final(model: DigitDiffusion, labels, **kw) -> torch.Tensor:
-    """The finished samples in [0, 1], (N, 1, S, S)."""
-    *_, last = sample(model, labels, **kw)
-    return to_unit(last.x_t)
+def final(model: DigitDiffusion, labels, tick: Callable[[], None] | None = None, **kw) -> torch.Tensor:
+    """The finished samples in [0, 1], (N, 1, S, S). tick: called after each step (a caller counting progress)."""
+    for step in sample(model, labels, **kw):
+        x = step.x_t
+        if tick is not None:
+            tick()
+    return to_unit(x)
 
 
 # --- measurements -------------------------------------------------------------------------------------------
@@ -205,21 +210,25 @@ def side_by_side(
     guidance: float = 1.0,
     eta: float = 0.0,
     seed: int = 0,
+    on_step: OnStep | None = None,
 ) -> Trajectory:
-    """Run every model on n samples of one class from the same seeded noise, keeping x_t and x0 at every step."""
+    """Run every model on n samples of one class from the same seeded noise, keeping x_t and x0 at every step.
+    on_step: called after each step of each model, with the steps done and the steps of all models together."""
     import time
 
     if label not in range(10):
         raise ValueError(f"class must be a digit 0-9, got {label}")
     labels = torch.full((n,), label)
     xs, x0s, seconds, timesteps = {}, {}, {}, []
-    for name, model in models.items():
+    for k, (name, model) in enumerate(models.items()):
         start, x_t, x0, timesteps = time.perf_counter(), [], [], []
         kw = dict(steps=steps, scheduler=scheduler, guidance=guidance, eta=eta, seed=seed)
         for step in sample(model, labels, **kw):
             timesteps.append(step.t)
             x_t.append(_uint8(step.x_t))
             x0.append(_uint8(step.x0))
+            if on_step is not None:
+                on_step(k * steps + step.index + 1, len(models) * steps)
         xs[name], x0s[name], seconds[name] = np.stack(x_t), np.stack(x0), time.perf_counter() - start
     settings = dict(scheduler=scheduler, steps=steps, guidance=guidance, eta=eta, seed=seed)
     return Trajectory(list(models), label, timesteps, xs, x0s, seconds, settings)
@@ -244,10 +253,12 @@ def real_digits(size: int = 16) -> np.ndarray:
 BANDS = {"low": (1, 2), "mid": (3, 5), "high": (6, 8)}  # radial frequency rings of a 16x16 image (cycles/image)
 
 
-def band_curves(traj: Trajectory, real: np.ndarray) -> list[dict]:
+def band_curves(traj: Trajectory, real: np.ndarray, roles: dict[str, str] | None = None) -> list[dict]:
     """Power of each model's predicted x0 in low / mid / high frequency rings over the steps, in dB relative to
-    real digits (0 dB = a real digit's power there): the low ring reaches its level first, the high ring last."""
+    real digits (0 dB = a real digit's power there): the low ring reaches its level first, the high ring last.
+    roles: model name -> the name its series carry (default: the model's name)."""
     ref = metrics.radial_power(real)
+    roles = roles or {}
     rows = []
     for name in traj.names:
         for i, t in enumerate(traj.timesteps):
@@ -257,17 +268,19 @@ def band_curves(traj: Trajectory, real: np.ndarray) -> list[dict]:
                     continue
                 db = 10 * np.log10(p[lo : hi + 1].sum() / ref[lo : hi + 1].sum() + 1e-12)
                 row = {"step": i + 1, "t": t, "power (dB vs real digits)": round(float(db), 3)}
-                rows.append(row | {"series": f"{name}: {band}"})
+                rows.append(row | {"series": f"{roles.get(name, name)}: {band}"})
     return rows
 
 
-def spectrum_rows(traj: Trajectory, i: int, real: np.ndarray) -> list[dict]:
-    """The radial power spectrum (log10) of each model's x_t and predicted x0 at step i, and of real digits."""
+def spectrum_rows(traj: Trajectory, i: int, real: np.ndarray, roles: dict[str, str] | None = None) -> list[dict]:
+    """The radial power spectrum (log10) of each model's x_t and predicted x0 at step i, and of real digits.
+    roles: model name -> the name its series carry (default: the model's name)."""
     i = min(max(int(i), 0), len(traj.timesteps) - 1)
+    roles = roles or {}
     series = {"real digits": metrics.radial_power(real)}
     for name in traj.names:
-        series[f"{name}: predicted x0"] = metrics.radial_power(traj.x0[name][i] / 255.0)
-        series[f"{name}: x_t"] = metrics.radial_power(traj.x_t[name][i] / 255.0)
+        series[f"{roles.get(name, name)}: predicted x0"] = metrics.radial_power(traj.x0[name][i] / 255.0)
+        series[f"{roles.get(name, name)}: x_t"] = metrics.radial_power(traj.x_t[name][i] / 255.0)
     return [
         {"frequency": f, "log10 power": round(float(np.log10(p[f] + 1e-12)), 4), "series": s}
         for s, p in series.items()
@@ -276,7 +289,8 @@ def spectrum_rows(traj: Trajectory, i: int, real: np.ndarray) -> list[dict]:
 
 
 def class_grid(model: DigitDiffusion, per_class: int, **kw) -> tuple[np.ndarray, torch.Tensor]:
-    """per_class finished samples of every digit: uint8 grid (row c = class c), and the samples in [0, 1]."""
+    """per_class finished samples of every digit: uint8 grid (row c = class c), and the samples in [0, 1].
+    kw: final's (the sampler's settings, tick)."""
     from unetlab import images
 
     labels = torch.arange(10).repeat_interleave(per_class)
@@ -354,17 +368,28 @@ class GridReport:
     figures: list[GridFigures]
 
 
-def grid_report(models: dict[str, DigitDiffusion], classifier: nn.Module | None, per_class: int, **kw) -> GridReport:
+def grid_report(
+    models: dict[str, DigitDiffusion],
+    classifier: nn.Module | None,
+    per_class: int,
+    *,
+    steps: int = 50,
+    on_step: OnStep | None = None,
+    **kw,
+) -> GridReport:
     """Each model's class grid (row c = digit c) from the same noise, and what the classifier and the spectrum
-    say about these samples."""
+    say about these samples. kw: sample's other settings; on_step: called after each step of each model, with
+    the steps done and the steps of all models together."""
     from unetlab.models.classifier import predict
 
     if not 1 <= per_class <= 16:
         raise ValueError(f"samples per class must be between 1 and 16, got {per_class}")
     grids, figures = [], []
     labels = torch.arange(10).repeat_interleave(per_class)
+    done = itertools.count(1)
+    tick = None if on_step is None else lambda: on_step(next(done), len(models) * steps)
     for name, model in models.items():
-        g, xs = class_grid(model, per_class, **kw)
+        g, xs = class_grid(model, per_class, steps=steps, tick=tick, **kw)
         grids.append(g)
         hit = None if classifier is None else (predict(classifier, xs) == labels).float().mean().item()
         figures.append(GridFigures(name, len(xs), hf_ratio(xs, _real(model.config.image_size)), hit))

@@ -2,6 +2,8 @@
 
 UNETLAB_SCREENSHOTS=DIR saves DIR/diffusion.png (the README's image)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -12,15 +14,22 @@ PORT = 7915
 pytestmark = pytest.mark.browser
 
 
+def enter(page, selector: str, value: str) -> None:
+    """Type a value into a control's number box, as a lecturer would."""
+    box = page.locator(f"{selector} input[type=number]")
+    box.fill(value)
+    box.press("Enter")
+
+
 def test_denoise_scrub_play_and_grid(page):
     page.get_by_role("tab", name="Diffusion").click()
-    wait_for_text(page, "#diff-info", "seed 0. Step 50 / 50", timeout=120_000)  # on arrival: the default run
+    arrival = "seed 0, ddpm-eps vs ddpm-x0. Step 50 / 50"  # on arrival: the default run
+    wait_for_text(page, "#diff-info", arrival, timeout=120_000)
     assert not_blank(shown_image(page, "#diff-eps")) and not_blank(shown_image(page, "#diff-x0"))
     seed = page.locator("#diff-seed input")
     seed.fill("1")
-    seed.press("Enter")
-    page.locator("#diff-run").click()
-    wait_for_text(page, "#diff-info", "seed 1. Step 50 / 50", timeout=120_000)
+    seed.press("Enter")  # DDIM 50 steps is a short run: it re-runs at once, without Denoise
+    wait_for_text(page, "#diff-info", "seed 1, ddpm-eps vs ddpm-x0. Step 50 / 50", timeout=120_000)
     last_eps = shown_image(page, "#diff-eps")
     assert not_blank(last_eps) and not_blank(shown_image(page, "#diff-x0"))
     page.locator("#diff-scrub input[type=range]").fill("5")  # early: x_t is still mostly noise
@@ -32,13 +41,35 @@ def test_denoise_scrub_play_and_grid(page):
     wait_for_text(page, "#diff-info", "Step 50 / 50", timeout=60_000)
     page.locator("#diff-bands canvas, #diff-bands svg").first.wait_for(timeout=30_000)
     assert "Made with class 3, DDIM 50 steps, guidance 1" in page.locator("#diff-info").inner_text()
-    guidance = page.locator("#diff-guidance input[type=number]")
-    guidance.fill("8")
-    guidance.press("Enter")  # a new setting: the panels are now from other settings, and the tab says so
-    wait_for_text(page, "#diff-info", "These panels were made with class 3, DDIM 50 steps, guidance 1")
+    # guidance 8 at 50 steps doubles the U-Net passes (over the short-run limit): the panels stay, the tab says so
+    enter(page, "#diff-guidance", "8")
+    wait_for_text(page, "#diff-stale", "These panels were made with class 3, DDIM 50 steps, guidance 1, η 0, seed 1")
+    assert "DDIM 50 steps at guidance 8 takes about" in page.locator("#diff-stale").inner_text()
+    page.locator("#diff-scrub input[type=range]").fill("10")  # scrubbing keeps the note
+    wait_for_text(page, "#diff-info", "Step 10 / 50")
+    assert "These panels were made with" in page.locator("#diff-stale").inner_text()
+    enter(page, "#diff-steps", "20")  # guidance 8 at 20 steps is short again: it runs, and the info line says so
+    wait_for_text(page, "#diff-info", "Made with class 3, DDIM 20 steps, guidance 8, η 0, seed 1", timeout=120_000)
+    assert page.locator("#diff-stale").inner_text().strip() == ""
+    enter(page, "#diff-guidance", "1")  # and back: the panels follow the slider
+    wait_for_text(page, "#diff-info", "Made with class 3, DDIM 20 steps, guidance 1, η 0, seed 1", timeout=120_000)
+    enter(page, "#diff-steps", "50")
+    wait_for_text(page, "#diff-info", "Made with class 3, DDIM 50 steps, guidance 1, η 0, seed 1", timeout=120_000)
     page.locator("#diff-grid-run").click()
     wait_for_text(page, "#diff-grid-note", "HF energy ratio", timeout=120_000)
     assert not_blank(shown_image(page, "#diff-grid-eps")) and not_blank(shown_image(page, "#diff-grid-x0"))
+    assert "Made with 4 samples per digit, DDIM 20 steps, guidance 1, seed 1" in page.inner_text("#diff-grid-note")
     assert "classifier" in page.locator("#diff-figures").inner_text()
     page.wait_for_timeout(1500)  # the plots draw their lines after the data arrives
     save_screenshot(page, "diffusion")
+
+
+def test_a_long_run_shows_its_progress(page):
+    page.get_by_role("tab", name="Diffusion").click()
+    wait_for_text(page, "#diff-info", "seed 0, ddpm-eps vs ddpm-x0. Step 50 / 50", timeout=120_000)
+    enter(page, "#diff-steps", "100")  # 100 U-Net passes per model: over the short-run limit, so it waits
+    wait_for_text(page, "#diff-stale", "DDIM 100 steps at guidance 1 takes about")
+    page.locator("#diff-run").click()
+    page.get_by_text(re.compile(r"^\d+/200 steps")).first.wait_for(timeout=60_000)  # 100 steps of each model
+    page.get_by_text("Denoising with both models").first.wait_for(timeout=10_000)
+    wait_for_text(page, "#diff-info", "Made with class 3, DDIM 100 steps, guidance 1", timeout=180_000)

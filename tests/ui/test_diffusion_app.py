@@ -3,24 +3,61 @@
 import re
 import shutil
 
+import gradio as gr
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.conftest import serve
-from tests.diffusion_fixtures import save_tiny_models
+from tests.diffusion_fixtures import save_tiny_models, tiny_card, tiny_model
+from unetlab import registry
 from unetlab.settings import Settings
+from unetlab.ui import diffusion as tab
 from unetlab.ui.diffusion import ZOOM
 
 PORT = 7910
+SKIP = gr.skip()
+
+
+def save_models(folder) -> None:
+    """ddpm-eps and ddpm-x0, and a second ε-model, ddpm-eps-b (other weights), to switch to."""
+    save_tiny_models(folder)
+    registry.save(tiny_model("epsilon", seed=2), tiny_card("ddpm-eps-b", "epsilon"), folder, dtype=torch.float16)
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    weights = tmp_path_factory.mktemp("weights")
-    save_tiny_models(weights)
+def weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    save_models(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client(weights):
     with serve(weights, PORT) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def events(weights):
+    """The tab built alone over the tiny models (not launched): its event functions by name, as Gradio holds them."""
+    with gr.Blocks() as demo:
+        tab.build(registry.Registry(weights), demo)
+    return {d.fn.__name__: d for d in demo.fns.values() if d.fn is not None}
+
+
+class Progress:
+    """Stands in for gr.Progress: records what the handler reports."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, progress, desc=None, total=None, unit="steps"):
+        self.calls.append(progress)
+
+
+ARGS = ("3", "ddim", 4, 1.0, 0, 0.0, "ddpm-eps", "ddpm-x0")  # class, scheduler, steps, guidance, seed, η, models
 
 
 def test_denoise_endpoint_shows_both_models_from_the_same_noise(client):
@@ -29,8 +66,9 @@ def test_denoise_endpoint_shows_both_models_from_the_same_noise(client):
     for path in (eps, x0):  # 4 samples of the tiny 8x8 models: x_t over x0, 1 px apart
         assert Image.open(path).size == ((4 * 9 - 1) * ZOOM, (2 * 9 - 1) * ZOOM)
     assert scrub["maximum"] == scrub["value"] == 4  # the scrubber spans the run's steps, at the last
-    assert "Step **4 / 4**" in info and "Made with class 3, DDIM 4 steps, guidance 2, η 0, seed 0" in info
-    assert {"ddpm-eps: low", "ddpm-x0: low"} <= {row[-1] for row in bands["data"]}
+    assert "Step **4 / 4**" in info
+    assert "Made with class 3, DDIM 4 steps, guidance 2, η 0, seed 0, ddpm-eps vs ddpm-x0" in info
+    assert {"ε-model: low", "x0-model: low"} <= {row[-1] for row in bands["data"]}
     assert "real digits" in {row[-1] for row in spectrum["data"]}
     # the cards' numbers (tests/diffusion_fixtures.py: accuracy 0.5 and HF ratio 1.0 at guidance 1), then this run's
     assert "| ddpm-eps | noise ε | 50.0% | 1.000 |" in figures and "| ddpm-x0 | clean x0 | 50.0% | 1.000 |" in figures
@@ -60,9 +98,60 @@ def test_grid_endpoint(client):
     eps, x0, note = client.predict(2, 2.0, 0, "ddpm-eps", "ddpm-x0", api_name="/grid")
     assert Image.open(eps).size == ((2 * 9 - 1) * 6, (10 * 9 - 1) * 6)  # row = digit, 2 samples each
     assert Image.open(x0).size == Image.open(eps).size
-    # no digits-classifier in this registry: the spectrum's figure only, one line per model
+    # the settings that made it; no digits-classifier in this registry: the spectrum's figure only, one line per model
     assert re.fullmatch(
-        r"\*\*ddpm-eps\*\*: HF energy ratio \d+\.\d{3}\n\n\*\*ddpm-x0\*\*: HF energy ratio \d+\.\d{3}", note
+        r"Made with 2 samples per digit, DDIM 20 steps, guidance 2, seed 0, ddpm-eps vs ddpm-x0\.\n\n"
+        r"\*\*ddpm-eps\*\*: HF energy ratio \d+\.\d{3}\n\n\*\*ddpm-x0\*\*: HF energy ratio \d+\.\d{3}",
+        note,
+    )
+
+
+def test_the_plots_keep_their_series_when_a_model_changes(client):
+    """Gradio's LinePlot keeps the legend and colours of its first data: the series are named by role, so a plot
+    drawn for ddpm-eps draws ddpm-eps-b's curves too."""
+    runs = [client.predict(*ARGS[:6], eps, "ddpm-x0", api_name="/denoise") for eps in ("ddpm-eps", "ddpm-eps-b")]
+    (*_, info_a, bands_a, spectrum_a, _), (*_, info_b, bands_b, spectrum_b, figures_b) = runs
+    for plot_a, plot_b in ((bands_a, bands_b), (spectrum_a, spectrum_b)):
+        assert {row[-1] for row in plot_a["data"]} == {row[-1] for row in plot_b["data"]}
+        assert not any("ddpm" in row[-1] for row in plot_a["data"] + plot_b["data"])
+        assert plot_a["data"] != plot_b["data"]  # the new model's curves, under the same names
+    assert "ε-model: low" in {row[-1] for row in bands_b["data"]}
+    assert "ddpm-eps-b vs ddpm-x0" in info_b and "| ddpm-eps-b | noise ε |" in figures_b
+
+
+def test_denoise_and_the_grid_report_progress_every_step(events):
+    """Gradio finds a gr.Progress parameter by its default value, through user_errors' functools.wraps."""
+    for name in ("denoise", "rerun", "sample_grid"):
+        assert events[name].tracks_progress, name
+    progress = Progress()
+    *_, t = events["denoise"].fn(*ARGS, progress)
+    assert t.settings["steps"] == 4 and progress.calls == [(i, 8) for i in range(1, 9)]  # 4 steps of 2 models
+    progress = Progress()
+    events["sample_grid"].fn(1, 1.0, 0, "ddpm-eps", "ddpm-x0", progress)
+    assert progress.calls == [(i, 2 * tab.GRID_STEPS) for i in range(1, 2 * tab.GRID_STEPS + 1)]
+
+
+def test_a_changed_setting_reruns_when_cheap_and_says_what_made_the_panels_when_not(events):
+    """rerun's outputs: the 8 of denoise (panels, scrubber, info line, plots, figures, trajectory) and the note."""
+    denoise, rerun = events["denoise"].fn, events["rerun"].fn
+    *_, t = denoise(*ARGS, Progress())
+    assert rerun(t, *ARGS, Progress()) == (*(SKIP,) * 8, "")  # nothing changed (a control set to its own value)
+    progress = Progress()
+    *_, info, bands, spectrum, figures, t2, note = rerun(t, "3", "ddim", 4, 2.0, 0, 0.0, *ARGS[6:], progress)
+    assert "Made with class 3, DDIM 4 steps, guidance 2, η 0, seed 0" in info and t2.settings["guidance"] == 2
+    assert progress.calls[-1] == (8, 8) and note == ""
+    # a new ε-model: a new run, and the figures table names it
+    *_, info, _, _, figures, t3, _ = rerun(t, *ARGS[:6], "ddpm-eps-b", "ddpm-x0", Progress())
+    assert t3.names == ["ddpm-eps-b", "ddpm-x0"] and "| ddpm-eps-b | noise ε |" in figures
+    assert "ddpm-eps-b vs ddpm-x0" in info
+    # DDPM 50 steps with guidance: 100 U-Net passes per model, over AUTO_PASSES: only the note changes
+    assert tab.passes(50, 2.0) > tab.AUTO_PASSES >= tab.passes(4, 2.0)
+    *kept, note = rerun(t, "3", "ddpm", 50, 2.0, 0, 0.0, *ARGS[6:], Progress())
+    assert kept == [SKIP] * 8
+    assert re.fullmatch(
+        r"These panels were made with class 3, DDIM 4 steps, guidance 1, η 0, seed 0, ddpm-eps vs ddpm-x0\. "
+        r"DDPM 50 steps at guidance 2 takes about \d+ s here: press \*\*Denoise\*\* to run it\.",
+        note,
     )
 
 

@@ -15,6 +15,12 @@ from unetlab.ui.common import SEEDS, choose, number, show_on_arrival, user_error
 
 ZOOM = 8  # 16x16 digits: each pixel shown as an 8x8 block (exact)
 PLAY_SECONDS = 4.0  # a Play of the whole schedule takes about this long, whatever the number of steps
+# A changed setting re-runs at once when its run needs at most this many U-Net passes per model (passes()): 50
+# passes took 2.2-2.6 s (both shipped models, 4 samples, one CPU thread), so about 3 s. DDPM's 1,000 steps (about
+# 60-80 s) wait for Denoise.
+AUTO_PASSES = 60
+GRID_STEPS = 20  # the class grid's DDIM steps: 40 samples per model took about 10 s (one CPU thread)
+ROLES = ("ε-model", "x0-model")  # the plots' series are named by role, not by model: the plots keep their colours
 
 SHORT = """
 Both models are the **same tiny `UNet2DConditionModel`** (Stable Diffusion's denoiser class: ResNet blocks,
@@ -56,12 +62,56 @@ making the prompt tokens.
 """
 
 
+LECTURE = """
+- **Show first** the two panels at the last step: both models made a digit from the same noise. Then drag
+  **Step** back to about 5: the ε-model's bottom row (its guess of the clean image, x̂0) is speckled noise, the
+  x0-model's is a smooth blob.
+- Press **▶ Play** and let the class watch the bottom rows: the ε-model's guess sharpens step by step, the
+  x0-model's hardly changes its mind.
+- Point at the **band plot**: the low-frequency ring reaches the real digits' level (0 dB) within a few steps,
+  the high ring last. Denoising goes from coarse shapes to fine detail.
+- Change the class, the seed or guidance: short runs (DDIM up to 60 steps, 30 with guidance) redraw at once.
+  Guidance 2-4 makes the x0-model's digits go wrong and the ε-model's speckled. DDPM with 1,000 steps takes
+  about a minute: start it with **Denoise** and talk while the progress bar runs.
+- If asked **why Stable Diffusion predicts the noise**: noise is spread evenly over all frequencies, so an
+  ε-model's early mistakes are fine speckle that later steps remove. An x0-model must guess the whole image from
+  a blurred trace and keeps that early guess. The "More" accordion has the full argument.
+"""
+
+
 def made_with(t: diffusion.Trajectory) -> str:
     """The settings that made a trajectory's panels, as the info line says them."""
     c = t.settings
     return (
         f"class {t.label}, {c['scheduler'].upper()} {c['steps']} steps, guidance {c['guidance']:g}, "
-        f"η {c['eta']:g}, seed {c['seed']}"
+        f"η {c['eta']:g}, seed {c['seed']}, {' vs '.join(t.names)}"
+    )
+
+
+def passes(steps: int, guidance: float) -> int:
+    """U-Net passes per model in a run, the measure of its cost: one per step, two with classifier-free guidance
+    (diffusion.sample runs a batch twice as large, with and without the class: measured 1.6-2x the time)."""
+    return steps * (1 if guidance in (0, 1) else 2)
+
+
+def same_settings(t: diffusion.Trajectory, digit, sched, n_steps, scale, s, e, eps_name, x0_name) -> bool:
+    """Whether the controls hold the settings and models that made trajectory t."""
+    try:
+        now = dict(scheduler=sched, steps=int(n_steps), guidance=float(scale), eta=float(e), seed=int(s or 0))
+    except (TypeError, ValueError):
+        return False
+    same = all(now[k] == t.settings.get(k) for k in now)
+    return same and str(t.label) == str(digit) and t.names == [eps_name, x0_name]
+
+
+def stale_note(t: diffusion.Trajectory, sched: str, n_steps: int, scale: float) -> str:
+    """The note shown while the controls ask for a run too long to start on its own: which settings made the
+    panels, and about how long the new run takes at the speed the panels' run measured."""
+    per_pass = sum(t.seconds.values()) / passes(t.settings["steps"], t.settings["guidance"])
+    seconds = per_pass * passes(n_steps, scale)
+    return (
+        f"These panels were made with {made_with(t)}. {sched.upper()} {n_steps} steps at guidance {scale:g} "
+        f"takes about {seconds:.0f} s here: press **Denoise** to run it."
     )
 
 
@@ -108,7 +158,9 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     eps0, x00 = choose(eps_names, "ddpm-eps"), choose(x0_names, "ddpm-x0")
 
     gr.Markdown("## Diffusion: predict the noise ε or the clean image x0? The same noise, side by side")
-    gr.Markdown(SHORT)
+    gr.Markdown(SHORT, elem_classes=["explain"])
+    with gr.Accordion("How to use this tab in a lecture", open=False):
+        gr.Markdown(LECTURE)
     with gr.Row():
         label = gr.Dropdown([str(d) for d in range(10)], value="3", label="Class (the prompt)", elem_id="diff-class")
         scheduler = gr.Radio(["ddim", "ddpm"], value="ddim", label="Scheduler", elem_id="diff-scheduler")
@@ -120,6 +172,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         eps_model = gr.Dropdown(eps_names, value=eps0, label="ε-prediction model", elem_id="diff-eps-model")
         x0_model = gr.Dropdown(x0_names, value=x00, label="x0-prediction model", elem_id="diff-x0-model")
         run = gr.Button("Denoise", variant="primary", elem_id="diff-run")
+    stale = gr.Markdown(elem_id="diff-stale")  # set while the controls ask for a long run that has not been started
     with gr.Row():
         eps_panel = gr.Image(
             label="ε-model: x_t (top), x̂0 (bottom)", format="png", interactive=False, elem_id="diff-eps"
@@ -157,13 +210,13 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         gr.Markdown("### Samples of every digit (row = digit), both models from the same noise")
         with gr.Row():
             per_class = gr.Slider(1, 8, value=4, step=1, label="Samples per digit")
-            grid_btn = gr.Button("Sample every digit (DDIM 20 steps: a few seconds)", elem_id="diff-grid-run")
+            grid_btn = gr.Button(f"Sample every digit (DDIM {GRID_STEPS} steps)", elem_id="diff-grid-run")
         with gr.Row():
             grid_eps = gr.Image(label="ε-model", format="png", interactive=False, elem_id="diff-grid-eps")
             grid_x0 = gr.Image(label="x0-model", format="png", interactive=False, elem_id="diff-grid-x0")
         grid_note = gr.Markdown(elem_id="diff-grid-note")
     with gr.Accordion("More: why Stable Diffusion predicts the noise, guidance, DDPM vs DDIM", open=False):
-        gr.Markdown(MORE)
+        gr.Markdown(MORE, elem_classes=["explain"])
     with gr.Accordion("Your own Stable Diffusion folder (optional, offline)", open=False):
         gr.Markdown(sd.NOTE)
         with gr.Row():
@@ -197,11 +250,11 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             diffusion.panel(t, names[0], i, ZOOM),
             diffusion.panel(t, names[1], i, ZOOM),
             text,
-            pd.DataFrame(diffusion.spectrum_rows(t, i, real)),
+            pd.DataFrame(diffusion.spectrum_rows(t, i, real, dict(zip(names, ROLES)))),
         )
 
     @user_errors
-    def denoise(digit, sched, n_steps, scale, s, e, eps_name, x0_name):
+    def denoise(digit, sched, n_steps, scale, s, e, eps_name, x0_name, progress=gr.Progress()):
         """Denoise one digit with the eps- and the x0-model from the same noise; every step's x_t and x0 estimate."""
         number(n_steps, "steps", 1, 1000, whole=True)
         number(scale, "guidance scale", 0, 8)
@@ -217,10 +270,11 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             guidance=float(scale),
             eta=float(e),
             seed=int(s or 0),
+            on_step=lambda done, total: progress((done, total), desc="Denoising with both models"),
         )
         n = len(t.timesteps)
         p_eps, p_x0, text, spec = show(t, n - 1)
-        band_df = pd.DataFrame(diffusion.band_curves(t, diffusion.real_digits()))
+        band_df = pd.DataFrame(diffusion.band_curves(t, diffusion.real_digits(), dict(zip(t.names, ROLES))))
         run_hf = ", ".join(f"{k} {v:.3f}" for k, v in t.hf_ratios.items())
         cards = card_markdown(diffusion.card_figures({k: registry.entry(k).card for k in t.names}))
         note = f"{cards}\n\nThis run's {t.x_t[t.names[0]].shape[1]} final samples, HF energy ratio: {run_hf}."
@@ -228,7 +282,8 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     outputs = [eps_panel, x0_panel, scrub, info, bands, spectrum, figures, traj]
     inputs = [label, scheduler, steps, guidance, seed, eta, eps_model, x0_model]
-    run.click(denoise, inputs, outputs, api_name="denoise", concurrency_limit=2)
+    queue = dict(concurrency_id="diffusion", concurrency_limit=2)  # Denoise and the re-runs: at most 2 at once
+    run_event = run.click(denoise, inputs, outputs, api_name="denoise", **queue)
 
     def example_denoised():
         """The run of the settings the tab opens with (nothing if a model is missing: Denoise then says why)."""
@@ -265,35 +320,52 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             yield p_eps, p_x0, text, gr.update(value=i + 1)
             time.sleep(PLAY_SECONDS / min(n, 50))
 
-    def stale(t: diffusion.Trajectory | None, digit, sched, n_steps, scale, e, s):
-        """A setting changed after a run: the panels stay, and the info line says they are from other settings."""
-        if t is None:
-            return gr.skip()
+    def rerun(
+        t: diffusion.Trajectory | None, digit, sched, n_steps, scale, s, e, eps_name, x0_name, progress=gr.Progress()
+    ):
+        """A setting or a model changed: run the new settings at once where that is cheap (at most AUTO_PASSES);
+        else keep the panels, and a note says which settings made them (in its own line, which the scrubber and
+        Play leave alone)."""
+        if t is not None and same_settings(t, digit, sched, n_steps, scale, s, e, eps_name, x0_name):
+            return *(gr.skip(),) * len(outputs), ""
         try:
-            now = dict(scheduler=sched, steps=int(n_steps), guidance=float(scale), eta=float(e), seed=int(s or 0))
-            same = str(t.label) == str(digit) and all(now[k] == t.settings.get(k) for k in now)
+            cheap = passes(int(n_steps), float(scale)) <= AUTO_PASSES
         except (TypeError, ValueError):
-            same = False
-        if same:
-            return gr.skip()
-        return f"These panels were made with {made_with(t)}: press **Denoise** to run the new settings."
+            cheap = True  # denoise names the bad value
+        if cheap:
+            return *denoise(digit, sched, n_steps, scale, s, e, eps_name, x0_name, progress), ""
+        if t is None:
+            return *(gr.skip(),) * len(outputs), gr.skip()
+        return *(gr.skip(),) * len(outputs), stale_note(t, sched, int(n_steps), float(scale))
 
-    for control in (label, scheduler, steps, guidance, eta, seed):
-        control.change(stale, [traj, label, scheduler, steps, guidance, eta, seed], info, api_name=False)
+    changes = [c.change for c in inputs]
+    gr.on(changes, rerun, [traj, *inputs], [*outputs, stale], api_name=False, trigger_mode="always_last", **queue)
+    # after Denoise: clears the note, or runs (or notes) settings changed while it ran, as it ran the click's
+    run_event.success(rerun, [traj, *inputs], [*outputs, stale], api_name=False, **queue)
 
     play_event = play.click(play_steps, traj, [eps_panel, x0_panel, info, scrub], api_name=False)
     stop.click(None, None, None, cancels=[play_event], api_name=False)
 
     @user_errors
-    def sample_grid(n: float, scale, s, eps_name, x0_name):
+    def sample_grid(n: float, scale, s, eps_name, x0_name, progress=gr.Progress()):
         """Sample every class with both models; the digits classifier's accuracy and high-frequency energy."""
         number(n, "samples per digit", 1, 8, whole=True)
         number(scale, "guidance scale", 0, 8)
         number(s or 0, "seed", *SEEDS, whole=True)
-        kw = dict(steps=20, scheduler="ddim", guidance=float(scale), seed=int(s or 0))
-        report = diffusion.grid_report(models(eps_name, x0_name), diffusion.judge(registry), int(n), **kw)
+        report = diffusion.grid_report(
+            models(eps_name, x0_name),
+            diffusion.judge(registry),
+            int(n),
+            steps=GRID_STEPS,
+            scheduler="ddim",
+            guidance=float(scale),
+            seed=int(s or 0),
+            on_step=lambda done, total: progress((done, total), desc="Sampling every digit with both models"),
+        )
         g_eps, g_x0 = report.grids
-        return images.enlarge(g_eps, 6), images.enlarge(g_x0, 6), grid_markdown(report)
+        settings = f"DDIM {GRID_STEPS} steps, guidance {float(scale):g}, seed {int(s or 0)}, {eps_name} vs {x0_name}"
+        text = f"Made with {int(n)} samples per digit, {settings}.\n\n{grid_markdown(report)}"
+        return images.enlarge(g_eps, 6), images.enlarge(g_x0, 6), text
 
     grid_btn.click(
         sample_grid, [per_class, guidance, seed, eps_model, x0_model], [grid_eps, grid_x0, grid_note], api_name="grid"
