@@ -1,5 +1,8 @@
 """The app launched in-process and called as a user's script would: through gradio_client."""
 
+from types import SimpleNamespace
+
+import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import handle_file
@@ -125,8 +128,8 @@ def test_building_the_app_runs_no_model(monkeypatch):
     demo = app.build_app(registry.Registry(Settings().weights))
     assert calls == []
     on_load = [d.fn.__name__ for d in demo.fns.values() for t in d.targets if t[1] == "load"]
-    arrival = ["example_colourised", "example_denoised", "example_reconstructed", "preset_walk", "scores_on_arrival"]
-    assert sorted(on_load) == arrival
+    arrival = ["example_colourised", "example_denoised", "example_reconstructed", "nothing_yet", "open_view"]
+    assert sorted(on_load) == [*arrival, "preset_walk", "scores_on_arrival"]  # nothing_yet: Live training's
     torch.nn.Linear(2, 2)(torch.zeros(1, 2))
     assert calls == ["Linear"]  # the count sees a forward pass
 
@@ -159,13 +162,30 @@ def test_the_image_tabs_show_their_example_on_arrival():
 
     demo = app.build_app(registry.Registry(Settings().weights))
     events = {d.fn.__name__: d.fn for d in demo.fns.values() if any(t[1] == "load" for t in d.targets)}
-    noskip, skip, err_noskip, err_skip, table = events["example_reconstructed"]()
+    no_link = None  # the page's request: a plain address, no link to a view
+    kept_noskip, kept_skip, noskip, skip, err_noskip, err_skip, table = events["example_reconstructed"](no_link)
+    assert kept_noskip == kept_skip == gr.skip()  # the model lists stay as they are
     assert noskip.shape == skip.shape == err_skip.shape == (400, 600, 3)
     assert "on this 600x400 image" in table and "with skips (recon-skip)" in table
-    hints, selected, palette, suggestions, canvas, main, other, L, a, b, info = events["example_colourised"]()
+    _, _, hints, selected, palette, suggestions, canvas, main, other, L, a, b, info = events["example_colourised"](
+        no_link
+    )
     assert hints == "[]" and main.shape == other.shape == (400, 600, 3)
     assert info.startswith("600x400 upload") and "Left: colorize-guided-skip" in info
-    assert events["example_reconstructed"]()[0] is noskip  # the second visitor: the same result, not a rerun
+    assert events["example_reconstructed"](no_link)[2] is noskip  # the second visitor: the same result, not a rerun
+
+
+def test_a_link_to_a_view_sets_its_controls_and_computes_for_them():
+    """?tab=colorize&colorize.other=colorize-mse: the arrival sets the second model and colourises with it."""
+    import app
+
+    demo = app.build_app(registry.Registry(Settings().weights))
+    events = {d.fn.__name__: d.fn for d in demo.fns.values() if any(t[1] == "load" for t in d.targets)}
+    link = SimpleNamespace(query_params={"tab": "colorize", "colorize.other": "colorize-mse"})
+    model, other, *_, info = events["example_colourised"](link)
+    assert model == gr.skip() and other == "colorize-mse" and "right: colorize-mse" in info
+    tabs, projector = events["open_view"](SimpleNamespace(query_params={"tab": "colorize", "projector": "1"}))
+    assert tabs.selected == "colorize" and projector is True
 
 
 def test_the_diffusion_tab_shows_its_opening_run_on_arrival():
@@ -173,6 +193,7 @@ def test_the_diffusion_tab_shows_its_opening_run_on_arrival():
 
     demo = app.build_app(registry.Registry(Settings().weights))
     (event,) = [d.fn for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "example_denoised"]
-    eps, x0, scrub, info, bands, spectrum, figures, trajectory = event()
+    *controls, eps, x0, scrub, info, bands, spectrum, figures, trajectory = event(None)
+    assert len(controls) == 9 and all(c == gr.skip() for c in controls)
     assert eps.ndim == 3 and x0.shape == eps.shape and trajectory.names == ["ddpm-eps", "ddpm-x0"]
     assert info.startswith("Made with class") and "HF energy ratio" in figures

@@ -148,9 +148,9 @@ def grid_markdown(report: diffusion.GridReport) -> str:
     return "\n\n".join(lines)
 
 
-def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
+def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> dict[str, gr.components.Component]:
     """The tab's layout and events. demo: the app, whose page load shows the opening settings' run; settings.sd_path:
-    the one Stable Diffusion folder the server may load."""
+    the one Stable Diffusion folder the server may load. Returns the controls a link to the view sets."""
     eps_names, x0_names = (
         diffusion.models_predicting(registry, "epsilon"),
         diffusion.models_predicting(registry, "sample"),
@@ -159,7 +159,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     gr.Markdown("## Diffusion: predict the noise ε or the clean image x0? The same noise, side by side")
     gr.Markdown(SHORT, elem_classes=["explain"])
-    with gr.Accordion("How to use this tab in a lecture", open=False):
+    with gr.Accordion("How to use this tab in a lecture", open=False, elem_classes=["explain"]):
         gr.Markdown(LECTURE)
     with gr.Row():
         label = gr.Dropdown([str(d) for d in range(10)], value="3", label="Class (the prompt)", elem_id="diff-class")
@@ -167,7 +167,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         steps = gr.Slider(1, 1000, value=50, step=1, label="Steps", elem_id="diff-steps")
         guidance = gr.Slider(0, 8, value=1.0, step=0.5, label="Guidance scale", elem_id="diff-guidance")
         eta = gr.Slider(0, 1, value=0.0, step=0.1, label="η (DDIM noise)", elem_id="diff-eta")
-        seed = gr.Number(0, precision=0, label="Seed", elem_id="diff-seed")
+        seed = gr.Number(0, precision=0, label="Seed", minimum=SEEDS[0], maximum=SEEDS[1], elem_id="diff-seed")
     with gr.Row():
         eps_model = gr.Dropdown(eps_names, value=eps0, label="ε-prediction model", elem_id="diff-eps-model")
         x0_model = gr.Dropdown(x0_names, value=x00, label="x0-prediction model", elem_id="diff-x0-model")
@@ -175,10 +175,18 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     stale = gr.Markdown(elem_id="diff-stale")  # set while the controls ask for a long run that has not been started
     with gr.Row():
         eps_panel = gr.Image(
-            label="ε-model: x_t (top), x̂0 (bottom)", format="png", interactive=False, elem_id="diff-eps"
+            label="ε-model: x_t (top), x̂0 (bottom)",
+            format="png",
+            interactive=False,
+            elem_id="diff-eps",
+            elem_classes=["key-image"],
         )
         x0_panel = gr.Image(
-            label="x0-model: x_t (top), x̂0 (bottom)", format="png", interactive=False, elem_id="diff-x0"
+            label="x0-model: x_t (top), x̂0 (bottom)",
+            format="png",
+            interactive=False,
+            elem_id="diff-x0",
+            elem_classes=["key-image"],
         )
     with gr.Row():
         scrub = gr.Slider(1, 50, value=50, step=1, label="Step (scrub the timesteps)", elem_id="diff-scrub")
@@ -188,6 +196,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     with gr.Row():
         bands = gr.LinePlot(
             x="step",
+            x_axis_format="d",  # whole steps
             y="power (dB vs real digits)",
             color="series",
             title="x̂0's power per frequency ring over the steps (0 dB = real digits): low first, high last",
@@ -285,14 +294,19 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     queue = dict(concurrency_id="diffusion", concurrency_limit=2)  # Denoise and the re-runs: at most 2 at once
     run_event = run.click(denoise, inputs, outputs, api_name="denoise", **queue)
 
-    def example_denoised():
-        """The run of the settings the tab opens with (nothing if a model is missing: Denoise then says why)."""
+    controls = {"class": label, "scheduler": scheduler, "steps": steps, "guidance": guidance, "eta": eta}
+    controls |= {"seed": seed, "eps": eps_model, "x0": x0_model, "per_class": per_class}
+
+    def example_denoised(**values):
+        """The run of the view's settings (nothing if a model is missing: Denoise then says why)."""
         try:
-            return denoise(*(c.value for c in inputs))
+            return denoise(
+                *(values[k] for k in ("class", "scheduler", "steps", "guidance", "seed", "eta", "eps", "x0"))
+            )
         except gr.Error as e:
             return None, None, gr.skip(), str(e), None, None, gr.skip(), None
 
-    show_on_arrival(demo, example_denoised, outputs)
+    show_on_arrival(demo, example_denoised, outputs, "diffusion", controls)
 
     @user_errors
     def scrub_to(t: diffusion.Trajectory | None, i: float):
@@ -389,3 +403,4 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     eps_model.focus(lambda: refresh("epsilon"), None, eps_model, api_name=False)
     x0_model.focus(lambda: refresh("sample"), None, x0_model, api_name=False)
+    return controls
