@@ -68,7 +68,7 @@ def test_compare_scores(monkeypatch):
     off = img.copy()
     off[:8, :8] += 51  # a quarter of the pixels off by 51/255 = 0.2 in every channel: MSE 0.04 / 4 = 0.01
     outputs = {"blurry": off, "exact": img}
-    monkeypatch.setattr(rec, "reconstruct", lambda model, x: outputs[model])
+    monkeypatch.setattr(rec, "reconstruct", lambda model, x, progress=None: outputs[model])
     a, b = compare(img, ["blurry", "exact"], _ByName())
     assert (a.name, b.name) == ("blurry", "exact") and a.image is off
     assert a.psnr == pytest.approx(20.0) and b.psnr == float("inf")  # 10 log10(1 / 0.01)
@@ -93,6 +93,27 @@ def test_large_images_run_in_tiles_that_match_one_pass(monkeypatch):
     assert tiled.shape == whole.shape
     diff = np.abs(tiled.astype(int) - whole.astype(int))
     assert diff.mean() < 1 and diff.max() <= 12
+
+
+def test_a_large_comparison_reports_its_progress_tile_by_tile(monkeypatch):
+    """compare(progress=) hears the share done and the model at work after every tile: rising to 1, model by model
+    (the tab shows it while a large upload takes seconds)."""
+    import unetlab.reconstruct as rec
+
+    monkeypatch.setattr(rec, "TILE", 32)
+    img = np.zeros((80, 96, 3), np.uint8)  # 3 x 3 tiles
+    heard = []
+    compare(img, ["a", "b"], _Tiny(), progress=lambda done, name: heard.append((round(done, 4), name)))
+    assert [n for _, n in heard] == ["a"] * 9 + ["b"] * 9
+    shares = [d for d, _ in heard]
+    assert shares == sorted(shares) and shares[8] == 0.5 and shares[-1] == 1.0
+
+
+class _Tiny:
+    """A registry of one tiny U-Net under any name."""
+
+    def load(self, name, task=None):
+        return tiny()
 
 
 def drawn_slide() -> np.ndarray:

@@ -197,3 +197,21 @@ def test_the_diffusion_tab_shows_its_opening_run_on_arrival():
     assert len(controls) == 9 and all(c == gr.skip() for c in controls)
     assert eps.ndim == 3 and x0.shape == eps.shape and trajectory.names == ["ddpm-eps", "ddpm-x0"]
     assert info.startswith("Made with class") and "HF energy ratio" in figures
+
+
+def test_reconstruction_says_when_an_upload_is_unlike_a_models_data():
+    """A grey digits model given a colour photo gets its luma and is scored against that: the table says so."""
+    from unetlab.ui.reconstruct import mismatch_notes
+
+    entries = {
+        "live-grey": SimpleNamespace(config={"in_channels": 1}, card={"data": {"dataset": "digits"}}),
+        "recon-skip": SimpleNamespace(config={"in_channels": 3}, card={"data": {"dataset": "corpus-train"}}),
+    }
+    reg = SimpleNamespace(entry=entries.__getitem__)
+    photo = np.zeros((8, 8, 3), np.uint8)
+    photo[..., 0] = 200  # red
+    grey_photo = np.full((8, 8, 3), 90, np.uint8)
+    notes = mismatch_notes(reg, photo, ["live-grey", "recon-skip"])
+    assert len(notes) == 2 and "grey model" in notes[0] and "luma" in notes[0] and "small digits" in notes[1]
+    assert mismatch_notes(reg, grey_photo, ["live-grey"]) == [notes[1]]  # no colour to lose
+    assert mismatch_notes(reg, photo, ["recon-skip"]) == []
