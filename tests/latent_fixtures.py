@@ -1,6 +1,9 @@
-"""Tiny, untrained VAE and AE cards for the Latent tests (16x16 digits, 3-D latent): built here, never shipped."""
+"""Tiny, untrained VAE and AE cards for the Latent tests (16x16 digits, 3-D latent): built here, never shipped; and
+the inputs the tab's checks are tried on."""
 
+import numpy as np
 import torch
+from PIL import Image, ImageDraw, ImageFont
 
 from unetlab import registry
 
@@ -28,3 +31,11 @@ def save_tiny_latent_models(folder) -> None:
         ("tiny-ae", "latent-ae", "ae", TINY_LATENT),
     ):
         registry.save(registry.build(model, config), latent_card(name, task, model, config), folder)
+
+
+def typed_digit(k: int, size: int = 256) -> np.ndarray:
+    """Digit k typed in PIL's default font, black on white, uint8 RGB (size, size, 3): what a drawing looks like."""
+    im = Image.new("RGB", (size, size), "white")
+    font = ImageFont.load_default(size=int(0.8 * size))
+    ImageDraw.Draw(im).text((size // 4, size // 20), str(k), fill="black", font=font, stroke_width=size // 40)
+    return np.asarray(im)

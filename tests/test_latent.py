@@ -3,10 +3,12 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.latent_fixtures import TINY_LATENT, save_tiny_latent_models
-from unetlab import latent, registry
+from tests.latent_fixtures import TINY_LATENT, save_tiny_latent_models, typed_digit
+from unetlab import data as datasets
+from unetlab import images, latent, metrics, registry
 from unetlab.__main__ import main
 from unetlab.models.vae import AE, VAE, AEConfig, VAEConfig
+from unetlab.settings import Settings
 
 
 @pytest.fixture
@@ -71,7 +73,7 @@ def test_interpolation_endpoints_decode_to_the_reconstructions(trained_vae):
     frames = latent.frames(vae, za, zb, 6, "spherical")
     assert len(frames) == 6 and frames[0].shape == (16, 16)
     with torch.inference_mode():
-        recon = [latent.to_image(vae.decode(vae.embed(latent.fit(i, vae, False)))[0]) for i in (img_a, img_b)]
+        recon = [latent.to_image(vae.decode(vae.embed(latent.fit(i, vae, False).x))[0]) for i in (img_a, img_b)]
     assert np.abs(frames[0].astype(int) - recon[0]).max() <= 1  # A's end first
     assert np.abs(frames[-1].astype(int) - recon[1]).max() <= 1
     assert np.abs(frames[0].astype(int) - frames[-1]).max() > 50  # the two ends differ: the test can tell them apart
@@ -81,13 +83,18 @@ def test_interpolation_endpoints_decode_to_the_reconstructions(trained_vae):
 
 
 def test_a_drawing_is_fitted_like_the_digits(vae):
-    x = latent.fit(bar_image(rgb=True), vae, digits=True)
+    f = latent.fit(bar_image(rgb=True), vae, digits=True)
+    x = f.x
     assert x.shape == (1, 1, 16, 16)
     assert x.max() == pytest.approx(1.0)  # the brightest ink is full ink
     assert x[..., 0, :].max() > 0.3  # the stroke fills the frame's height, as sklearn's digits do
     assert x[..., :, 0].max() < 0.05 and x[..., :, -1].max() < 0.05  # dark on both sides: centred, inverted
     cols = x[0, 0].sum(0)
     assert abs(float((cols * torch.arange(16)).sum() / cols.sum()) - 7.5) < 1  # centred left-right
+    assert f.colourfulness == 0 and f.steps == [  # a grey image in RGB is not "reduced to grey"
+        "inverted (its background is light; the digits are light on black)",
+        "cropped to its ink and centred, reduced to the digits' 8×8 grid and scaled to 16×16 (it was 200×120)",
+    ]
     with pytest.raises(ValueError, match="the digit image is empty"):
         latent.fit(np.full((40, 40), 255, np.uint8), vae, digits=True)
 
@@ -95,8 +102,71 @@ def test_a_drawing_is_fitted_like_the_digits(vae):
 def test_other_images_are_centre_cropped_and_resized(vae):
     img = np.zeros((40, 80), np.uint8)
     img[:, 20:60] = 255  # the centre square is white, the sides black
-    x = latent.fit(img, vae, digits=False)
-    assert x.shape == (1, 1, 16, 16) and x.min() > 0.99
+    f = latent.fit(img, vae, digits=False)
+    assert f.x.shape == (1, 1, 16, 16) and f.x.min() > 0.99
+    assert f.steps == ["centre-cropped from 80×40 to 40×40", "downscaled from 40×40 to 16×16"]
+    assert latent.fit(img[:16, :16], vae, digits=False).steps == []  # at the model's size: used as it is
+
+
+# --- does an input look like the training data? (the shipped models) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return registry.Registry(Settings().weights)
+
+
+def checked(reg: registry.Registry, name: str, img: np.ndarray) -> latent.InputCheck:
+    entry, model = reg.entry(name), reg.load(name)
+    return latent.check(entry, model, latent.fit(img, model, latent.dataset_of(entry) == "digits"))
+
+
+def test_a_colour_photo_given_to_the_digit_vae_is_flagged(shipped):
+    """It used to be accepted as a "digit" without a word: now it is flagged twice, for its colour and for how badly
+    the VAE reconstructs it (measured 4.7x the worst held-out digit's error), and the steps say how it was fitted."""
+    import skimage.data
+
+    photo = checked(shipped, "vae-digits", skimage.data.coffee())
+    assert photo.colour and photo.colourfulness > 50 and photo.unlike and photo.error > 3 * photo.worst_heldout
+    assert photo.steps[0] == "reduced to grey" and "(it was 600×400)" in photo.steps[-1]
+    grey = checked(shipped, "vae-digits", skimage.data.camera())  # a grey photo: not colour, still not a digit
+    assert not grey.colour and grey.unlike and grey.steps[0].startswith("inverted")
+
+
+def test_held_out_and_typed_digits_are_not_flagged(shipped):
+    for x in datasets.load("digits").test:  # every held-out digit, as the tab's examples are: 32x32 uint8
+        c = checked(shipped, "vae-digits", latent.to_image(x))
+        assert not c.colour and not c.unlike and c.steps == [], c
+    for k in range(10):  # a digit drawn on a light canvas is fitted like the digits, and passes
+        c = checked(shipped, "vae-digits", typed_digit(k))
+        assert not c.unlike and c.error < c.worst_heldout, (k, c)
+
+
+def test_the_faces_vae_flags_a_drawn_digit_not_its_held_out_faces(shipped):
+    assert all(not checked(shipped, "vae-faces", latent.to_image(x)).unlike for x in datasets.load("faces").test)
+    drawn = checked(shipped, "vae-faces", typed_digit(3))
+    assert drawn.unlike and not drawn.colour and drawn.steps == ["downscaled from 256×256 to 32×32"]
+
+
+def test_colourfulness_of_a_large_upload_is_measured_on_a_subsample():
+    import skimage.data
+
+    big = np.repeat(np.repeat(skimage.data.coffee(), 3, 0), 3, 1)  # 1800x1200: every 2nd pixel is measured
+    assert latent.colourfulness(big) == pytest.approx(metrics.colourfulness(images.to_float(big)), rel=0.02)
+
+
+def test_the_examples_are_every_digit_and_four_visible_faces(tmp_path):
+    """The face examples used to include a background patch (skimage's lfw_subset is 100 faces, then 100 patches),
+    almost black as a thumbnail (mean 0.13)."""
+    from skimage.data import lfw_subset
+
+    files = latent.example_files(tmp_path)
+    assert [p.stem for p in files] == [f"digit-{k}" for k in range(10)] + [f"face-{i}" for i in latent.FACE_EXAMPLES]
+    faces = datasets.resize(torch.from_numpy(lfw_subset()[:100]).float()[:, None], 32)  # as data.faces makes them
+    for p in files[10:]:
+        x = torch.from_numpy(images.to_float(np.asarray(Image.open(p))))
+        assert (faces - x).abs().flatten(1).max(1).values.min() <= 1 / 255, f"{p.name} is not one of the faces"
+        assert x.mean() >= 0.4, f"{p.name} is too dark to see: mean {x.mean():.2f}"
 
 
 def test_sampling(vae):

@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from unetlab import data as datasets
-from unetlab import images
+from unetlab import images, metrics
 from unetlab.models.vae import AE, VAE, kl_divergence, reconstruction_nll
 from unetlab.registry import Entry
 
@@ -29,8 +29,18 @@ DIGIT_GRID = 8  # sklearn's digits are 8x8: a drawn or uploaded digit is reduced
 # --- images in and out ----------------------------------------------------------------------------------------
 
 
-def fit(img: np.ndarray, model: AE, digits: bool) -> torch.Tensor:
-    """Any uint8 image (H, W[, C]) -> (1, C, S, S) in [0, 1], as the model's training data looked.
+@dataclass
+class Fitted:
+    """An upload as a model sees it, and what was done to get there (the tab says it under the endpoints)."""
+
+    x: torch.Tensor  # (1, C, S, S) in [0, 1]
+    steps: list[str]  # what was done to the upload, in order, in words; empty: it was used as it is
+    colourfulness: float  # Hasler & Suesstrunk's M of the upload before it became grey: 0 for a grey image
+
+
+def fit(img: np.ndarray, model: AE, digits: bool) -> Fitted:
+    """Any uint8 image (H, W[, C]) -> the model's input x (1, C, S, S) in [0, 1], as its training data looked, and
+    what was done to get there.
 
     Colour becomes luma. Digits are white ink on black, filling the frame's height: a light background (a
     drawing, a scan) is inverted, the ink is cropped to its bounding box, centred on a square, reduced to the
@@ -38,21 +48,42 @@ def fit(img: np.ndarray, model: AE, digits: bool) -> torch.Tensor:
     square and resized. An image already at the model's size with a dark background is used as it is.
     """
     c = model.config
+    h, w = img.shape[:2]
+    size = f"{c.image_size}×{c.image_size}"
+    steps = []
+    colour = img.ndim == 3 and not (img == img[..., :1]).all()  # a grey image saved as RGB is grey
+    if colour:
+        steps.append("reduced to grey")
     grey = images.luma(img) if img.ndim == 3 else img
     x = torch.from_numpy(images.to_float(grey))[None]  # (1, 1, H, W)
     if digits:
         border = torch.cat([x[..., 0, :], x[..., -1, :], x[..., :, 0], x[..., :, -1]], dim=-1)
         if border.mean() > 0.5:
             x = 1 - x
+            steps.append("inverted (its background is light; the digits are light on black)")
         if x.shape[-1] != c.image_size or x.shape[-2] != c.image_size:
             x = _frame_ink(x, c.image_size)
+            steps.append(
+                f"cropped to its ink and centred, reduced to the digits' {DIGIT_GRID}×{DIGIT_GRID} grid and scaled "
+                f"to {size} (it was {w}×{h})"
+            )
     else:
-        h, w = x.shape[-2:]
         s = min(h, w)
         x = x[..., (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+        if h != w:
+            steps.append(f"centre-cropped from {w}×{h} to {s}×{s}")
         if s != c.image_size:
             x = datasets.resize(x, c.image_size)
-    return x.repeat(1, c.in_channels, 1, 1) if c.in_channels != 1 else x
+            steps.append(f"{'downscaled' if s > c.image_size else 'upscaled'} from {s}×{s} to {size}")
+    x = x.repeat(1, c.in_channels, 1, 1) if c.in_channels != 1 else x
+    return Fitted(x, steps, colourfulness(img) if colour else 0.0)
+
+
+def colourfulness(img: np.ndarray) -> float:
+    """Hasler & Suesstrunk's M of a uint8 RGB image, on at most about 2^18 of its pixels (a statistic: a regular
+    subsample gives the same number, without a float copy of a 16 Mpx upload)."""
+    step = max(1, int((img.shape[0] * img.shape[1] / 2**18) ** 0.5))
+    return metrics.colourfulness(images.to_float(np.ascontiguousarray(img[::step, ::step, :3])))
 
 
 def _frame_ink(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -112,10 +143,15 @@ def path(a: np.ndarray, b: np.ndarray, ts: list[float] | np.ndarray, method: Met
     return torch.stack([fn(ta, tb, float(t)) for t in ts]).numpy()
 
 
-@torch.inference_mode()
 def encode(model: AE, img: np.ndarray, digits: bool) -> np.ndarray:
     """An image's point in latent space (the VAE's mu, the AE's code): (k,) float32."""
-    return model.embed(fit(img, model, digits))[0].float().numpy()
+    return embed(model, fit(img, model, digits).x)
+
+
+@torch.inference_mode()
+def embed(model: AE, x: torch.Tensor) -> np.ndarray:
+    """A fitted image (1, C, S, S) -> its point in latent space (k,) float32."""
+    return model.embed(x)[0].float().numpy()
 
 
 @torch.inference_mode()
@@ -226,7 +262,6 @@ class Space:
 @torch.inference_mode()
 def place(model: AE, x: torch.Tensor, labels: torch.Tensor | None = None) -> Space:
     """Held-out images x (N, C, S, S) in the model's latent space, projected to the map's plane."""
-    x = x if x.shape[1] == model.config.in_channels else x.mean(1, keepdim=True)
     z = model.embed(x).float().numpy()
     labels = None if labels is None else labels.numpy()
     if z.shape[1] == 2:
@@ -240,16 +275,25 @@ def place(model: AE, x: torch.Tensor, labels: torch.Tensor | None = None) -> Spa
     return sp
 
 
-def space(entry: Entry, model: AE) -> Space:
-    """The entry's held-out set in its model's latent space, computed once and kept on the entry: the images it was
-    registered with (a live job's own data, e.g. a user's upload), else its card's dataset's held-out split."""
-    if "latent_space" not in entry.derived:
+def heldout(entry: Entry, model: AE) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The images a model is judged on, (N, C, S, S) with the model's channels, and their labels: those it was
+    registered with (a live job's own data, e.g. a user's upload), else its card's dataset's held-out split.
+    Loaded once and kept on the entry (the map and the input check both use them)."""
+    if "heldout" not in entry.derived:
         if entry.heldout is not None:
             x, labels = entry.heldout
         else:
             d = datasets.load(dataset_of(entry), size=model.config.image_size)
             x, labels = d.test, d.test_labels
-        entry.derived["latent_space"] = place(model, x, labels)
+        x = x if x.shape[1] == model.config.in_channels else x.mean(1, keepdim=True)
+        entry.derived["heldout"] = x, labels
+    return entry.derived["heldout"]
+
+
+def space(entry: Entry, model: AE) -> Space:
+    """The entry's held-out set in its model's latent space, computed once and kept on the entry."""
+    if "latent_space" not in entry.derived:
+        entry.derived["latent_space"] = place(model, *heldout(entry, model))
     return entry.derived["latent_space"]
 
 
@@ -297,6 +341,62 @@ def latent_map(
     return np.asarray(im)
 
 
+# --- does an input look like the training data? ---------------------------------------------------------------
+
+COLOURFUL = 15.0  # M above this is a colour image: "slightly colourful" starts at 15 on Hasler & Suesstrunk's scale
+UNLIKE = 1.25  # reconstructed this many times worse than the worst held-out image: unlike the training data
+
+TRAINED_ON = {  # what each embedded dataset looks like, for the tab's warning
+    "digits": "grey digits, light ink on black, each an 8×8 grid scaled up to 32×32",
+    "faces": "grey 25×25 crops from Labeled Faces in the Wild (faces, and as many background patches), scaled up",
+}
+
+
+@dataclass
+class InputCheck:
+    """How an endpoint reached the model, and whether it looks like what the model was trained on.
+
+    Two simple checks. Colour: the training sets are grey, so a colour upload (Hasler & Suesstrunk's M of the upload
+    before it became grey above COLOURFUL) loses its colour. Look: the model's own reconstruction error of the
+    fitted input against its worst held-out image's (the Lab's anomaly score): a VAE reconstructs the kind of image
+    it learnt, so an input reconstructed UNLIKE times worse than any held-out image is of another kind. Measured:
+    photos given to vae-digits 0.08-0.30 MSE against a worst held-out 0.023, typed digits 0.004-0.009; drawn digits
+    given to vae-faces 0.07-0.11 against 0.029.
+    """
+
+    steps: list[str]  # what was done to the upload, in order (Fitted.steps)
+    colourfulness: float  # of the upload; 0 for grey
+    error: float  # the model's reconstruction MSE of the fitted input (the decoding of mu against the input)
+    worst_heldout: float  # the largest reconstruction MSE over the model's held-out images
+
+    @property
+    def colour(self) -> bool:
+        return self.colourfulness > COLOURFUL
+
+    @property
+    def unlike(self) -> bool:
+        return self.error > UNLIKE * self.worst_heldout
+
+
+@torch.inference_mode()
+def reconstruction_errors(model: AE, x: torch.Tensor) -> torch.Tensor:
+    """Per-image MSE (N,) between images x (N, C, S, S) and the decoding of their mu (the AE's code)."""
+    return (model.decode(model.embed(x)) - x).pow(2).flatten(1).mean(1)
+
+
+def worst_heldout_error(entry: Entry, model: AE) -> float:
+    """The largest reconstruction error over the model's held-out images, computed once and kept on the entry."""
+    if "worst_heldout_error" not in entry.derived:
+        entry.derived["worst_heldout_error"] = reconstruction_errors(model, heldout(entry, model)[0]).max().item()
+    return entry.derived["worst_heldout_error"]
+
+
+def check(entry: Entry, model: AE, f: Fitted) -> InputCheck:
+    """A fitted endpoint against the model's held-out images."""
+    error = reconstruction_errors(model, f.x).item()
+    return InputCheck(f.steps, f.colourfulness, error, worst_heldout_error(entry, model))
+
+
 # --- what the tab and the CLI call ----------------------------------------------------------------------------
 
 
@@ -315,16 +415,19 @@ class Walk:
     b: np.ndarray  # (k,) mu of B
     ae_a: np.ndarray | None = None  # the AE's codes of A and B
     ae_b: np.ndarray | None = None
+    checks: tuple[InputCheck, InputCheck] | None = None  # how A and B reached the VAE, and how they compare
 
 
 def start_walk(registry, vae: str, ae: str | None, img_a: np.ndarray, img_b: np.ndarray) -> Walk:
-    """Encode A and B with the VAE (and the AE, which places them in its own latent space)."""
+    """Encode A and B with the VAE (and the AE, which places them in its own latent space), and check them against
+    the VAE's held-out images."""
     entry = registry.entry(vae)
     model = registry.load(vae)
     if not getattr(model, "variational", False):
         raise ValueError(f"model {vae!r} is not a VAE; pick one of the VAE models")
     digits = dataset_of(entry) == "digits"
-    w = Walk(vae, ae, encode(model, img_a, digits), encode(model, img_b, digits))
+    fa, fb = fit(img_a, model, digits), fit(img_b, model, digits)
+    w = Walk(vae, ae, embed(model, fa.x), embed(model, fb.x), checks=(check(entry, model, fa), check(entry, model, fb)))
     if ae:
         ae_model, ae_digits = registry.load(ae), dataset_of(registry.entry(ae)) == "digits"
         w.ae_a, w.ae_b = encode(ae_model, img_a, ae_digits), encode(ae_model, img_b, ae_digits)
@@ -350,13 +453,20 @@ def show_strips(registry, w: Walk, steps: int, method: Method = "linear") -> tup
     return vae_strip, ae_strip
 
 
+# The faces shown as examples, by index into the faces' held-out split. skimage's lfw_subset is 100 faces, then 100
+# background patches, and the split mixes both: these four are faces, bright enough to see on a projector (the first
+# four held-out images included a background patch, almost black), with a mean brightness of at least 0.4.
+# tests/test_latent.py checks both.
+FACE_EXAMPLES = (0, 5, 6, 7)
+
+
 def example_files(folder: str | Path) -> list[Path]:
     """Held-out examples as 32x32 PNGs (never trained on): one digit of each class 0-9, then four faces."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     d, f = datasets.load("digits"), datasets.load("faces")
     picks = [(f"digit-{k}", d.test[int((d.test_labels == k).nonzero()[0])]) for k in range(10)]
-    picks += [(f"face-{i}", f.test[i]) for i in range(4)]
+    picks += [(f"face-{i}", f.test[i]) for i in FACE_EXAMPLES]
     out = []
     for name, x in picks:
         p = folder / f"{name}.png"

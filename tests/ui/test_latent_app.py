@@ -1,5 +1,6 @@
 """The Latent tab's endpoints, called through gradio_client as a user's script would."""
 
+import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
@@ -7,7 +8,7 @@ from PIL import Image
 
 import app
 from tests.latent_fixtures import save_tiny_latent_models
-from unetlab import latent, registry
+from unetlab import data, images, latent, registry
 from unetlab.settings import Settings
 from unetlab.ui.latent import ZOOM
 
@@ -20,13 +21,18 @@ def small(path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def demo(tmp_path_factory):
     weights = tmp_path_factory.mktemp("weights")
     save_tiny_latent_models(weights)
     demo = app.build_app(registry.Registry(weights))
     demo.queue().launch(prevent_thread_lock=True, server_port=PORT, quiet=True, max_file_size="5mb")
-    yield Client(f"http://127.0.0.1:{PORT}/", verbose=False)
+    yield demo
     demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(demo):
+    return Client(f"http://127.0.0.1:{PORT}/", verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +47,7 @@ def test_interpolate_endpoint(client, digits, tmp_path):
         handle_file(digits["digit-0"]), handle_file(str(big)), "tiny-vae", "tiny-ae", "spherical", 5, 0.25,
         api_name="/interpolate",
     )  # fmt: skip
-    frame_vae, frame_ae, strip_vae, strip_ae, lmap, recon_a, recon_b, note = out
+    frame_vae, frame_ae, strip_vae, strip_ae, lmap, recon_a, recon_b, note, inputs = out
     for path in (frame_vae, frame_ae, recon_a, recon_b):
         assert Image.open(path).size == (16 * ZOOM, 16 * ZOOM)  # each pixel of the 16x16 model's output as a block
     for path in (strip_vae, strip_ae):
@@ -51,6 +57,9 @@ def test_interpolate_endpoint(client, digits, tmp_path):
     assert np.abs(strip[:, -16:].astype(int) - small(recon_b)).max() <= 1  # B last
     assert np.asarray(Image.open(lmap)).std() > 10
     assert "held-out images" in note and "PCA of mu" in note and "spherical path" in note
+    assert inputs.split("\n\n")[1] == (  # how each end was fitted, in words
+        "**B**: cropped to its ink and centred, reduced to the digits' 8×8 grid and scaled to 16×16 (it was 90×120)."
+    )
 
 
 def test_interpolate_errors_then_keeps_serving(client, digits):
@@ -85,3 +94,62 @@ def test_each_vae_gets_the_plain_ae_of_its_own_data():
     assert tab.matching_ae(reg, "vae-faces", "ae-digits") is None  # no plain AE was trained on faces
     digits, faces = tab.prior_samples(reg, "vae-digits"), tab.prior_samples(reg, "vae-faces")
     assert digits is not None and faces is not None and not np.array_equal(digits, faces)
+
+
+def blocks_by_id(demo) -> dict:
+    return {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+
+
+def is_blocky(path, k: int) -> bool:
+    """Every k x k block of the image is one colour: small frames enlarged with nearest neighbour, not smoothed."""
+    a = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    return a.shape[0] % k == 0 and a.shape[1] % k == 0 and np.array_equal(a, a[::k, ::k].repeat(k, 0).repeat(k, 1))
+
+
+def test_frames_reconstructions_and_samples_stay_crisp(client, digits):
+    """The 16x16 (32x32 shipped) frames reach the browser enlarged with exact blocks, so they stay crisp on a
+    projector; a smoothing resize would blur them."""
+    out = client.predict(handle_file(digits["digit-2"]), handle_file(digits["digit-5"]), "tiny-vae", "tiny-ae",
+                         "linear", 4, 0.3, api_name="/interpolate")  # fmt: skip
+    for path in (*out[:4], out[5], out[6]):  # frames at t, strips, reconstructions
+        assert is_blocky(path, ZOOM), path
+    assert is_blocky(client.predict("tiny-vae", 1.0, 8, 0, api_name="/vae_sample"), 2)
+
+
+def test_a_colour_photo_gets_a_warning_that_says_how_it_was_converted(client, digits):
+    import skimage.data
+
+    coffee = data.heldout_photo_paths()["coffee"]
+    out = client.predict(handle_file(coffee), handle_file(digits["digit-5"]), "tiny-vae", "tiny-ae", "linear", 4, 0.5,
+                         api_name="/interpolate")  # fmt: skip
+    a_line = out[8].split("\n\n")[0]
+    assert a_line.startswith("⚠️ **A does not look like the images tiny-vae was trained on** (grey digits")
+    assert "it is in colour (colourfulness" in a_line and "It was reduced to grey" in a_line
+    assert "(it was 600×400)" in a_line and skimage.data.coffee().shape == (400, 600, 3)
+
+
+def test_the_note_on_the_shipped_digit_vae():
+    """A colour photo given to vae-digits is flagged, with the conversion; a held-out digit is not."""
+    from unetlab.ui import latent as tab
+
+    reg = registry.Registry(Settings().weights)
+    files = {p.stem: p for p in tab.latent.example_files(tab.EXAMPLES_DIR)}
+    coffee, seven = (images.load_image(p) for p in (data.heldout_photo_paths()["coffee"], files["digit-7"]))
+    note = tab.walk_outputs(reg, coffee, seven, "vae-digits", "ae-digits", "linear", 3, 0.5)[8]
+    a_line, b_line = note.split("\n\n")
+    assert a_line.startswith("⚠️ **A does not look like the images vae-digits was trained on**")
+    assert "vae-digits reconstructs it" in a_line and "worse than its worst held-out image" in a_line
+    assert b_line == "**B**: used as it is."
+
+
+def test_lecture_note_explanation_and_examples(demo):
+    ids = blocks_by_id(demo)
+    lecture = ids["latent-lecture"]
+    assert lecture.label == "How to use this tab in a lecture" and lecture.open is False
+    (text,) = [b.value for b in lecture.children if hasattr(b, "value")]
+    assert 3 <= sum(line.startswith("- ") for line in text.splitlines()) <= 6
+    explain = [b for b in demo.blocks.values() if isinstance(b, gr.Markdown) and "trick**" in (b.value or "")]
+    assert len(explain) == 1 and explain[0].elem_classes == ["explain"]
+    for key in ("a", "b"):  # every example on one page: the faces used to be on page 2
+        examples = ids[f"latent-{key}-examples"]
+        assert examples.samples_per_page == len(examples.samples) == 14

@@ -46,12 +46,20 @@ stays near the centre of the prior: cleaner but less varied.
 and keeps their length, which suits points drawn from a Gaussian.
 """
 
-
-class GreyImage(UploadImage):
-    """An upload validated by images.load_image, delivered as grey (H, W)."""
-
-    is_template = True
-    mode = "L"
+LECTURE = """
+- **Show first** the walk already on screen, from a 0 (A) to a 7 (B). Drag **t** slowly from 0 to 1 and let the
+  class watch the two frames: the VAE's and the plain autoencoder's at the same t.
+- **What to notice**: the VAE's middle frames are shapes on their way from one digit to the other; the plain AE's
+  look more like the two digits faded into each other. On the map, the black line is the path and the yellow dot
+  is t.
+- **Then move** the Samples' temperature T from 1.5 down to 0.5 and press Sample: lower T, cleaner but more alike.
+  Pick `vae-digits-2d` to show the map as the model's own plane, and the path from 0 to 7 crossing other digits.
+- **Draw** a digit under "Draw A" (the brush is ready): it is encoded at once. A colour photo gets a warning under
+  the endpoints, which says how it was squeezed into a 32×32 grey digit.
+- **If asked why** the VAE's path stays digit-like: its loss pulls every code towards N(0, I), so the codes of
+  different digits overlap and the space between them decodes to something plausible. The plain AE has no such
+  pull: between its codes lie regions it never learnt to decode.
+"""
 
 
 def card_summary(registry: Registry, name: str | None) -> str:
@@ -71,10 +79,21 @@ def card_summary(registry: Registry, name: str | None) -> str:
     return ", ".join(bits)
 
 
-def endpoint(label: str, key: str, value: Path | None, examples: list[Path], max_pixels: int) -> GreyImage:
-    """One end of the path: upload, or draw (the drawing replaces the image), or click an example."""
+# Gradio 6.31's Sketchpad opens an empty value with no tool selected ("select the draw tool to start": a drag selects
+# the page's text instead), and clearing the canvas empties it again. A value with something in it opens with the
+# brush: the canvas starts with one empty, transparent layer, and a cleared canvas gets a white background. (Not a
+# background from the start: the editor drops its first change event, which loading a layer uses up and loading a
+# background does not, so the first stroke would be lost.)
+CANVAS = 256
+BLANK_DRAWING = {"background": None, "layers": [np.zeros((CANVAS, CANVAS, 4), np.uint8)], "composite": None}
+CLEARED_DRAWING = {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
+
+
+def endpoint(label: str, key: str, value: Path | None, examples: list[Path], max_pixels: int) -> UploadImage:
+    """One end of the path: upload, or draw (the drawing replaces the image), or click an example. The upload
+    arrives in colour: latent.fit makes it grey, and says so."""
     with gr.Column():
-        img = GreyImage(
+        img = UploadImage(
             value=str(value) if value else None,
             label=f"{label}: upload or pick an example",
             sources=["upload", "clipboard"],
@@ -85,8 +104,9 @@ def endpoint(label: str, key: str, value: Path | None, examples: list[Path], max
         img.max_pixels = max_pixels
         with gr.Accordion(f"Draw {label}", open=False):
             sketch = gr.Sketchpad(
+                BLANK_DRAWING,
                 label=f"Draw a digit for {label} (dark on light)",
-                canvas_size=(256, 256),
+                canvas_size=(CANVAS, CANVAS),
                 fixed_canvas=True,
                 brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
                 layers=False,
@@ -95,17 +115,26 @@ def endpoint(label: str, key: str, value: Path | None, examples: list[Path], max
                 elem_id=f"latent-{key}-sketch",
             )
         gr.Examples(
-            [[str(p)] for p in examples], inputs=img, label="Held-out examples", elem_id=f"latent-{key}-examples"
+            [[str(p)] for p in examples],
+            inputs=img,
+            label="Held-out examples",
+            examples_per_page=len(examples),  # all on one page: the faces were on page 2
+            elem_id=f"latent-{key}-examples",
         )
 
-    def use_drawing(value: dict | None):
-        composite = None if value is None else value.get("composite")
-        if composite is None or np.asarray(composite).ndim != 3 or not np.asarray(composite)[..., -1].any():
-            return gr.skip()  # an empty canvas leaves the endpoint as it was
-        return images.from_array(np.asarray(composite), "L")
-
     sketch.change(use_drawing, sketch, img, api_name=False, show_progress="hidden")
+    sketch.clear(lambda: CLEARED_DRAWING, None, sketch, api_name=False, show_progress="hidden")
     return img
+
+
+def use_drawing(value: dict | None):
+    """The canvas as the endpoint's image, grey; a canvas without dark ink (the blank layer, a cleared canvas)
+    leaves the endpoint as it was."""
+    composite = None if value is None else value.get("composite")
+    if composite is None or np.asarray(composite).ndim != 3:
+        return gr.skip()
+    grey = images.from_array(np.asarray(composite), "L")  # transparent pixels become white
+    return grey if (grey < 128).any() else gr.skip()
 
 
 def map_note(reg: Registry, name: str, how: str) -> str:
@@ -117,26 +146,56 @@ def map_note(reg: Registry, name: str, how: str) -> str:
     )
 
 
+def input_note(reg: Registry, w: latent.Walk) -> str:
+    """How A and B were converted for the VAE, one line each, with a warning for an endpoint that does not look
+    like the VAE's training data (a colour photo given to a digit model: without it, the walk silently shows what
+    the model makes of a blob)."""
+    dataset = latent.dataset_of(reg.entry(w.vae))
+    trained_on = latent.TRAINED_ON.get(dataset, f"its {dataset} images")
+    return "\n\n".join(endpoint_note(end, c, w.vae, trained_on) for end, c in zip("AB", w.checks))
+
+
+def endpoint_note(end: str, c: latent.InputCheck, vae_name: str, trained_on: str) -> str:
+    """One endpoint's line: what was done to it, and why it does not look like the training data, if it does not."""
+    how = ", ".join(c.steps) if c.steps else "used as it is"
+    why = []
+    if c.colour:
+        why.append(f"it is in colour (colourfulness {c.colourfulness:.0f}), which the model never sees")
+    if c.unlike:
+        why.append(
+            f"{vae_name} reconstructs it {c.error / c.worst_heldout:.1f}× worse than its worst held-out image "
+            f"(MSE {c.error:.3f} against {c.worst_heldout:.3f})"
+        )
+    if not why:
+        return f"**{end}**: {how}."
+    return (
+        f"⚠️ **{end} does not look like the images {vae_name} was trained on** ({trained_on}): {'; '.join(why)}. "
+        f"It was {how}. The walk shows what the model makes of that, not of an image of its kind."
+    )
+
+
 def walk_outputs(reg: Registry, img_a, img_b, vae_name: str, ae_name: str | None, how: str, n: int, at: float):
-    """Everything the tab shows for a walk from A to B: frames at t, strips, map, reconstructions, note, the walk."""
+    """Everything the tab shows for a walk from A to B: frames at t, strips, map, reconstructions, the map's note,
+    the note on A and B, the walk."""
     w = latent.start_walk(reg, vae_name, ae_name or None, img_a, img_b)
     fv, fa, lmap = latent.show_frame(reg, w, float(at), how)
     sv, sa = latent.show_strips(reg, w, int(n), how)
     ra, rb = latent.decode(reg.load(vae_name), np.stack([w.a, w.b]))
     big = [None if im is None else images.enlarge(im, ZOOM) for im in (fv, fa, sv, sa)]
-    return *big, lmap, images.enlarge(ra, ZOOM), images.enlarge(rb, ZOOM), map_note(reg, vae_name, how), w
+    recons = images.enlarge(ra, ZOOM), images.enlarge(rb, ZOOM)
+    return *big, lmap, *recons, map_note(reg, vae_name, how), input_note(reg, w), w
 
 
 def on_arrival(reg: Registry, a: Path | None, b: Path | None, vae_name: str | None, ae_name: str | None) -> list:
     """The preset walk's outputs (a few ms for the shipped digit models), shown when the page opens; nothing if a
     preset or the VAE is missing or fails."""
     if a is None or b is None or not vae_name:
-        return [None] * 9
+        return [None] * 10
     try:
-        ends = [images.load_image(p, mode="L") for p in (a, b)]
+        ends = [images.load_image(p) for p in (a, b)]  # as an upload arrives
         return list(walk_outputs(reg, *ends, vae_name, ae_name, "linear", STEPS, 0.5))
     except (ValueError, KeyError, RuntimeError, OSError):  # e.g. missing weights: the buttons then say why
-        return [None] * 9
+        return [None] * 10
 
 
 def matching_ae(reg: Registry, vae_name: str, ae_name: str | None) -> str | None:
@@ -183,6 +242,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
                     None, label="AE at t", format="png", interactive=False, height=180, elem_id="latent-frame-ae"
                 )
             run = gr.Button("Interpolate", variant="primary", elem_id="latent-run")
+    input_note = gr.Markdown("", elem_id="latent-input-note")
     strip_vae = gr.Image(None, label="VAE: A → B", format="png", interactive=False, height=110, elem_id="latent-strip")
     strip_ae = gr.Image(
         None,
@@ -217,7 +277,9 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             elem_id="latent-samples",
         )
     with gr.Accordion("The reparameterisation trick, β, and why the plain AE has holes", open=False):
-        gr.Markdown(EXPLANATION)
+        gr.Markdown(EXPLANATION, elem_classes=["explain"])
+    with gr.Accordion("How to use this tab in a lecture", open=False, elem_id="latent-lecture"):
+        gr.Markdown(LECTURE)
 
     walk = gr.State(None)
 
@@ -232,7 +294,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             raise gr.Error("no VAE is available; train one with python -m unetlab train --recipe vae-digits")
         return walk_outputs(session_registry(registry, request), img_a, img_b, vae_name, ae_name, how, n, at)
 
-    outputs = [frame_vae, frame_ae, strip_vae, strip_ae, latent_map, recon_a, recon_b, map_note, walk]
+    outputs = [frame_vae, frame_ae, strip_vae, strip_ae, latent_map, recon_a, recon_b, map_note, input_note, walk]
     inputs = [a, b, vae, ae, method, steps, t]
     run.click(interpolate, inputs, outputs, api_name="interpolate")
 
