@@ -14,7 +14,6 @@ from unetlab.settings import Settings
 from unetlab.ui.common import (
     SEEDS,
     UploadImage,
-    choose,
     model_dropdown,
     number,
     session_registry,
@@ -186,14 +185,23 @@ def walk_outputs(reg: Registry, img_a, img_b, vae_name: str, ae_name: str | None
     return *big, lmap, *recons, map_note(reg, vae_name, how), input_note(reg, w), w
 
 
-def on_arrival(reg: Registry, a: Path | None, b: Path | None, vae_name: str | None, ae_name: str | None) -> list:
+def on_arrival(
+    reg: Registry,
+    a: Path | None,
+    b: Path | None,
+    vae_name: str | None,
+    ae_name: str | None,
+    how: str = "linear",
+    n: int = STEPS,
+    at: float = 0.5,
+) -> list:
     """The preset walk's outputs (a few ms for the shipped digit models), shown when the page opens; nothing if a
     preset or the VAE is missing or fails."""
     if a is None or b is None or not vae_name:
         return [None] * 10
     try:
         ends = [images.load_image(p) for p in (a, b)]  # as an upload arrives
-        return list(walk_outputs(reg, *ends, vae_name, ae_name, "linear", STEPS, 0.5))
+        return list(walk_outputs(reg, *ends, vae_name, ae_name, how, n, at))
     except (ValueError, KeyError, RuntimeError, OSError):  # e.g. missing weights: the buttons then say why
         return [None] * 10
 
@@ -214,13 +222,13 @@ def prior_samples(reg: Registry, vae_name: str | None, n: int = 32, temperature:
         return None
 
 
-def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
-    """The tab; demo: the app, whose page load shows the preset walk and prior samples (building runs no model)."""
+def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> dict[str, gr.components.Component]:
+    """The tab; demo: the app, whose page load shows the preset walk and prior samples (building runs no model).
+    Returns the controls a link to the view sets."""
     vaes, aes = registry.names("vae"), registry.names("latent-ae")
 
     examples = latent.example_files(EXAMPLES_DIR)
     by_name = {p.stem: p for p in examples}
-    vae0, ae0 = choose(vaes, "vae-digits"), choose(aes, "ae-digits")
 
     gr.Markdown("## Latent: walk a VAE's latent space from A to B, beside the plain autoencoder")
     with gr.Row():
@@ -266,7 +274,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         with gr.Row():
             temperature = gr.Slider(0, 1.5, value=1.0, step=0.05, label="Temperature T")
             count = gr.Slider(8, 64, value=32, step=8, label="Samples")
-            seed = gr.Number(0, precision=0, label="Seed")
+            seed = gr.Number(0, precision=0, label="Seed", minimum=SEEDS[0], maximum=SEEDS[1])
             sample_btn = gr.Button("Sample", elem_id="latent-sample")
         samples = gr.Image(
             None,
@@ -353,12 +361,16 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     sample_btn.click(vae_sample, [vae, temperature, count, seed], samples, api_name="vae_sample")
     vae.change(vae_sample, [vae, temperature, count, seed], samples, api_name=False)  # the new VAE's own prior
 
-    def preset_walk() -> list:
-        """The preset walk (digit 0 to digit 7) and samples from the VAE's prior."""
-        ends = by_name.get("digit-0"), by_name.get("digit-7")
-        return [*on_arrival(registry, *ends, vae0, ae0), prior_samples(registry, vae0)]
+    controls = {"vae": vae, "ae": ae, "method": method, "steps": steps, "t": t}
+    controls |= {"temperature": temperature, "samples": count, "seed": seed}
 
-    show_on_arrival(demo, preset_walk, [*outputs, samples])
+    def preset_walk(vae, ae, method, steps, t, temperature, samples, seed) -> list:
+        """The preset walk (digit 0 to digit 7) with the view's settings, and samples from the VAE's prior."""
+        ends = by_name.get("digit-0"), by_name.get("digit-7")
+        walk = on_arrival(registry, *ends, vae, ae, method, int(steps), float(t))
+        return [*walk, prior_samples(registry, vae, int(samples), float(temperature), int(seed))]
+
+    show_on_arrival(demo, preset_walk, [*outputs, samples], "latent", controls)
 
     def summary(name: str | None, request: gr.Request) -> str:
         return card_summary(session_registry(registry, request), name)
@@ -374,3 +386,4 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     vae.focus(refresh_vae, None, vae, api_name=False)
     ae.focus(refresh_ae, None, ae, api_name=False)
+    return controls
