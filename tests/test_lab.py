@@ -212,6 +212,33 @@ def test_purity_stops_at_its_time_cap_and_says_so():
         "results were saved"
     )
     assert steps[-1].result is None and len(steps) < 50  # not 4 x 200 epochs
+    assert steps[-1].stopped and not any(s.stopped for s in steps[:-1])
+    assert steps[-1].condition == 1 and steps[-1].seconds >= 1.0  # where it was, and for how long it had run
+
+
+def timed_run(epochs: int, kmeans_seeds: int) -> dict:
+    """A results card with round timings: 100 s of training per condition, 2 s of k-means per row."""
+    rows = [{"skip": s, "bottleneck": b, "train_seconds": 100.0, "kmeans_seconds": 2.0} for s, b in lab.CONDITIONS]
+    rows.append({"features": "raw", "kmeans_seconds": 2.0})
+    return {"rows": rows, "protocol": {"epochs": epochs, "kmeans_seeds": kmeans_seeds}}
+
+
+def test_time_left_comes_from_the_sliders_then_from_the_runs_own_speed():
+    measured = timed_run(epochs=10, kmeans_seeds=2)  # 10 s an epoch, 1 s a k-means seed, per condition
+    cfg = lab.PurityConfig(epochs=5, kmeans_seeds=1)
+    whole = 4 * 5 * 10.0 + 5 * 1 * 1.0
+    assert lab.rerun_seconds(cfg, measured) == pytest.approx(whole)
+    assert lab.seconds_left(cfg, lab.PurityProgress("starting"), measured) == pytest.approx(whole)
+    # condition 2, epoch 3; condition 1's row is in: 8 epochs and 1 row done, 81 s of work at the measured pace.
+    # This machine took twice that, so the remaining 124 s of work take 248 s here.
+    step = lab.PurityProgress("", [{}], condition=2, epoch=3, seconds=162.0)
+    assert lab.seconds_left(cfg, step, measured) == pytest.approx(2 * (whole - 81))
+    done = lab.PurityProgress("done", [{}] * 5, condition=5, seconds=400.0)
+    assert lab.seconds_left(cfg, done, measured) == 0
+    # nothing measured: no estimate before the first epoch, then the epochs at the run's own speed
+    assert lab.seconds_left(cfg, lab.PurityProgress("starting"), None) is None
+    step = lab.PurityProgress("", [], condition=1, epoch=2, seconds=10.0)
+    assert lab.seconds_left(cfg, step, None) == pytest.approx((20 - 2) * 5.0)
 
 
 def test_the_rerun_estimate_scales_the_shipped_runs_timing():

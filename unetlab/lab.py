@@ -39,6 +39,7 @@ SEED_ROWS = [
     {"features": "raw", "purity_mean": 0.5900, "purity_std": 0.0023, "dims": 784},
 ]
 CONDITIONS = [(r["skip"], r["bottleneck"]) for r in SEED_ROWS[:4]]  # in the seed's table order
+ROWS = len(SEED_ROWS)  # the table's rows: the four conditions, then raw pixels
 
 
 def label(skip: bool | None, bottleneck: bool | None) -> str:
@@ -54,7 +55,7 @@ def label(skip: bool | None, bottleneck: bool | None) -> str:
 class PurityConfig:
     epochs: int = 40  # training epochs per condition (the article does not state the seed's)
     batch_size: int = 32
-    lr: float = 3e-3  # AdamW peak, warm-up + cosine (THE loop's schedule)
+    lr: float = 3e-3  # AdamW peak, warm-up + cosine (the training loop's schedule)
     seed: int = 0  # training seed: data order and initial weights; every condition gets the same one
     kmeans_seeds: int = 10  # the seed: k-means 10 times on the same features, seeds 0..9
     clusters: int = 10  # one per digit
@@ -99,12 +100,16 @@ class PurityProgress:
     rows: list[dict] = field(default_factory=list)  # finished rows so far, in the seed's order
     history: dict[str, list[dict]] = field(default_factory=dict)  # condition label -> per-epoch report rows
     result: dict | None = None  # the full results card, on the last step only
+    condition: int = 0  # where the run is: 1-4 the conditions in the seed's order, 5 raw pixels (0: not started)
+    epoch: int = 0  # the epoch of that condition's training just finished (its last, once its row is in)
+    seconds: float = 0.0  # since the run started
+    stopped: bool = False  # ended early, by `stop` or the time cap (the last step; it carries no results card)
 
 
 def run_purity(
     cfg: PurityConfig | None = None, stop: Callable[[], bool] | None = None, seconds: float | None = None
 ) -> Iterator[PurityProgress]:
-    """Train the four conditions with THE loop, cluster their held-out features, then raw pixels.
+    """Train the four conditions with the training loop, cluster their held-out features, then raw pixels.
 
     Yields after every epoch and every finished row; the last step carries the results card. `stop` (asked before
     every batch) or the time cap `seconds` (the app's UNETLAB_TRAIN_SECONDS) end it early: its last step then says
@@ -119,9 +124,14 @@ def run_purity(
     def halt() -> bool:
         return (stop is not None and stop()) or capped()
 
-    def ended(rows: list[dict], history: dict) -> PurityProgress:
+    def step(message: str, rows: list, history: dict, condition: int, epoch: int, stopped=False) -> PurityProgress:
+        elapsed = time.perf_counter() - start
+        return PurityProgress(message, list(rows), dict(history), None, condition, epoch, elapsed, stopped)
+
+    def ended(rows: list[dict], history: dict, condition: int, epoch: int) -> PurityProgress:
         why = f"stopped by the time cap ({seconds:g} s, UNETLAB_TRAIN_SECONDS)" if capped() else "stopped"
-        return PurityProgress(f"{why} after {len(rows)} of 4 conditions; no results were saved", list(rows), history)
+        msg = f"{why} after {len(rows)} of 4 conditions; no results were saved"
+        return step(msg, rows, history, condition, epoch, stopped=True)
 
     data = datasets.load("digits")  # 32x32, the fixed split: 1,438 train / 359 held out
     raw = datasets.load("digits", size=8)  # the same split at the native 8x8 (a same-size resize is the identity)
@@ -140,9 +150,9 @@ def run_purity(
         for r in train(model, data, **hyper, objective=Reconstruct(), stop=halt):
             history[name].append(r.row())
             msg = f"{i}/4 {name}: epoch {r.epoch}/{r.epochs}, held-out MSE {r.test_loss:.4f}"
-            yield PurityProgress(msg, list(rows), dict(history))
+            yield step(msg, rows, history, i, r.epoch)
             if r.stopped:
-                yield ended(rows, dict(history))
+                yield ended(rows, history, i, r.epoch)
                 return
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -153,9 +163,9 @@ def run_purity(
             | {"params": count_parameters(model), "train_seconds": round(train_s, 1)}
             | {"kmeans_seconds": round(time.perf_counter() - t0, 1), "history": history[name]}
         )
-        yield PurityProgress(f"{i}/4 {name}: purity {rows[-1]['purity_mean']:.4f}", list(rows), dict(history))
+        yield step(f"{i}/4 {name}: purity {rows[-1]['purity_mean']:.4f}", rows, history, i, cfg.epochs)
         if halt():
-            yield ended(rows, dict(history))
+            yield ended(rows, history, i, cfg.epochs)
             return
     t0 = time.perf_counter()
     x = raw.test.flatten(1).numpy()  # (359, 64)
@@ -179,7 +189,7 @@ def run_purity(
         "environment": registry.environment(),
         "created": time.strftime("%Y-%m-%d"),
     }
-    yield PurityProgress(f"done in {result['seconds']:.0f} s", rows, history, result)
+    yield PurityProgress(f"done in {result['seconds']:.0f} s", rows, history, result, ROWS, seconds=result["seconds"])
 
 
 def public_rows(rows: list[dict]) -> list[dict]:
@@ -188,16 +198,51 @@ def public_rows(rows: list[dict]) -> list[dict]:
     return [{k: r[k] for k in keys if k in r} for r in rows]
 
 
+@dataclass
+class Pace:
+    """What the parts of a purity run cost, in seconds: one epoch of one condition's training, and one k-means seed
+    on one row's features. Taken from a measured run (the shipped results card), so a rerun's length can be told
+    from its sliders before it starts."""
+
+    epoch: float
+    kmeans_seed: float
+
+    @classmethod
+    def of(cls, measured: dict | None) -> Pace | None:
+        """The measured run's pace; None without one (or one that kept no timings)."""
+        trained = [r for r in (measured or {}).get("rows", []) if "train_seconds" in r]
+        if not trained:
+            return None
+        proto, rows = measured["protocol"], measured["rows"]
+        return cls(
+            epoch=sum(r["train_seconds"] for r in trained) / (len(trained) * proto["epochs"]),
+            kmeans_seed=sum(r.get("kmeans_seconds", 0.0) for r in rows) / (len(rows) * proto["kmeans_seeds"]),
+        )
+
+    def work(self, cfg: PurityConfig, epochs: int, clustered: int) -> float:
+        """Seconds for `epochs` epochs of training (all conditions together) and `clustered` rows of k-means."""
+        return epochs * self.epoch + clustered * cfg.kmeans_seeds * self.kmeans_seed
+
+
 def rerun_seconds(cfg: PurityConfig, measured: dict | None) -> float | None:
     """How long a rerun with `cfg` takes, scaled from a measured run's timing (e.g. the shipped results card): its
     training time per epoch and its k-means time per seed. None without a measured run."""
-    rows = [r for r in (measured or {}).get("rows", []) if "train_seconds" in r]
-    if not rows:
-        return None
-    proto = measured["protocol"]
-    per_epoch = sum(r["train_seconds"] for r in rows) / proto["epochs"]
-    per_seed = sum(r.get("kmeans_seconds", 0.0) for r in measured["rows"]) / proto["kmeans_seeds"]
-    return cfg.epochs * per_epoch + cfg.kmeans_seeds * per_seed
+    pace = Pace.of(measured)
+    return None if pace is None else pace.work(cfg, len(CONDITIONS) * cfg.epochs, ROWS)
+
+
+def seconds_left(cfg: PurityConfig, step: PurityProgress, measured: dict | None) -> float | None:
+    """How long a running rerun still needs. Once it has done some work, at its own measured speed (the machine it
+    runs on, as busy as it is now): the work left, weighed by the measured run's pace, times the seconds each unit
+    of work has taken so far. Before that, the measured run's estimate. Without a measured run, the epochs alone
+    are counted (k-means is a few seconds) and nothing is told before the first one."""
+    pace = Pace.of(measured) or Pace(epoch=1.0, kmeans_seed=0.0)
+    epochs_done = (step.condition - 1) * cfg.epochs + step.epoch if step.condition else 0
+    done = pace.work(cfg, epochs_done, len(step.rows))
+    if done <= 0 or step.seconds <= 0:
+        return rerun_seconds(cfg, measured)
+    left = pace.work(cfg, len(CONDITIONS) * cfg.epochs, ROWS) - done
+    return max(0.0, left) * step.seconds / done
 
 
 def fitting_epochs(measured: dict | None, seconds: float) -> int:
@@ -454,7 +499,7 @@ def subspace_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def compare_pca(
     k: int, data: datasets.Data | None = None, cfg: LinearConfig | None = None, fast: bool = False
 ) -> PCAComparison:
-    """Train a linear AE (THE loop, fp32) and fit scikit-learn's PCA with the same k on the same images."""
+    """Train a linear AE (the training loop, fp32) and fit scikit-learn's PCA with the same k on the same images."""
     from sklearn.decomposition import PCA
 
     cfg = cfg or LinearConfig()

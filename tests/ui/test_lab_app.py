@@ -1,5 +1,9 @@
-"""The Lab tab's endpoints called through gradio_client: purity (streamed), anomaly, pca."""
+"""The Lab tab's endpoints called through gradio_client: purity (streamed), anomaly, pca; and its purity events as
+the page wires them: a rerun writes only to its own outputs."""
 
+import re
+
+import gradio as gr
 import pytest
 import torch
 from gradio_client import Client
@@ -8,6 +12,7 @@ from PIL import Image
 import app
 from unetlab import lab, registry
 from unetlab.settings import Settings
+from unetlab.ui import lab as lab_ui
 
 
 def anomaly_card(name: str, left_out: int) -> dict:
@@ -61,15 +66,91 @@ def test_the_first_detectors_scores_show_when_the_page_opens(tmp_path):
 def test_purity_streams_a_fresh_run(client):
     job = client.submit(1, 1, api_name="/purity")  # 1 epoch per condition, 1 k-means seed
     steps = list(job)
-    assert len(steps) >= 9  # an update per epoch and per finished row, 4 conditions + raw pixels
+    assert len(steps) >= 10  # the start, an update per epoch and per finished row, 4 conditions + raw pixels
     table, reading, _, status = steps[-1]
     rows = table["data"]
     assert [r[4] for r in rows] == ["1024", "16", "1024", "16", "64"]  # feature dims: flattened 8x8x16, code, raw
     assert all(0.1 <= float(r[2]) <= 1 for r in rows)  # ten classes: purity is at least about 1/10
     assert [r[5] for r in rows] == ["0.5123", "0.6998", "0.5217", "0.3752", "0.5900"]  # the seed's, beside ours
-    assert "findings agree" in reading and "done" in status
-    first_table = steps[0][0]["data"]
-    assert all(r[2] == "" for r in first_table)  # nothing measured after the first epoch
+    assert "findings agree" in reading and status.startswith("**Rerun done** in ")
+    assert steps[0][3] == "Rerun: starting."  # at once, before any training (no shipped run here to time it by)
+    assert all(r[2] == "" for r in steps[1][0]["data"])  # nothing measured after the first epoch
+    # progress: where the run is, how long it has run and (from its own speed) how long it still needs
+    progress = [
+        re.fullmatch(r"Rerun: condition (\d) of 5 \(.+\), epoch 1 of 1; (\d+) s elapsed, about (\d+) s left\.", s[3])
+        for s in steps[1:-1]
+    ]
+    assert all(progress), [s[3] for s in steps]
+    assert [int(m[1]) for m in progress] == [1, 1, 2, 2, 3, 3, 4, 4]  # each condition's epoch, then its row
+    elapsed = [int(m[2]) for m in progress]
+    assert elapsed == sorted(elapsed) and int(progress[-1][3]) <= int(progress[0][3])
+
+
+def build(weights, settings: Settings = Settings()) -> gr.Blocks:
+    return app.build_app(registry.Registry(weights), settings)
+
+
+def event(demo: gr.Blocks, name: str):
+    """The Lab's event whose function is `name`, as the page wires it (the first, where several triggers share it)."""
+    return next(d for d in demo.fns.values() if d.name == name)
+
+
+SHIPPED_OUTPUTS = {"lab-purity", "lab-reading", "lab-purity-plot", "lab-purity-status"}
+
+
+def test_a_rerun_writes_only_to_its_own_outputs(weights):
+    """The shipped table, reading, curves and provenance line stay while a rerun runs, stops or fails: the rerun
+    streams into outputs of its own, and keeps its finished result in this session's State (never a global)."""
+    demo = build(weights)
+    rerun = event(demo, "rerun_purity")
+    ids = {c.elem_id for c in rerun.outputs}
+    assert not ids & SHIPPED_OUTPUTS and {"lab-rerun-table", "lab-rerun-status"} <= ids
+    assert any(isinstance(c, gr.State) for c in rerun.outputs)
+    assert not {c.elem_id for c in event(demo, "stopped").outputs} & SHIPPED_OUTPUTS
+    # only Show and Restore write to the shipped outputs, and Restore is not tied to a rerun
+    writers = {d.name for d in demo.fns.values() if {c.elem_id for c in d.outputs} & SHIPPED_OUTPUTS}
+    assert writers == {"show_rerun", "restore_shipped"}
+
+
+def test_show_a_finished_rerun_then_restore_the_shipped_run():
+    demo = build(Settings().weights)
+    shipped = lab.load_purity(Settings().weights)
+    rerun = {**shipped, "seconds": 42.0, "protocol": {**shipped["protocol"], "epochs": 2, "kmeans_seeds": 1}}
+    rerun["rows"] = [{**r, "purity_mean": 0.1234} for r in shipped["rows"]]
+    table, reading, curves, note = event(demo, "show_rerun").fn(rerun)
+    assert list(table["ours"]) == ["0.1234"] * 5 and "findings agree" in reading
+    assert note.startswith("This session's rerun: 2 epoch(s) per condition, 1 k-means seed(s), 42 s")
+    assert set(curves["condition"]) == {lab.label(*c) for c in lab.CONDITIONS}
+    with pytest.raises(gr.Error, match="no finished rerun in this session yet"):
+        event(demo, "show_rerun").fn(None)  # its button is disabled until then; an API call gets told why
+    table, _, _, note = event(demo, "restore_shipped").fn()
+    assert list(table["ours"]) == [f"{r['purity_mean']:.4f}" for r in shipped["rows"]] and note.startswith("Shipped")
+
+
+def test_the_rerun_button_says_how_long_the_sliders_take():
+    shipped = lab.load_purity(Settings().weights)
+    label = event(build(Settings().weights, Settings(train_seconds=600.0)), "rerun_label").fn
+    short = lab.rerun_seconds(lab.PurityConfig(epochs=1, kmeans_seeds=1), shipped)
+    assert 5 < short < 120 and label(1, 1) == f"Rerun: about {short:.0f} s at the shipped run's speed"  # not "0 min"
+    long = lab.rerun_seconds(lab.PurityConfig(epochs=60, kmeans_seeds=10), shipped)
+    assert long > 600 and label(60, 10) == (
+        f"Rerun: about {long / 60:.0f} min at the shipped run's speed (the 10 min cap stops it first)"
+    )
+
+
+def test_the_lecture_note_and_the_explanations_that_fold_away(weights):
+    demo = build(weights)
+    (note,) = [b for b in demo.blocks.values() if isinstance(b, gr.Accordion) and b.elem_id == "lab-lecture"]
+    assert note.label == "How to use this tab in a lecture" and note.open is False
+    bullets = [c.value for c in note.children if isinstance(c, gr.Markdown)][0].count("\n- ")
+    assert 3 <= bullets <= 6
+    intros = {lab_ui.PURITY_INTRO, lab_ui.ANOMALY_INTRO, lab_ui.PCA_INTRO}
+    folded = [
+        b
+        for b in demo.blocks.values()
+        if isinstance(b, gr.Markdown) and (b.value or "").strip() in {i.strip() for i in intros}
+    ]
+    assert len(folded) == 3 and all(b.elem_classes == ["explain"] for b in folded)
 
 
 def test_anomaly_endpoint(client):
@@ -104,5 +185,6 @@ def test_purity_obeys_the_time_cap(weights):
         steps = list(Client("http://127.0.0.1:7896/", verbose=False).submit(60, 1, api_name="/purity"))
     finally:
         demo.close()
-    assert steps[-1][3].startswith("Rerun: stopped by the time cap (1 s, UNETLAB_TRAIN_SECONDS)")
+    assert steps[-1][3].startswith("**Rerun: stopped by the time cap (1 s, UNETLAB_TRAIN_SECONDS)")
+    assert steps[-1][3].endswith("The table above is unchanged.")
     assert len(steps) < 30  # not 4 x 60 epochs

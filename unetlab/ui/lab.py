@@ -52,6 +52,26 @@ the **principal angles** between their subspaces (0° = identical). The linear A
 epochs, a few seconds) on the digits' native 8x8 pixels, beside scikit-learn's `PCA`.
 """
 
+LECTURE = """
+- **Start with the purity table and the reading beside it:** the shipped run shows at once. Point at the row
+  skip + bottleneck: 0.52, the worst of all five, in our run as in the article's.
+- **If asked why:** the skips carry the details around the bottleneck, so its 16 units need not learn which digit
+  they see. The loss curves below show that this net still reconstructs best.
+- **To rerun live,** set 2 or 3 epochs and 1 k-means seed (the button says how long that takes). The rerun fills
+  its own table below; the shipped results stay until you press *Show the rerun in the table*, and *Restore shipped
+  results* always brings them back.
+- **Anomaly detection:** pick *digit 4 left out* (ROC AUC 0.98), then *digit 1 left out* (0.81). Ask the class why
+  the 1s are the hardest to flag: a 1 is one stroke, and most other digits contain one.
+- **Linear AE vs PCA:** press Compare at k = 8, then at k = 16. The errors match PCA's; only the last angle grows,
+  where two directions have almost the same variance.
+"""
+
+# The purity table's columns: short enough, and wrapped in fixed shares of its width, to fit beside the reading at
+# 1400 px (long headers made it scroll sideways). Each pair of "± std" and "dims" differs by a trailing space: a
+# table's column names must be unique.
+PURITY_COLUMNS = ["skips", "bottleneck", "ours", "± std", "dims", "article", "± std ", "dims "]
+PURITY_WIDTHS = ["14%", "17%", "12%", "12%", "9%", "13%", "12%", "11%"]
+
 
 def zoom(img: np.ndarray, factor: int = ZOOM) -> np.ndarray:
     """Nearest-neighbour upscaling, so small digits are seen pixel-exact."""
@@ -68,18 +88,18 @@ def purity_table(rows: list[dict]) -> pd.DataFrame:
     for skip, bottleneck in [*lab.CONDITIONS, (None, None)]:
         ours, seed = lab.find(rows, skip, bottleneck), lab.find(lab.SEED_ROWS, skip, bottleneck)
         out.append(
-            {
-                "contracting path": "raw pixels" if skip is None else ("yes" if skip else "no"),
-                "bottleneck": "" if skip is None else ("16 units" if bottleneck else "no"),
-                "ours": fmt(ours and ours["purity_mean"]),
-                "± std": fmt(ours and ours["purity_std"]),
-                "dims": "" if ours is None else str(ours["dims"]),
-                "article (MNIST)": fmt(seed["purity_mean"]),
-                "± std ": fmt(seed["purity_std"]),
-                "dims ": str(seed["dims"]),
-            }
+            [
+                "raw pixels" if skip is None else ("yes" if skip else "no"),
+                "" if skip is None else ("16 units" if bottleneck else "no"),
+                fmt(ours and ours["purity_mean"]),
+                fmt(ours and ours["purity_std"]),
+                "" if ours is None else str(ours["dims"]),
+                fmt(seed["purity_mean"]),
+                fmt(seed["purity_std"]),
+                str(seed["dims"]),
+            ]
         )
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=PURITY_COLUMNS)
 
 
 def purity_curves(history: dict[str, list[dict]]) -> pd.DataFrame:
@@ -143,33 +163,69 @@ def pca_markdown(c: lab.PCAComparison) -> str:
     )
 
 
+def view(result: dict) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+    """A finished purity run's table, reading and loss curves, from its results card (shipped, or a rerun's)."""
+    rows = result["rows"]
+    history = {lab.label(r["skip"], r["bottleneck"]): r.get("history", []) for r in rows if "skip" in r}
+    return purity_table(rows), reading_markdown(lab.reading(rows)), purity_curves(history)
+
+
 def shipped(registry: Registry) -> tuple[pd.DataFrame, str, pd.DataFrame, str]:
     """The shipped run, shown at once: table, reading, loss curves, provenance line."""
     try:
         result = lab.load_purity(registry.weights_dir)
     except FileNotFoundError as e:
         return purity_table([]), str(e), purity_curves({}), ""
-    rows = result["rows"]
-    history = {lab.label(r["skip"], r["bottleneck"]): r.get("history", []) for r in rows if "skip" in r}
     note = (
         f"Shipped run: `{result['command']}`, {result['created']}, {result['seconds']:.0f} s on "
         f"{result['environment']['threads']} CPU thread(s). Per-seed purities: `weights/results/purity.json`."
     )
-    return purity_table(rows), reading_markdown(lab.reading(rows)), purity_curves(history), note
+    return *view(result), note
 
 
-def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
-    """The tab's layout and events. demo: the app, whose page load shows the first detector's scores."""
-    table0, reading0, curves0, note0 = shipped(registry)
-    gr.Markdown("## Lab: the classic autoencoder experiments")
-    gr.Markdown(PURITY_INTRO)
+def rerun_note(result: dict) -> str:
+    """The provenance line of a rerun shown in the main table."""
+    p = result["protocol"]
+    return (
+        f"This session's rerun: {p['epochs']} epoch(s) per condition, {p['kmeans_seeds']} k-means seed(s), "
+        f"{duration(result['seconds'])} on {result['environment']['threads']} CPU thread(s). **Restore shipped "
+        "results** brings back the shipped run."
+    )
+
+
+def duration(seconds: float) -> str:
+    """A time as a lecturer reads it off a slide: seconds under two minutes, else whole minutes."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def rerun_progress(cfg: lab.PurityConfig, step: lab.PurityProgress, measured: dict | None) -> str:
+    """A running rerun's status line: where it is, how long it has run, and how long it still needs."""
+    if step.result is not None:
+        return (
+            f"**Rerun done** in {duration(step.seconds)}. **Show the rerun in the table** puts it in the table above, "
+            "in place of the shipped run."
+        )
+    if step.stopped:
+        return f"**Rerun: {step.message}.** The table above is unchanged."
+    left = lab.seconds_left(cfg, step, measured)
+    where = (
+        f"condition {step.condition} of {lab.ROWS} ({lab.label(*lab.CONDITIONS[step.condition - 1])}), "
+        f"epoch {step.epoch} of {cfg.epochs}"
+    )
+    eta = "" if left is None else f", about {duration(left)} left"
+    return f"Rerun: {where}; {duration(step.seconds)} elapsed{eta}."
+
+
+def purity_view(ids: tuple[str, str, str, str], label: str, value: tuple) -> tuple:
+    """A purity table with its status line, the reading beside it and the loss curves below: once for the shipped
+    run, once for a rerun. ids: the elem_ids of table, reading, curves, status."""
+    table0, reading0, curves0, status0 = value
     with gr.Row():
         with gr.Column(scale=3):
-            label = "Weighted purity of k-means on the latent features"
-            table = gr.Dataframe(table0, label=label, elem_id="lab-purity")
-            status = gr.Markdown(note0, elem_id="lab-purity-status")
+            table = gr.Dataframe(table0, label=label, wrap=True, column_widths=PURITY_WIDTHS, elem_id=ids[0])
+            status = gr.Markdown(status0, elem_id=ids[3])
         with gr.Column(scale=2):
-            read = gr.Markdown(reading0, elem_id="lab-reading")
+            read = gr.Markdown(reading0, elem_id=ids[1])
     curves = gr.LinePlot(
         curves0,
         x="epoch",
@@ -177,58 +233,101 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         color="condition",
         title="Reconstruction loss per epoch: skips reconstruct well, bottleneck or not",
         height=300,
-        elem_id="lab-purity-plot",
+        elem_id=ids[2],
     )
+    return table, read, curves, status
+
+
+def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
+    """The tab's layout and events. demo: the app, whose page load shows the first detector's scores."""
+    gr.Markdown("## Lab: the classic autoencoder experiments")
+    with gr.Accordion("How to use this tab in a lecture", open=False, elem_id="lab-lecture"):
+        gr.Markdown(LECTURE)
+    gr.Markdown(PURITY_INTRO, elem_classes=["explain"])
+    label = "Weighted purity of k-means on the latent features: ours (digits) beside the article's (MNIST)"
+    ids = ("lab-purity", "lab-reading", "lab-purity-plot", "lab-purity-status")
+    table, read, curves, status = purity_view(ids, label, shipped(registry))
     measured = shipped_result(registry)
 
     def rerun_label(n_epochs: float, n_seeds: float) -> str:
         """The Rerun button says how long the sliders' run takes, scaled from the shipped run's measured speed."""
         cfg = lab.PurityConfig(epochs=int(n_epochs), kmeans_seeds=int(n_seeds))
-        need = lab.rerun_seconds(cfg, measured)
-        took = "" if need is None else f"about {need / 60:.0f} min at the shipped run's speed; "
-        return f"Rerun ({took}stops at the {settings.train_seconds / 60:g}-min cap)"
+        need, cap = lab.rerun_seconds(cfg, measured), settings.train_seconds
+        if need is None:
+            return f"Rerun (stops at the {duration(cap)} cap)"
+        late = f" (the {duration(cap)} cap stops it first)" if need > cap else ""
+        return f"Rerun: about {duration(need)} at the shipped run's speed{late}"
 
     cfg0 = lab.PurityConfig(epochs=lab.fitting_epochs(measured, settings.train_seconds))
     with gr.Row():
-        epochs = gr.Slider(1, 60, value=cfg0.epochs, step=1, label="Epochs per condition")
-        seeds = gr.Slider(1, 10, value=cfg0.kmeans_seeds, step=1, label="k-means seeds")
-        rerun = gr.Button(rerun_label(cfg0.epochs, cfg0.kmeans_seeds), variant="primary", elem_id="lab-rerun")
-        stop = gr.Button("Stop", elem_id="lab-stop")
-        restore = gr.Button("Restore shipped results", elem_id="lab-restore")
+        with gr.Column(scale=2):
+            with gr.Row():
+                epochs = gr.Slider(1, 60, value=cfg0.epochs, step=1, label="Epochs per condition", elem_id="lab-epochs")
+                seeds = gr.Slider(1, 10, value=cfg0.kmeans_seeds, step=1, label="k-means seeds", elem_id="lab-seeds")
+        with gr.Column(scale=1, min_width=200):
+            rerun = gr.Button(rerun_label(cfg0.epochs, cfg0.kmeans_seeds), variant="primary", elem_id="lab-rerun")
+            stop = gr.Button("Stop", elem_id="lab-stop")
+        with gr.Column(scale=1, min_width=200):
+            show = gr.Button("Show the rerun in the table", interactive=False, elem_id="lab-show-rerun")
+            restore = gr.Button("Restore shipped results", elem_id="lab-restore")
     for slider in (epochs, seeds):
         slider.change(rerun_label, [epochs, seeds], rerun, api_name=False, show_progress="hidden")
 
+    # A rerun fills its own outputs, below: the table above keeps the shipped run until the user chooses to show a
+    # finished rerun there. The finished rerun is kept per session (gr.State), never shared between visitors.
+    finished = gr.State(None)
+    with gr.Column(visible=False, elem_id="lab-rerun-group") as rerun_group:
+        gr.Markdown("### Rerun\nA fresh run of the experiment, on a copy: the results above stay as they are.")
+        rerun_ids = ("lab-rerun-table", "lab-rerun-reading", "lab-rerun-plot", "lab-rerun-status")
+        blank = (purity_table([]), reading_markdown(None), purity_curves({}), "")
+        rerun_outputs = purity_view(rerun_ids, "This rerun's purity, beside the article's (MNIST)", blank)
+
     @user_errors
     def rerun_purity(n_epochs: float, n_seeds: float):
-        """Train the four nets and cluster them afresh, streaming every epoch and every finished row."""
+        """Train the four nets and cluster them afresh, streaming every epoch and every finished row into the rerun's
+        own table, reading, curves and status line."""
         number(n_epochs, "epochs per condition", 1, 60, whole=True)
         number(n_seeds, "k-means seeds", 1, 10, whole=True)
         cfg = lab.PurityConfig(epochs=int(n_epochs), kmeans_seeds=int(n_seeds))
+        need = lab.rerun_seconds(cfg, measured)
+        eta = "" if need is None else f", about {duration(need)} at the shipped run's speed"
+        yield *blank[:3], f"Rerun: starting{eta}.", None, gr.Button(interactive=False)
         for step in lab.run_purity(cfg, seconds=settings.train_seconds):  # shares the CPU like a live job
             yield (
                 purity_table(step.rows),
                 reading_markdown(lab.reading(step.rows)),
                 purity_curves(step.history),
-                f"Rerun: {step.message}",
+                rerun_progress(cfg, step, measured),
+                step.result,
+                gr.Button(interactive=step.result is not None),
             )
 
+    def reveal():
+        return gr.Column(visible=True)
+
+    rerun.click(reveal, None, rerun_group, api_name=False, queue=False, show_progress="hidden")  # even when queued
     run_event = rerun.click(
-        rerun_purity, [epochs, seeds], [table, read, curves, status], api_name="purity", concurrency_limit=1
+        rerun_purity, [epochs, seeds], [*rerun_outputs, finished, show], api_name="purity", concurrency_limit=1
     )
 
     def stopped() -> str:
-        return (
-            "Rerun stopped: the table shows the conditions it had finished. **Restore shipped results** brings back "
-            "the shipped run."
-        )
+        return "**Rerun stopped.** The table above is unchanged; this one shows the conditions the rerun had finished."
 
-    stop.click(stopped, None, status, cancels=[run_event], api_name=False)
+    stop.click(stopped, None, rerun_outputs[3], cancels=[run_event], api_name=False)
+
+    def show_rerun(result: dict | None):
+        """This session's finished rerun in the main table, reading, curves and provenance line."""
+        if result is None:
+            raise gr.Error("no finished rerun in this session yet: press Rerun and let it finish")
+        return *view(result), rerun_note(result)
+
+    show.click(show_rerun, finished, [table, read, curves, status], api_name=False)
 
     def restore_shipped():
-        """The shipped run again, whatever a rerun left in the table (always one click away during a lecture)."""
+        """The shipped run again, whatever the table shows (always one click away during a lecture)."""
         return shipped(registry)
 
-    restore.click(restore_shipped, None, [table, read, curves, status], api_name=False, cancels=[run_event])
+    restore.click(restore_shipped, None, [table, read, curves, status], api_name=False)
 
     @user_errors
     def score_anomaly(name: str | None):
@@ -241,7 +340,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         df = pd.DataFrame(hist_rows)
         return df, anomaly_markdown(a), zoom(a.worst)
 
-    gr.Markdown(ANOMALY_INTRO)
+    gr.Markdown(ANOMALY_INTRO, elem_classes=["explain"])
     names = sorted(registry.names(lab.ANOMALY_TASK))
     choices = [(f"digit {registry.entry(n).card.get('data', {}).get('without_class', '?')} left out", n) for n in names]
     first = names[0] if names else None
@@ -282,7 +381,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     show_on_arrival(demo, scores_on_arrival, [hist, summary, worst])
 
-    gr.Markdown(PCA_INTRO)
+    gr.Markdown(PCA_INTRO, elem_classes=["explain"])
     with gr.Row():
         with gr.Column(scale=1):
             k = gr.Slider(1, 32, value=8, step=1, label="k (code size = principal components)", elem_id="lab-pca-k")
