@@ -46,10 +46,13 @@ def client(weights):
 
 
 def arrival_scores(weights) -> tuple:
-    """What the Lab tab shows on arrival: its page-load event, called as a page load calls it."""
+    """What the Lab tab shows on arrival: its page-load event, called as a page load from a plain address (no link
+    to a view) calls it; the four controls stay as they are."""
     demo = app.build_app(registry.Registry(weights))
     (event,) = [d for d in demo.fns.values() if ("load" in {t[1] for t in d.targets}) and d.name == "scores_on_arrival"]
-    return event.fn()
+    *controls, hist, summary, worst = event.fn(None)
+    assert len(controls) == 4 and all(c == gr.skip() for c in controls)
+    return hist, summary, worst
 
 
 def test_the_first_detectors_scores_show_when_the_page_opens(tmp_path):

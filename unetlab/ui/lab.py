@@ -232,16 +232,18 @@ def purity_view(ids: tuple[str, str, str, str], label: str, value: tuple) -> tup
         y="held-out MSE",
         color="condition",
         title="Reconstruction loss per epoch: skips reconstruct well, bottleneck or not",
+        x_axis_format="d",  # whole epochs
         height=300,
         elem_id=ids[2],
     )
     return table, read, curves, status
 
 
-def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> None:
-    """The tab's layout and events. demo: the app, whose page load shows the first detector's scores."""
+def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) -> dict[str, gr.components.Component]:
+    """The tab's layout and events. demo: the app, whose page load shows the first detector's scores. Returns the
+    controls a link to the view sets."""
     gr.Markdown("## Lab: the classic autoencoder experiments")
-    with gr.Accordion("How to use this tab in a lecture", open=False, elem_id="lab-lecture"):
+    with gr.Accordion("How to use this tab in a lecture", open=False, elem_id="lab-lecture", elem_classes=["explain"]):
         gr.Markdown(LECTURE)
     gr.Markdown(PURITY_INTRO, elem_classes=["explain"])
     label = "Weighted purity of k-means on the latent features: ours (digits) beside the article's (MNIST)"
@@ -372,14 +374,12 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     score.click(score_anomaly, model, [hist, summary, worst], api_name="anomaly")
     model.change(score_anomaly, model, [hist, summary, worst], api_name=False)  # picking a detector scores it
 
-    def scores_on_arrival():
-        """The first detector's scores show when the page opens, like the shipped purity table."""
+    def scores_on_arrival(detector: str | None, **_):
+        """The view's detector's scores show when the page opens, like the shipped purity table."""
         try:
-            return score_anomaly(first)
+            return score_anomaly(detector)
         except gr.Error as e:
             return None, str(e), None
-
-    show_on_arrival(demo, scores_on_arrival, [hist, summary, worst])
 
     gr.Markdown(PCA_INTRO, elem_classes=["explain"])
     with gr.Row():
@@ -415,3 +415,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         return pca_markdown(c), df, zoom(c.grid, 2 * ZOOM)
 
     compare.click(compare_pca, k, [pca_text, angles, pca_grid], api_name="pca")
+
+    controls = {"epochs": epochs, "seeds": seeds, "detector": model, "k": k}
+    show_on_arrival(demo, scores_on_arrival, [hist, summary, worst], "lab", controls)
+    return controls
