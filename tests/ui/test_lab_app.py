@@ -109,10 +109,37 @@ def test_a_rerun_writes_only_to_its_own_outputs(weights):
     ids = {c.elem_id for c in rerun.outputs}
     assert not ids & SHIPPED_OUTPUTS and {"lab-rerun-table", "lab-rerun-status"} <= ids
     assert any(isinstance(c, gr.State) for c in rerun.outputs)
-    assert not {c.elem_id for c in event(demo, "stopped").outputs} & SHIPPED_OUTPUTS
+    assert not {c.elem_id for c in event(demo, "ask_stop").outputs} & SHIPPED_OUTPUTS
     # only Show and Restore write to the shipped outputs, and Restore is not tied to a rerun
     writers = {d.name for d in demo.fns.values() if {c.elem_id for c in d.outputs} & SHIPPED_OUTPUTS}
     assert writers == {"show_rerun", "restore_shipped"}
+
+
+class Visitor:
+    """What a gr.Request gives the Lab's events: the browser tab's session."""
+
+    def __init__(self, session_hash: str):
+        self.session_hash = session_hash
+
+
+def test_stop_ends_this_sessions_rerun_and_no_one_elses(weights):
+    """Stop asks the rerun to end after its current batch; the rerun then says where it stopped. Another visitor's
+    Stop does nothing to it."""
+    demo = build(weights)
+    run, ask_stop = event(demo, "rerun_purity").fn, event(demo, "ask_stop").fn
+    steps = run(1, 1, Visitor("mine"))
+    assert next(steps)[3] == "Rerun: starting."
+    assert isinstance(ask_stop(Visitor("another")), type(gr.skip()))  # nothing of theirs runs
+    assert next(steps)[3].startswith("Rerun: condition 1 of 5")  # an epoch later: still running
+    assert ask_stop(Visitor("mine")).startswith("**Stopping the rerun**")
+    rest = list(steps)  # condition 1's row (its training was over), then the stop, before condition 2 trains
+    assert len(rest) == 2 and rest[-1][3].startswith("**Rerun: stopped after 1 of 4 conditions")
+    assert rest[-1][4] is None  # no finished rerun to show
+    # a rerun still waiting in the queue (another session's holds the one slot) is cancelled by Stop
+    event(demo, "rerun_purity").validator(Visitor("mine"), 1, 1)  # what Gradio runs as the rerun is submitted
+    assert ask_stop(Visitor("mine")).startswith("**Stopping the rerun**")
+    (only,) = list(run(1, 1, Visitor("mine")))
+    assert only[3] == "**Rerun stopped** before it started."
 
 
 def test_show_a_finished_rerun_then_restore_the_shipped_run():

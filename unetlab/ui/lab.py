@@ -6,7 +6,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from unetlab import lab
+from unetlab import lab, live
 from unetlab.registry import Registry
 from unetlab.settings import Settings
 from unetlab.ui.common import number, show_on_arrival, user_errors
@@ -284,38 +284,73 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         blank = (purity_table([]), reading_markdown(None), purity_curves({}), "")
         rerun_outputs = purity_view(rerun_ids, "This rerun's purity, beside the article's (MNIST)", blank)
 
+    # Stop asks the rerun to end after its current batch, and the rerun ends itself with a last "stopped" step: the
+    # Lab's own Stop bookkeeping, by session, as Live training's (live.Stops). Gradio's cancels= is not used: a
+    # rerun cancelled while a step was computing went on with that step, and a rerun started next failed.
+    stops = live.Stops()
+
     @user_errors
-    def rerun_purity(n_epochs: float, n_seeds: float):
+    def rerun_purity(n_epochs: float, n_seeds: float, request: gr.Request):
         """Train the four nets and cluster them afresh, streaming every epoch and every finished row into the rerun's
         own table, reading, curves and status line."""
         number(n_epochs, "epochs per condition", 1, 60, whole=True)
         number(n_seeds, "k-means seeds", 1, 10, whole=True)
         cfg = lab.PurityConfig(epochs=int(n_epochs), kmeans_seeds=int(n_seeds))
-        need = lab.rerun_seconds(cfg, measured)
-        eta = "" if need is None else f", about {duration(need)} at the shipped run's speed"
-        yield *blank[:3], f"Rerun: starting{eta}.", None, gr.Button(interactive=False)
-        for step in lab.run_purity(cfg, seconds=settings.train_seconds):  # shares the CPU like a live job
-            yield (
-                purity_table(step.rows),
-                reading_markdown(lab.reading(step.rows)),
-                purity_curves(step.history),
-                rerun_progress(cfg, step, measured),
-                step.result,
-                gr.Button(interactive=step.result is not None),
-            )
+        session = request.session_hash if request is not None else ""
+        flag = stops.start(session)
+        if flag is None:  # Stop was pressed while it waited in the queue
+            yield gr.skip(), gr.skip(), gr.skip(), "**Rerun stopped** before it started.", gr.skip(), gr.skip()
+            return
+        try:
+            need = lab.rerun_seconds(cfg, measured)
+            eta = "" if need is None else f", about {duration(need)} at the shipped run's speed"
+            yield *blank[:3], f"Rerun: starting{eta}.", None, gr.Button(interactive=False)
+            for step in lab.run_purity(cfg, stop=flag.is_set, seconds=settings.train_seconds):  # like a live job
+                yield (
+                    purity_table(step.rows),
+                    reading_markdown(lab.reading(step.rows)),
+                    purity_curves(step.history),
+                    rerun_progress(cfg, step, measured),
+                    step.result,
+                    gr.Button(interactive=step.result is not None),
+                )
+        finally:
+            stops.end(session, flag)
+
+    def queued(request: gr.Request, *values):
+        """Runs as a rerun is submitted, before it waits for the one rerun slot: notes when, so that this session's
+        Stop from now on cancels it (live.Stops.queued). Gradio's validator hook: it finds nothing wrong. (Gradio
+        passes a gr.Request only to a positional parameter, hence first.)"""
+        if request is not None and request.session_hash:
+            stops.queued(request.session_hash)
+        return [gr.validate(True, "") for _ in values]
 
     def reveal():
         return gr.Column(visible=True)
 
     rerun.click(reveal, None, rerun_group, api_name=False, queue=False, show_progress="hidden")  # even when queued
-    run_event = rerun.click(
-        rerun_purity, [epochs, seeds], [*rerun_outputs, finished, show], api_name="purity", concurrency_limit=1
+    rerun.click(
+        rerun_purity,
+        [epochs, seeds],
+        [*rerun_outputs, finished, show],
+        api_name="purity",
+        concurrency_limit=1,
+        validator=queued,
     )
 
-    def stopped() -> str:
-        return "**Rerun stopped.** The table above is unchanged; this one shows the conditions the rerun had finished."
+    def ask_stop(request: gr.Request):
+        """Stop this session's rerun after its current batch (it then says so), or cancel it while it waits."""
+        if not stops.request(request.session_hash if request is not None else ""):
+            return gr.skip()  # nothing of this session's to stop
+        return "**Stopping the rerun** after its current batch. The table above is unchanged."
 
-    stop.click(stopped, None, rerun_outputs[3], cancels=[run_event], api_name=False)
+    stop.click(ask_stop, None, rerun_outputs[3], api_name=False)
+
+    def forget_stops(request: gr.Request):
+        """A closed browser tab's Stop times go with it."""
+        stops.forget(request.session_hash)
+
+    demo.unload(forget_stops)
 
     def show_rerun(result: dict | None):
         """This session's finished rerun in the main table, reading, curves and provenance line."""
