@@ -42,7 +42,7 @@ def test_projector_mode_fits_the_key_comparison_on_1280x720(projector):
         assert inside_screen(page, element), element
     assert page.locator(".explain").first.is_hidden()  # the explanations are folded away
     big = float(page.locator("#recon-scores p").first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)"))
-    save_screenshot(page, "projector-reconstruction")
+    save_screenshot(page, "projector-reconstruction", full_page=False)
 
     page.locator("#unetlab-projector input").uncheck()  # back to the normal page
     page.wait_for_function("() => !document.body.classList.contains('unetlab-projector')")
@@ -50,6 +50,27 @@ def test_projector_mode_fits_the_key_comparison_on_1280x720(projector):
     assert big >= 1.2 * normal
     assert not inside_screen(page, "#recon-err-skip")  # the normal page scrolls
     assert page.locator(".explain").first.is_visible()
+
+
+KEY = {  # each tab's key comparison: what must fit one 1280x720 screen in projector mode
+    "Colorize": ("#color-canvas", "#color-result", "#color-other"),
+    "Latent": ("#latent-a", "#latent-b", "#latent-t", "#latent-frame", "#latent-frame-ae", "#latent-run"),
+    "Lab": ("#lab-purity", "#lab-reading table"),
+    "Diffusion": ("#diff-eps", "#diff-x0", "#diff-scrub", "#diff-run"),
+    "Live training": ("#live-start", "#live-grid-a", "#live-grid-b"),
+}
+
+
+def test_every_tabs_key_comparison_fits_in_projector_mode(projector):
+    page = projector
+    wait_for_text(page, "#recon-scores", "The skips gain")
+    for tab, elements in KEY.items():
+        page.get_by_role("tab", name=tab).click()
+        page.locator(elements[-1]).first.wait_for(state="visible", timeout=30_000)
+        time.sleep(3)  # its result on arrival
+        for element in elements:
+            assert inside_screen(page, element), f"{tab}: {element}"
+        save_screenshot(page, f"projector-{tab.split()[0].lower()}", full_page=False)
 
 
 def test_a_16x16_upload_fills_its_panels_with_crisp_pixels(page, tmp_path):

@@ -93,6 +93,10 @@ def build(
                 [(label, key) for key, label in live.CHOICES.items()], value="unet", label="Model", elem_id="live-model"
             )
             dataset = gr.Radio(list(live.DATASETS), value="digits", label="Data", elem_id="live-dataset")
+            with gr.Row():  # near the top: a lecture needs only model, data and Start
+                start = gr.Button("Start", variant="primary", elem_id="live-start")
+                stop = gr.Button("Stop", variant="stop", elem_id="live-stop")
+                reset = gr.Button("Reset", elem_id="live-reset")
             files = gr.File(
                 label="Your images: a zip, or several image files (Data: upload)",
                 file_count="multiple",
@@ -118,10 +122,6 @@ def build(
                 with gr.Row():
                     codebook = gr.Slider(4, 512, value=64, step=4, label="VQ-VAE: codebook size")
                     commitment = gr.Number(0.25, label="VQ-VAE: commitment cost", minimum=0)
-            with gr.Row():
-                start = gr.Button("Start", variant="primary", elem_id="live-start")
-                stop = gr.Button("Stop", variant="stop", elem_id="live-stop")
-                reset = gr.Button("Reset", elem_id="live-reset")
         with gr.Column(scale=2):
             info = gr.HTML(elem_id="live-status")
             with gr.Row():
