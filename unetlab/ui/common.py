@@ -129,7 +129,8 @@ def show_on_arrival(
 
     on_arrival.__name__ = compute.__name__  # the event is named after compute (not functools.wraps: Gradio would
     # read compute's signature through __wrapped__, and pass no request)
-    demo.load(on_arrival, None, [*controls.values(), *outputs], api_name=False)
+    # the progress shows on the results only, not on the controls a link may set
+    demo.load(on_arrival, None, [*controls.values(), *outputs], api_name=False, show_progress_on=outputs or None)
 
 
 SEEDS = (0, 2**32 - 1)  # what numpy and torch both accept (the CLI's --seed too)
