@@ -167,7 +167,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         steps = gr.Slider(1, 1000, value=50, step=1, label="Steps", elem_id="diff-steps")
         guidance = gr.Slider(0, 8, value=1.0, step=0.5, label="Guidance scale", elem_id="diff-guidance")
         eta = gr.Slider(0, 1, value=0.0, step=0.1, label="η (DDIM noise)", elem_id="diff-eta")
-        seed = gr.Number(0, precision=0, label="Seed", minimum=SEEDS[0], maximum=SEEDS[1], elem_id="diff-seed")
+        seed = gr.Number(0, precision=0, label="Seed", elem_id="diff-seed")
     with gr.Row():
         eps_model = gr.Dropdown(eps_names, value=eps0, label="ε-prediction model", elem_id="diff-eps-model")
         x0_model = gr.Dropdown(x0_names, value=x00, label="x0-prediction model", elem_id="diff-x0-model")

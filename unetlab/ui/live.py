@@ -110,7 +110,7 @@ def build(
             with gr.Row():
                 lr = gr.Number(3e-3, label="Learning rate", minimum=0)
                 width = gr.Slider(4, 32, value=8, step=4, label="Width (first layer's channels)")
-                seed = gr.Number(0, precision=0, label="Seed", minimum=0, maximum=2**32 - 1)
+                seed = gr.Number(0, precision=0, label="Seed")
             with gr.Accordion("Variant settings", open=False):
                 with gr.Row():
                     noise = gr.Radio(list(live.NOISES), value="gaussian", label="Denoising AE: noise")
