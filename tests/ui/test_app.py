@@ -215,3 +215,18 @@ def test_reconstruction_says_when_an_upload_is_unlike_a_models_data():
     assert len(notes) == 2 and "grey model" in notes[0] and "luma" in notes[0] and "small digits" in notes[1]
     assert mismatch_notes(reg, grey_photo, ["live-grey"]) == [notes[1]]  # no colour to lose
     assert mismatch_notes(reg, photo, ["recon-skip"]) == []
+
+
+def test_loss_plots_name_series_by_role_and_tick_whole_epochs():
+    """A LinePlot keeps the colour legend of its first data: the Reconstruction curves are named by side, not by
+    model (a live model's curves were never drawn), and every plot over epochs or steps ticks whole numbers."""
+    import app
+    from unetlab.ui.reconstruct import loss_curves
+
+    reg = registry.Registry(Settings().weights)
+    df = loss_curves(reg, {"without skips": "recon-noskip", "with skips": "recon-skip"})
+    assert set(df["model"]) == {f"{s}: {c}" for s in ("without skips", "with skips") for c in ("train", "held-out")}
+    demo = app.build_app(reg)
+    plots = [b for b in demo.blocks.values() if isinstance(b, gr.LinePlot) and b.x in ("epoch", "step")]
+    assert len(plots) == 5  # Reconstruction, the Lab's shipped and rerun purity curves, Diffusion bands, Live training
+    assert all(p.x_axis_format == "d" for p in plots)

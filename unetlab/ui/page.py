@@ -37,7 +37,7 @@ body.{PROJECTOR_CLASS} .gradio-container .prose h2 {{ font-size: 21px; margin: 0
 body.{PROJECTOR_CLASS} .gradio-container .prose :is(td, th) {{ padding: 3px 10px; }}
 """
 
-# Images shown larger than they are (digits, small uploads) are drawn with nearest-neighbour pixels, exact and
+# Images shown at more than 1.2x their size (digits, small uploads) are drawn with nearest-neighbour pixels, exact and
 # sharp; larger ones smoothly. Decided as each image loads (load events do not bubble: listen in the capture phase).
 HEAD = """
 <script>
@@ -45,7 +45,7 @@ document.addEventListener("load", (event) => {
   const img = event.target;
   if (!(img instanceof HTMLImageElement) || !img.naturalWidth) return;
   const scale = Math.min(img.clientWidth / img.naturalWidth, img.clientHeight / img.naturalHeight);
-  img.classList.toggle("unetlab-crisp", scale > 1.5);
+  img.classList.toggle("unetlab-crisp", scale > 1.2);
 }, true);
 </script>
 """
