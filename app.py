@@ -33,7 +33,7 @@ from unetlab.ui import (  # noqa: E402
 TITLE = "unetlab: the U-Net seen as an autoencoder"
 
 
-TABS = {  # label -> id in links (?tab=...), and the module that builds it
+TABS = {  # label -> id in links (?tab=...), and the module that builds it (Live training also takes the Stops)
     "Reconstruction": ("reconstruction", reconstruct),
     "Colorize": ("colorize", colorize),
     "Latent": ("latent", latent),
@@ -67,7 +67,7 @@ def build_app(reg: registry.Registry, settings: Settings = Settings(), memory: B
         with gr.Tabs(elem_id="unetlab-tabs") as tabs:
             for label, (tab_id, module) in TABS.items():
                 with gr.Tab(label, id=tab_id):
-                    controls[tab_id] = module.build(reg, demo, settings) or {}
+                    controls[tab_id] = module.build(reg, demo, settings)
             with gr.Tab("Live training", id="training"):
                 controls["training"] = live.build(reg, demo, stops, settings)
 

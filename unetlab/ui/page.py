@@ -2,8 +2,9 @@
 their size, projector mode) and the projector toggle. app.launch passes CSS and HEAD to Gradio.
 
 Projector mode is for a lecture hall: larger text, the explanations folded away (every tab marks them with
-elem_classes=["explain"]), and the tab's key comparison (its elements with elem_classes=["key"]) sized so that it fits
-a 1280x720 screen. It is a class on the page's <body>, set by the toggle or a link's ?projector=1 (ui/links.py).
+elem_classes=["explain"]), and the tab's key comparison sized so that it fits a 1280x720 screen (its image panels
+have elem_classes=["key-image"], an upload ["key-input"]). It is a class on the page's <body>, set by the toggle
+or a link's ?projector=1 (ui/links.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ CSS = f"""
 .gradio-container .image-container img {{ object-fit: contain; }}
 .gradio-container img.unetlab-crisp {{ image-rendering: pixelated; }}
 /* Headings inside a group (no padding of its own) sit off its edge, like every other block's text. */
-.gradio-container .gr-group > .styler > .block > div > .prose,
 .gradio-container .gr-group .hide-container .prose {{ padding: 6px 10px 0; }}
 
 /* Projector mode: larger text, explanations folded away, the key comparison above the fold. */
