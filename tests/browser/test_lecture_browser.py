@@ -131,3 +131,12 @@ def test_a_link_with_a_wrong_value_says_so_and_opens_the_rest(browser, request):
     time.sleep(0.5)
     assert page.get_by_role("tab", name="Reconstruction").get_attribute("aria-selected") == "true"
     page.close()
+
+
+def test_a_heading_inside_a_group_sits_off_its_edge(page):
+    """Headings in a group (no padding of its own) sat flush against its left edge."""
+    page.get_by_role("tab", name="Latent").click()
+    heading = page.get_by_role("heading", name="Samples from the prior")
+    heading.wait_for(timeout=30_000)
+    pad = heading.evaluate("h => parseFloat(getComputedStyle(h.closest('.prose')).paddingLeft)")
+    assert pad >= 8

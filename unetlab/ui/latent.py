@@ -286,7 +286,9 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         )
     with gr.Accordion("The reparameterisation trick, β, and why the plain AE has holes", open=False):
         gr.Markdown(EXPLANATION, elem_classes=["explain"])
-    with gr.Accordion("How to use this tab in a lecture", open=False, elem_id="latent-lecture"):
+    with gr.Accordion(
+        "How to use this tab in a lecture", open=False, elem_id="latent-lecture", elem_classes=["explain"]
+    ):
         gr.Markdown(LECTURE)
 
     walk = gr.State(None)
