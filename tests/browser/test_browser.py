@@ -53,6 +53,8 @@ def wait_for_text(page, selector: str, text: str, timeout: float = 60_000) -> No
 
 
 def test_reconstruction_example_click(page):
+    # the result on arrival first: on a cold server a late arrival can still replace a photo clicked before it came
+    wait_for_text(page, "#recon-scores", "on this 600x400 image")
     page.locator("#recon-examples button.gallery-item").first.click()  # chelsea
     wait_for_text(page, "#recon-scores", "on this 451x300 image")
     assert "with skips (recon-skip)" in page.locator("#recon-scores").inner_text()

@@ -12,7 +12,6 @@ import pytest
 
 from tests.browser.conftest import app_in_chromium, new_page
 from tests.browser.test_browser import not_blank, save_screenshot, shown_image
-from unetlab import data
 
 PORT = 7905
 
@@ -63,8 +62,9 @@ def test_train_compare_stop_and_use_in_reconstruction(page, browser):
     skip = page.get_by_label("Model with skips")
     skip.click()  # opening the list refreshes it from the registry
     page.get_by_role("option", name="live-unet-skip-digits").click()
-    page.locator("#recon-input input[type=file]").set_input_files(data.heldout_photo_paths()["coffee"])
+    # picking it re-runs on the photo the tab holds (coffee); wait until that run has ended, not just its text
     page.locator("#recon-scores").filter(has_text="with skips (live-unet-skip-digits)").wait_for(timeout=60_000)
+    page.locator("#recon-skip .pending, #recon-skip .generating").first.wait_for(state="detached", timeout=60_000)
     assert not_blank(shown_image(page, "#recon-skip"))
 
     # private: another browser tab (another session) does not see it; closing this tab deletes its files

@@ -246,6 +246,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         return "[]", None, None, [], *run_colorize(img, name, name_other, "[]", request)
 
     new_image_outputs = [hints, selected, palette, suggestions, *outputs]
+    on_new_photo(upload, on_new_image, [upload, model, other], new_image_outputs)
 
     def example_colourised(model: str | None, other: str | None):
         """The photo the input holds on arrival, through the view's models, no hints (nothing if one is missing)."""
@@ -255,8 +256,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             return "[]", None, None, [], None, None, None, None, None, None, str(e)
 
     controls = {"model": model, "other": other}
-    on_arrival = show_on_arrival(demo, example_colourised, new_image_outputs, "colorize", controls)
-    on_new_photo(upload, on_new_image, [upload, model, other], new_image_outputs, cancels=[on_arrival])
+    show_on_arrival(demo, example_colourised, new_image_outputs, "colorize", controls)
 
     @user_errors
     def new_model(img, name, name_other, hint_json, request: gr.Request, progress=gr.Progress()):

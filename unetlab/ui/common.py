@@ -93,14 +93,11 @@ def heldout_photo_input(
     return upload
 
 
-def on_new_photo(upload: UploadImage, fn: Callable, inputs: list, outputs: list, cancels: list | None = None) -> None:
+def on_new_photo(upload: UploadImage, fn: Callable, inputs: list, outputs: list) -> None:
     """Run fn once each time the user puts a photo in (upload, paste, an example click) or removes it. Not on
-    `change`: Gradio fires it twice when an upload replaces a photo, and the tab would run twice. cancels: events
-    the user's photo overrides (the result on arrival, if it is still computing)."""
-    upload.input(fn, inputs, outputs, api_name=False, cancels=cancels)
+    `change`: Gradio fires it twice when an upload replaces a photo, and the tab would run twice."""
+    upload.input(fn, inputs, outputs, api_name=False)
     upload.examples.load_input_event.then(fn, inputs, outputs, api_name=False)
-    if cancels:  # on its own event: a .then() that runs fn and also cancels never starts
-        upload.examples.load_input_event.then(None, None, None, api_name=False, cancels=cancels)
 
 
 def show_on_arrival(
@@ -109,15 +106,13 @@ def show_on_arrival(
     outputs: list,
     tab: str | None = None,
     controls: links.Controls | None = None,
-):
+) -> None:
     """What a tab shows when its page opens: compute(**values) runs at the first page load, with every control's
     value by its key, not while the app is built (so building runs no model), and every later visitor gets the same
     result at once. compute handles its own errors (a missing model: empty outputs, the buttons then say why).
 
     A link to a view (ui/links.py: ?<tab>.<key>=value) sets the tab's controls first, and compute runs for the
-    linked values (not cached); a value the link gets wrong is left out, with a warning that says so. Returns the
-    load event: a photo the user puts in before it ends cancels it (on_new_photo), so a late arrival never
-    overwrites the user's result."""
+    linked values (not cached); a value the link gets wrong is left out, with a warning that says so."""
     controls = controls or {}
     result: list = []
 
@@ -135,7 +130,7 @@ def show_on_arrival(
     on_arrival.__name__ = compute.__name__  # the event is named after compute (not functools.wraps: Gradio would
     # read compute's signature through __wrapped__, and pass no request)
     # the progress shows on the results only, not on the controls a link may set
-    return demo.load(on_arrival, None, [*controls.values(), *outputs], api_name=False, show_progress_on=outputs or None)
+    demo.load(on_arrival, None, [*controls.values(), *outputs], api_name=False, show_progress_on=outputs or None)
 
 
 SEEDS = (0, 2**32 - 1)  # what numpy and torch both accept (the CLI's --seed too)

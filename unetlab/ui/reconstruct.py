@@ -201,6 +201,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         outputs."""
         return (None, None, None, None, "") if img is None else reconstruct(img, name_noskip, name_skip, request)
 
+    on_new_photo(upload, on_new_image, [upload, noskip, skip], shown)
     for dd in (noskip, skip):
         dd.input(on_new_image, [upload, noskip, skip], shown, api_name=False, trigger_mode="always_last")
         dd.change(models_shown, [noskip, skip], [out_noskip, out_skip, plot], api_name=False, show_progress="hidden")
@@ -213,8 +214,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             return None, None, None, None, str(e)
 
     controls = {"noskip": noskip, "skip": skip}
-    on_arrival = show_on_arrival(demo, example_reconstructed, shown, "reconstruction", controls)
-    on_new_photo(upload, on_new_image, [upload, noskip, skip], shown, cancels=[on_arrival])
+    show_on_arrival(demo, example_reconstructed, shown, "reconstruction", controls)
 
     def refresh(skips: bool, request: gr.Request):
         """Models registered since the page loaded (this session's live training) appear when the list opens."""
