@@ -133,6 +133,19 @@ def show_on_arrival(
     demo.load(on_arrival, None, [*controls.values(), *outputs], api_name=False, show_progress_on=outputs or None)
 
 
+def noting_queued(stops) -> Callable:
+    """A Gradio validator for a Stop-able job (a live.Stops'): it runs as the job is submitted, before it waits for
+    its slot, and notes when, so that this session's Stop from now on cancels it (live.Stops.queued). It finds
+    nothing wrong. (Gradio passes a gr.Request only to a positional parameter, hence first.)"""
+
+    def queued(request: gr.Request, *values):
+        if request is not None and request.session_hash:
+            stops.queued(request.session_hash)
+        return [gr.validate(True, "") for _ in values]
+
+    return queued
+
+
 SEEDS = (0, 2**32 - 1)  # what numpy and torch both accept (the CLI's --seed too)
 
 

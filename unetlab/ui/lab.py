@@ -9,7 +9,7 @@ import pandas as pd
 from unetlab import lab, live
 from unetlab.registry import Registry
 from unetlab.settings import Settings
-from unetlab.ui.common import number, show_on_arrival, user_errors
+from unetlab.ui.common import noting_queued, number, show_on_arrival, user_errors
 
 ZOOM = 4  # digits are 32x32 (PCA: 8x8, zoomed 4x more): each pixel shown as a ZOOM x ZOOM block
 
@@ -317,13 +317,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         finally:
             stops.end(session, flag)
 
-    def queued(request: gr.Request, *values):
-        """Runs as a rerun is submitted, before it waits for the one rerun slot: notes when, so that this session's
-        Stop from now on cancels it (live.Stops.queued). Gradio's validator hook: it finds nothing wrong. (Gradio
-        passes a gr.Request only to a positional parameter, hence first.)"""
-        if request is not None and request.session_hash:
-            stops.queued(request.session_hash)
-        return [gr.validate(True, "") for _ in values]
+    queued = noting_queued(stops)  # a job waiting for its slot can be stopped too
 
     def reveal():
         return gr.Column(visible=True)

@@ -7,7 +7,7 @@ import gradio as gr
 from unetlab import images, live, tasks
 from unetlab.registry import Registry
 from unetlab.settings import Settings
-from unetlab.ui.common import SEEDS, number, session_registry, show_on_arrival, user_errors
+from unetlab.ui.common import SEEDS, noting_queued, number, session_registry, show_on_arrival, user_errors
 
 ZOOM = 3  # grids of 32x32 samples: each pixel shown as a 3x3 block
 
@@ -199,13 +199,7 @@ def build(
         if stops.request(request.session_hash if request is not None else ""):
             gr.Info("Stopping after the current batch (the model so far is kept), or before the job starts.")
 
-    def queued(request: gr.Request, *values):
-        """Runs as a job is submitted, before it waits for the one training slot: notes when, so that this
-        session's Stop from now on cancels it (live.Stops.queued). Gradio's validator hook: it finds nothing wrong.
-        (Gradio passes a gr.Request only to a positional parameter, hence first.)"""
-        if request is not None and request.session_hash:
-            stops.queued(request.session_hash)
-        return [gr.validate(True, "") for _ in values]
+    queued = noting_queued(stops)  # a job waiting for its slot can be stopped too
 
     slot = dict(concurrency_limit=1, concurrency_id="live-train", validator=queued)
 
