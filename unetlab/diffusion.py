@@ -30,7 +30,14 @@ if TYPE_CHECKING:  # diffusers is imported on first use: it would add seconds to
 SCHEDULERS = ("ddpm", "ddim")
 OnStep = Callable[[int, int], None]  # on_step(steps done, steps in all), after each sampling step: a progress bar
 LABEL_DROP = 0.1  # share of training prompts replaced by the null token, so one model is also unconditional
-CLASSIFIER = "digits-classifier"  # judges the samples (sample_accuracy in the diffusion models' cards)
+# dataset -> the classifier, trained on its real digits only, that judges samples (sample_accuracy in the cards)
+CLASSIFIERS = {"digits": "digits-classifier", "mnist": "mnist-classifier"}
+
+
+def classifier_for(dataset: str) -> str:
+    if dataset not in CLASSIFIERS:
+        raise ValueError(f"no classifier judges samples of {dataset!r}; datasets with one: {', '.join(CLASSIFIERS)}")
+    return CLASSIFIERS[dataset]
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -45,6 +52,8 @@ def predicted_x0(
     if prediction_type == "sample":
         return prediction
     abar = alphas_cumprod[t].view(-1, 1, 1, 1)
+    if prediction_type == "v_prediction":
+        return abar.sqrt() * x_t - (1 - abar).sqrt() * prediction  # Salimans & Ho 2022, section 4 and appendix D
     return (x_t - (1 - abar).sqrt() * prediction) / abar.sqrt()  # Ho et al. 2020, eq. 15
 
 
@@ -347,9 +356,10 @@ def models_predicting(reg: Registry, prediction_type: str) -> list[str]:
     return [n for n in reg.names("diffusion") if reg.entry(n).config.get("prediction_type") == prediction_type]
 
 
-def judge(reg: Registry) -> nn.Module | None:
-    """The digits classifier that judges samples (CLASSIFIER), or None where it is not registered."""
-    return reg.load(CLASSIFIER) if CLASSIFIER in reg.entries else None
+def judge(reg: Registry, dataset: str = "digits") -> nn.Module | None:
+    """The classifier that judges samples of `dataset` (CLASSIFIERS), or None where it is not registered."""
+    name = CLASSIFIERS.get(dataset)
+    return reg.load(name) if name in reg.entries else None
 
 
 @dataclass

