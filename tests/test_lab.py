@@ -151,6 +151,40 @@ def test_reading_agrees_with_itself_and_notices_differences():
     assert lab.reading(lab.SEED_ROWS[:2]) is None  # not all five rows in
 
 
+def seeded(rows: list[dict], per_seed: dict[tuple, list[float]]) -> list[dict]:
+    """The rows with per-training-seed means (the table's mean is theirs)."""
+    out = []
+    for r in rows:
+        means = per_seed.get((r.get("skip"), r.get("bottleneck")))
+        if means is None:
+            out.append(r)
+            continue
+        seeds = [{"seed": k, "purity_mean": m, "purities": [m]} for k, m in enumerate(means)]
+        out.append({**r, "purity_mean": float(np.mean(means)), "training_seeds": seeds})
+    return out
+
+
+def test_the_reading_counts_the_training_seeds_each_finding_holds_in():
+    """The article's table, three seeds. In seed 2, skip + bottleneck (0.50) beats no skip + no bottleneck (0.48):
+    "the worst of all five" fails there only. Every other finding holds in all three seeds."""
+    rows = seeded(
+        lab.SEED_ROWS,
+        {
+            (False, False): [0.51, 0.52, 0.48],
+            (False, True): [0.70, 0.69, 0.71],
+            (True, False): [0.53, 0.53, 0.52],
+            (True, True): [0.37, 0.38, 0.50],
+        },
+    )
+    r = lab.reading(rows)
+    assert r.seeds == 3 and [f.seeds_holding for f in r.findings] == [3, 3, 3, 2, 3]
+    assert [f.ours for f in r.findings] == [True] * 5  # with the means (0.417 is still the lowest)
+    assert len(r.robust) == 4 and r.findings[3] not in r.robust
+    assert lab.reading(lab.SEED_ROWS).seeds == 1  # no per-seed results: its own single seed
+    summary = lab.seeds_summary([{"purities": [0.5, 0.7]}, {"purities": [0.6, 0.6]}])
+    assert summary == {"purity_mean": 0.6, "purity_std": 0.0707, "train_seed_std": 0.0, "kmeans_std": 0.05}
+
+
 def test_the_reading_as_the_tab_shows_it():
     from unetlab.ui.lab import reading_markdown
 
@@ -160,6 +194,12 @@ def test_the_reading_as_the_tab_shows_it():
     text = reading_markdown(lab.reading(flipped))
     assert "**2 of 5 findings agree.**" in text and text.count("| **no** |") == 3
     assert "when all five rows" in reading_markdown(None)
+    rows = seeded(lab.SEED_ROWS, {(True, True): [0.37, 0.38, 0.50], (False, False): [0.51, 0.52, 0.48]})
+    rows = seeded(rows, {c: [lab.find(rows, *c)["purity_mean"]] * 3 for c in [(False, True), (True, False)]})
+    text = reading_markdown(lab.reading(rows))
+    assert "| training seeds |" in text and text.count("| 3 of 3 |") == 4 and text.count("| 2 of 3 |") == 1
+    assert "4 of 5 come out the same in each of the 3 training seeds' tables" in text
+    assert "8x8" not in text and "8x8" in reading_markdown(lab.reading(lab.SEED_ROWS), "digits")
 
 
 def test_cli_purity_shows_the_shipped_results(tmp_path, monkeypatch, capsys):
@@ -171,6 +211,13 @@ def test_cli_purity_shows_the_shipped_results(tmp_path, monkeypatch, capsys):
     assert out == {"rows": lab.SEED_ROWS}
     assert main(["purity"]) == 0
     assert "no skip, bottleneck" in capsys.readouterr().out
+    digits = [dict(r, purity_mean=0.25) for r in lab.SEED_ROWS]
+    lab.save_purity({"rows": digits}, tmp_path, "digits")  # the earlier table, in its own file
+    assert (tmp_path / "results" / "purity.json").is_file()
+    assert main(["purity", "--dataset", "digits", "--json"]) == 0
+    assert [r["purity_mean"] for r in json.loads(capsys.readouterr().out)["rows"]] == [0.25] * 5
+    assert main(["purity", "--json"]) == 0  # MNIST's stays the default
+    assert json.loads(capsys.readouterr().out) == {"rows": lab.SEED_ROWS}
 
 
 def test_cli_purity_errors(tmp_path, monkeypatch, capsys):
@@ -180,13 +227,18 @@ def test_cli_purity_errors(tmp_path, monkeypatch, capsys):
     assert err.count("\n") == 1 and "python -m unetlab purity --rerun --save" in err
     assert main(["purity", "--save"]) == 1
     assert "add --rerun" in capsys.readouterr().err
+    assert main(["purity", "--seeds", "2"]) == 1
+    assert "add --rerun" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["purity", "--dataset", "cifar"])
+    assert e.value.code == 2 and "invalid choice: 'cifar'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:  # refused by the parser, before any training
         main(["purity", "--rerun", "--epochs", "0"])
     assert e.value.code == 2 and "--epochs: must be between 1 and 500, got 0" in capsys.readouterr().err
 
 
 def test_cli_purity_overrides_never_replace_the_shipped_results(tmp_path, monkeypatch, capsys):
-    """--epochs or --seed is not the shipped run: --save writes runs/results/purity.json, not weights/'s."""
+    """--epochs or --seed is not the shipped run: --save writes runs/results/purity-mnist.json, not weights/'s."""
     shipped = lab.save_purity({"rows": lab.SEED_ROWS, "command": "shipped"}, tmp_path / "weights")
     before = shipped.read_bytes()
 
@@ -197,12 +249,15 @@ def test_cli_purity_overrides_never_replace_the_shipped_results(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     assert main(["purity", "--rerun", "--epochs", "1", "--save"]) == 0
     assert shipped.read_bytes() == before
-    assert json.loads((tmp_path / "runs" / lab.PURITY_FILE).read_text())["epochs"] == 1
+    assert json.loads((tmp_path / "runs" / lab.PURITY_FILES["mnist"]).read_text())["epochs"] == 1
     assert "--epochs differ from the shipped run: writing to runs/, not weights/" in capsys.readouterr().out
     assert main(["purity", "--rerun", "--seed", "2", "--save", "--out", "mine"]) == 0  # --out is obeyed
-    assert (tmp_path / "mine" / lab.PURITY_FILE).is_file() and shipped.read_bytes() == before
-    assert main(["purity", "--rerun", "--save"]) == 0  # the shipped run itself still goes to weights/
+    assert (tmp_path / "mine" / lab.PURITY_FILES["mnist"]).is_file() and shipped.read_bytes() == before
+    assert main(["purity", "--rerun", "--save", "--seeds", "3"]) == 0  # the shipped run's own settings: weights/
     assert json.loads(shipped.read_text())["epochs"] == lab.PurityConfig.epochs
+    # the digits run's own settings (40 epochs, one training seed) are its shipped run, and go to its own file
+    assert main(["purity", "--dataset", "digits", "--rerun", "--save", "--epochs", "40", "--seeds", "1"]) == 0
+    assert json.loads((tmp_path / "weights" / lab.PURITY_FILE).read_text())["epochs"] == 40
 
 
 def test_purity_stops_at_its_time_cap_and_says_so():
@@ -216,16 +271,33 @@ def test_purity_stops_at_its_time_cap_and_says_so():
     assert steps[-1].condition == 1 and steps[-1].seconds >= 1.0  # where it was, and for how long it had run
 
 
-def timed_run(epochs: int, kmeans_seeds: int) -> dict:
-    """A results card with round timings: 100 s of training per condition, 2 s of k-means per row."""
-    rows = [{"skip": s, "bottleneck": b, "train_seconds": 100.0, "kmeans_seconds": 2.0} for s, b in lab.CONDITIONS]
+def timed_run(epochs: int, kmeans_seeds: int, seeds: int = 1) -> dict:
+    """A results card with round timings: 100 s of training per condition and seed, 2 s of k-means per clustering."""
+    rows = [
+        {"skip": s, "bottleneck": b, "train_seconds": 100.0 * seeds, "kmeans_seconds": 2.0 * seeds}
+        for s, b in lab.CONDITIONS
+    ]
     rows.append({"features": "raw", "kmeans_seconds": 2.0})
-    return {"rows": rows, "protocol": {"epochs": epochs, "kmeans_seeds": kmeans_seeds}}
+    return {"rows": rows, "protocol": {"epochs": epochs, "kmeans_seeds": kmeans_seeds, "seeds": seeds}}
+
+
+def test_the_pace_of_a_run_with_several_training_seeds():
+    """Three training seeds: 4 x 3 trained models and 13 clusterings; the pace per epoch and per k-means seed is the
+    same as one seed's, and a rerun's estimate counts its own seeds."""
+    one, three = lab.Pace.of(timed_run(10, 2)), lab.Pace.of(timed_run(10, 2, seeds=3))
+    assert one == three == lab.Pace(epoch=10.0, kmeans_seed=1.0)
+    assert [lab.clusterings(n, 3) for n in (0, 1, 4, 5)] == [0, 3, 12, 13]
+    cfg = lab.PurityConfig(epochs=5, kmeans_seeds=1, seeds=2)
+    assert lab.rerun_seconds(cfg, timed_run(10, 2)) == pytest.approx(4 * 2 * 5 * 10.0 + 9 * 1.0)
+    # condition 2, epoch 3 of its second seed (8 of its 10): condition 1's row in, 2 clusterings
+    step = lab.PurityProgress("", [{}], condition=2, epoch=8, seconds=10.0)
+    done = (10 + 8) * 10.0 + 2 * 1.0
+    assert lab.seconds_left(cfg, step, timed_run(10, 2)) == pytest.approx((409 - done) * 10.0 / done)
 
 
 def test_time_left_comes_from_the_sliders_then_from_the_runs_own_speed():
     measured = timed_run(epochs=10, kmeans_seeds=2)  # 10 s an epoch, 1 s a k-means seed, per condition
-    cfg = lab.PurityConfig(epochs=5, kmeans_seeds=1)
+    cfg = lab.PurityConfig(epochs=5, kmeans_seeds=1, seeds=1)
     whole = 4 * 5 * 10.0 + 5 * 1 * 1.0
     assert lab.rerun_seconds(cfg, measured) == pytest.approx(whole)
     assert lab.seconds_left(cfg, lab.PurityProgress("starting"), measured) == pytest.approx(whole)
@@ -241,13 +313,17 @@ def test_time_left_comes_from_the_sliders_then_from_the_runs_own_speed():
     assert lab.seconds_left(cfg, step, None) == pytest.approx((20 - 2) * 5.0)
 
 
-def test_the_rerun_estimate_scales_the_shipped_runs_timing():
-    shipped = lab.load_purity(Settings().weights)
-    whole = lab.rerun_seconds(lab.PurityConfig(), shipped)
+@pytest.mark.parametrize("dataset", ["mnist", "digits"])
+def test_the_rerun_estimate_scales_the_shipped_runs_timing(dataset):
+    shipped = lab.load_purity(Settings().weights, dataset)
+    cfg = lab.PurityConfig.shipped(dataset)
+    whole = lab.rerun_seconds(cfg, shipped)
     assert whole == pytest.approx(shipped["seconds"], rel=0.05)  # its own settings: about its own time
-    assert lab.rerun_seconds(lab.PurityConfig(epochs=20), shipped) < 0.55 * whole
-    assert lab.rerun_seconds(lab.PurityConfig(), None) is None
-    fit = lab.fitting_epochs(shipped, 600.0)
-    assert fit < lab.PurityConfig().epochs and lab.rerun_seconds(lab.PurityConfig(epochs=fit), shipped) <= 600
-    assert lab.fitting_epochs(shipped, 3600.0) == lab.PurityConfig().epochs
-    assert lab.fitting_epochs(None, 1.0) == lab.PurityConfig().epochs  # nothing measured: the shipped run's
+    assert lab.rerun_seconds(lab.PurityConfig.shipped(dataset, epochs=cfg.epochs // 2), shipped) < 0.55 * whole
+    if cfg.seeds > 1:
+        assert lab.rerun_seconds(lab.PurityConfig.shipped(dataset, seeds=1), shipped) < 0.4 * whole
+    assert lab.rerun_seconds(cfg, None) is None
+    fit = lab.fitting_epochs(shipped, 300.0, cfg)
+    assert fit < cfg.epochs and lab.rerun_seconds(lab.PurityConfig.shipped(dataset, epochs=fit), shipped) <= 300
+    assert lab.fitting_epochs(shipped, 2 * whole, cfg) == cfg.epochs
+    assert lab.fitting_epochs(None, 1.0, cfg) == cfg.epochs  # nothing measured: the shipped run's

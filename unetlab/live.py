@@ -52,7 +52,7 @@ CHOICES = {  # the tab's model choices: key -> what it is
     "contractive-ae": "contractive AE (Jacobian penalty)",
     "vq-vae": "VQ-VAE (codebook)",
 }
-DATASETS = ("digits", "faces", "photos", *datasets.CORPUS_SETS, "upload")
+DATASETS = ("digits", "mnist", "faces", "photos", *datasets.CORPUS_SETS, "upload")
 CORPUS_IMAGES = 320  # corpus data: this many training images, from the cache (decoding all ~2,400 takes ~50 s)
 NOISES = ("gaussian", "masking")
 LOSS_WEIGHT_MAX = 1000.0  # β, L1, λ, commitment (and the noise level): a larger weight only drowns the other terms
@@ -84,7 +84,7 @@ class Job:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         if self.dataset == "upload" and not self.files:
             raise ValueError("upload a zip of images, or several images, to train on your own data")
-        if self.model == "colorizer" and self.dataset in ("digits", "faces"):
+        if self.model == "colorizer" and self.dataset in ("digits", "mnist", "faces"):
             raise ValueError(f"{self.dataset} are grey: the colouriser needs colour images (photos, or your own)")
         for name, value, lo, hi in (
             ("epochs", self.epochs, 1, 500),

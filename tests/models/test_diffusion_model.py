@@ -35,10 +35,21 @@ def test_the_prompt_changes_the_output():
 
 
 def test_unknown_prediction_type_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="epsilon"):
-        DiffusionConfig(prediction_type="v_prediction")
+    with pytest.raises(ValueError, match="epsilon.*sample.*v_prediction"):
+        DiffusionConfig(prediction_type="velocity")
 
 
 def test_the_scheduler_carries_the_prediction_type():
     assert tiny_model("sample").scheduler().config.prediction_type == "sample"
     assert tiny_model("epsilon").scheduler().config.prediction_type == "epsilon"
+    assert tiny_model("v_prediction").scheduler().config.prediction_type == "v_prediction"
+
+
+def test_attention_starts_at_the_asked_level():
+    """attention_from = 2: the MNIST models' shape, plain blocks at 28x28 and 14x14, cross-attention at 7x7 only."""
+    c = DiffusionConfig(image_size=28, widths=(8, 16, 16), attention_from=2, heads=2, token_dim=8).unet().config
+    assert c.down_block_types == ("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D")
+    assert c.up_block_types == ("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D")
+    assert c.mid_block_type == "UNetMidBlock2DCrossAttn"
+    with pytest.raises(ValueError, match="attention_from must be between 0 and 2"):
+        DiffusionConfig(widths=(8, 16, 16), attention_from=3).unet()

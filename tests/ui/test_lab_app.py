@@ -51,7 +51,7 @@ def arrival_scores(weights) -> tuple:
     demo = app.build_app(registry.Registry(weights))
     (event,) = [d for d in demo.fns.values() if ("load" in {t[1] for t in d.targets}) and d.name == "scores_on_arrival"]
     *controls, hist, summary, worst = event.fn(None)
-    assert len(controls) == 4 and all(c == gr.skip() for c in controls)
+    assert len(controls) == 6 and all(c == gr.skip() for c in controls)
     return hist, summary, worst
 
 
@@ -67,12 +67,12 @@ def test_the_first_detectors_scores_show_when_the_page_opens(tmp_path):
 
 
 def test_purity_streams_a_fresh_run(client):
-    job = client.submit(1, 1, api_name="/purity")  # 1 epoch per condition, 1 k-means seed
+    job = client.submit(1, 1, api_name="/purity")  # 1 epoch per condition, 1 k-means seed; 1 training seed, MNIST
     steps = list(job)
     assert len(steps) >= 10  # the start, an update per epoch and per finished row, 4 conditions + raw pixels
     table, reading, _, status = steps[-1]
     rows = table["data"]
-    assert [r[4] for r in rows] == ["1024", "16", "1024", "16", "64"]  # feature dims: flattened 8x8x16, code, raw
+    assert [r[4] for r in rows] == ["784", "16", "784", "16", "784"]  # feature dims: flattened 7x7x16, code, raw
     assert all(0.1 <= float(r[2]) <= 1 for r in rows)  # ten classes: purity is at least about 1/10
     assert [r[5] for r in rows] == ["0.5123", "0.6998", "0.5217", "0.3752", "0.5900"]  # the seed's, beside ours
     assert "findings agree" in reading and status.startswith("**Rerun done** in ")
@@ -127,7 +127,7 @@ def test_stop_ends_this_sessions_rerun_and_no_one_elses(weights):
     Stop does nothing to it."""
     demo = build(weights)
     run, ask_stop = event(demo, "rerun_purity").fn, event(demo, "ask_stop").fn
-    steps = run(1, 1, Visitor("mine"))
+    steps = run(1, 1, 1, "mnist", Visitor("mine"))
     assert next(steps)[3] == "Rerun: starting."
     assert isinstance(ask_stop(Visitor("another")), type(gr.skip()))  # nothing of theirs runs
     assert next(steps)[3].startswith("Rerun: condition 1 of 5")  # an epoch later: still running
@@ -136,34 +136,41 @@ def test_stop_ends_this_sessions_rerun_and_no_one_elses(weights):
     assert len(rest) == 2 and rest[-1][3].startswith("**Rerun: stopped after 1 of 4 conditions")
     assert rest[-1][4] is None  # no finished rerun to show
     # a rerun still waiting in the queue (another session's holds the one slot) is cancelled by Stop
-    event(demo, "rerun_purity").validator(Visitor("mine"), 1, 1)  # what Gradio runs as the rerun is submitted
+    event(demo, "rerun_purity").validator(Visitor("mine"), 1, 1, 1, "mnist")  # what Gradio runs as it is submitted
     assert ask_stop(Visitor("mine")).startswith("**Stopping the rerun**")
-    (only,) = list(run(1, 1, Visitor("mine")))
+    (only,) = list(run(1, 1, 1, "mnist", Visitor("mine")))
     assert only[3] == "**Rerun stopped** before it started."
 
 
 def test_show_a_finished_rerun_then_restore_the_shipped_run():
     demo = build(Settings().weights)
     shipped = lab.load_purity(Settings().weights)
-    rerun = {**shipped, "seconds": 42.0, "protocol": {**shipped["protocol"], "epochs": 2, "kmeans_seeds": 1}}
+    rerun = {**shipped, "seconds": 42.0, "protocol": {**shipped["protocol"], "epochs": 2, "kmeans_seeds": 1, "seeds": 2}}
     rerun["rows"] = [{**r, "purity_mean": 0.1234} for r in shipped["rows"]]
     table, reading, curves, note = event(demo, "show_rerun").fn(rerun)
     assert list(table["ours"]) == ["0.1234"] * 5 and "findings agree" in reading
-    assert note.startswith("This session's rerun: 2 epoch(s) per condition, 1 k-means seed(s), 42 s")
+    assert note.startswith("This session's rerun on mnist: 2 epoch(s) per condition, 2 training seed(s), 1 k-means")
     assert set(curves["condition"]) == {lab.label(*c) for c in lab.CONDITIONS}
     with pytest.raises(gr.Error, match="no finished rerun in this session yet"):
         event(demo, "show_rerun").fn(None)  # its button is disabled until then; an API call gets told why
-    table, _, _, note = event(demo, "restore_shipped").fn()
+    table, _, _, note = event(demo, "restore_shipped").fn("mnist")
     assert list(table["ours"]) == [f"{r['purity_mean']:.4f}" for r in shipped["rows"]] and note.startswith("Shipped")
+    assert "3 training seed(s)" in note and "purity-mnist.json" in note
+    digits = lab.load_purity(Settings().weights, "digits")  # the earlier run, a second data point
+    table, reading, _, note = event(demo, "restore_shipped").fn("digits")
+    assert list(table["ours"]) == [f"{r['purity_mean']:.4f}" for r in digits["rows"]] and "ours (digits)" in reading
+    assert "1 training seed(s)" in note and "training seeds |" not in reading
+    with pytest.raises(gr.Error, match="data must be one of mnist, digits, got 'cifar'"):
+        event(demo, "restore_shipped").fn("cifar")
 
 
 def test_the_rerun_button_says_how_long_the_sliders_take():
     shipped = lab.load_purity(Settings().weights)
     label = event(build(Settings().weights, Settings(train_seconds=600.0)), "rerun_label").fn
-    short = lab.rerun_seconds(lab.PurityConfig(epochs=1, kmeans_seeds=1), shipped)
-    assert 5 < short < 120 and label(1, 1) == f"Rerun: about {short:.0f} s at the shipped run's speed"  # not "0 min"
-    long = lab.rerun_seconds(lab.PurityConfig(epochs=60, kmeans_seeds=10), shipped)
-    assert long > 600 and label(60, 10) == (
+    short = lab.rerun_seconds(lab.PurityConfig(epochs=1, kmeans_seeds=1, seeds=1), shipped)
+    assert 5 < short < 120 and label(1, 1, 1, "mnist") == f"Rerun: about {short:.0f} s at the shipped run's speed"
+    long = lab.rerun_seconds(lab.PurityConfig(epochs=60, kmeans_seeds=10, seeds=2), shipped)
+    assert long > 600 and label(60, 10, 2, "mnist") == (
         f"Rerun: about {long / 60:.0f} min at the shipped run's speed (the 10 min cap stops it first)"
     )
 
