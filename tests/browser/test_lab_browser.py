@@ -61,7 +61,7 @@ def test_a_rerun_works_on_a_copy(page):
     assert show.is_disabled()  # no finished rerun in this session yet
     set_slider(page, "lab-epochs", 1)
     set_slider(page, "lab-seeds", 1)
-    need = lab.rerun_seconds(lab.PurityConfig(epochs=1, kmeans_seeds=1), SHIPPED)  # the shipped run's pace
+    need = lab.rerun_seconds(lab.PurityConfig(epochs=1, kmeans_seeds=1, seeds=1), SHIPPED)  # the shipped run's pace
     page.locator("#lab-rerun").filter(has_text=f"about {duration(need)} at the shipped").wait_for(timeout=10_000)
     # a rerun, stopped: its progress shows in its own status line, and the shipped table never changes
     page.locator("#lab-rerun").click()
@@ -81,7 +81,7 @@ def test_a_rerun_works_on_a_copy(page):
     assert ours(page, "lab-purity") == shipped_ours()
     page.wait_for_function("() => !document.querySelector('#lab-show-rerun').disabled", timeout=10_000)
     show.click()
-    page.locator("#lab-purity-status").filter(has_text="This session's rerun: 1 epoch(s)").wait_for(timeout=30_000)
+    page.locator("#lab-purity-status").filter(has_text="This session's rerun on mnist: 1 epoch(s)").wait_for(timeout=30_000)
     assert shows(page, "lab-purity", rerun) == rerun
     assert_table_fits(page, "lab-rerun-table")
     page.locator("#lab-restore").click()
@@ -98,6 +98,20 @@ def assert_table_fits(page, table: str) -> None:
                 box: t.getBoundingClientRect().right, page: window.innerWidth} }"""
     )
     assert fit["scroll"] <= fit["client"] and fit["right"] <= min(fit["box"], fit["page"]), fit
+
+
+def test_the_data_choice_shows_each_shipped_run(page):
+    """MNIST (the article's data, three training seeds) first; digits, the earlier run, one click away; and back."""
+    open_lab(page)
+    assert re.search(r"\d of 3", page.locator("#lab-reading").inner_text())  # each finding: in how many seeds
+    digits = lab.load_purity(Settings().weights, "digits")
+    page.locator("#lab-purity-data").get_by_text("digits 8x8").click()
+    expected = [f"{lab.find(digits['rows'], *c)['purity_mean']:.4f}" for c in [*lab.CONDITIONS, (None, None)]]
+    assert shows(page, "lab-purity", expected) == expected
+    assert "ours (digits)" in page.locator("#lab-reading").inner_text()
+    assert "1 training seed(s)" in page.locator("#lab-purity-status").inner_text()
+    page.locator("#lab-purity-data").get_by_text("MNIST 28x28").click()
+    assert shows(page, "lab-purity", shipped_ours()) == shipped_ours()
 
 
 def test_the_purity_table_fits_the_page(page):
