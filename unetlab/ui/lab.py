@@ -11,7 +11,7 @@ from unetlab.registry import Registry
 from unetlab.settings import Settings
 from unetlab.ui.common import noting_queued, number, show_on_arrival, user_errors
 
-ZOOM = 4  # digits are 32x32 (PCA: 8x8, zoomed 4x more): each pixel shown as a ZOOM x ZOOM block
+ZOOM = 4  # MNIST is 28x28 (PCA: 8x8 digits, zoomed 4x more): each pixel shown as a ZOOM x ZOOM block
 
 PURITY_INTRO = """
 ### 1. Does the contracting path hurt feature extraction? Latent purity, skip x bottleneck
@@ -38,8 +38,8 @@ ANOMALY_INTRO = """
 ### 2. Anomaly detection by reconstruction error
 
 An autoencoder trained on nine digits reconstructs the tenth worse: it never learned that shape. Each model
-below is the article's purity net without skips (a plain conv autoencoder with a 16-unit code), trained with one
-digit left out (`python -m unetlab train --recipe anomaly-no<d>`). **Normal** images are the held-out images of
+below is the article's purity net without skips (a plain conv autoencoder with a 16-unit code), trained on MNIST
+(28x28) with one digit left out (`python -m unetlab train --recipe anomaly-no<d>`). **Normal** images are the held-out images of
 the other nine digits. **Anomalies** are every image of the left-out digit. The anomaly score is the per-image
 MSE. ROC AUC is the chance that a random anomaly scores higher than a random normal image (1 = perfect, 0.5 =
 chance).
