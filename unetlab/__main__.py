@@ -284,8 +284,8 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     entry, model = registry.resolve(args.model, registry_of(args))
     if not hasattr(model, "embed"):
         raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a VAE or plain AE (vae-digits, ...)")
-    digits = latent.dataset_of(entry) == "digits"
-    a, b = (latent.encode(model, images.load_image(src, mode="L"), digits) for src in (args.a, args.b))
+    dataset = latent.dataset_of(entry)  # a drawing is framed as the model's digits were (latent.fit)
+    a, b = (latent.encode(model, images.load_image(src, mode="L"), dataset) for src in (args.a, args.b))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for i, frame in enumerate(latent.frames(model, a, b, args.steps, args.method)):

@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from unetlab import data as datasets
@@ -24,6 +25,9 @@ from unetlab.registry import Entry
 Method = Literal["linear", "spherical"]
 METHODS = ("linear", "spherical")
 DIGIT_GRID = 8  # sklearn's digits are 8x8: a drawn or uploaded digit is reduced to that grid, like the training set
+# MNIST's framing (LeCun et al. 1998): each digit scaled to fit a 20x20 box, centred by its mass in a 28x28 frame
+MNIST_BOX, MNIST_FRAME = 20, 28
+INK_ON_BLACK = ("digits", "mnist")  # datasets of light ink on black: a drawing or upload is framed as they are
 
 
 # --- images in and out ----------------------------------------------------------------------------------------
@@ -38,14 +42,15 @@ class Fitted:
     colourfulness: float  # Hasler & Suesstrunk's M of the upload before it became grey: 0 for a grey image
 
 
-def fit(img: np.ndarray, model: AE, digits: bool) -> Fitted:
-    """Any uint8 image (H, W[, C]) -> the model's input x (1, C, S, S) in [0, 1], as its training data looked, and
-    what was done to get there.
+def fit(img: np.ndarray, model: AE, dataset: str) -> Fitted:
+    """Any uint8 image (H, W[, C]) -> the model's input x (1, C, S, S) in [0, 1], as its training data (`dataset`,
+    see dataset_of) looked, and what was done to get there.
 
-    Colour becomes luma. Digits are white ink on black, filling the frame's height: a light background (a
-    drawing, a scan) is inverted, the ink is cropped to its bounding box, centred on a square, reduced to the
-    dataset's 8x8 grid and scaled back up, and its brightest ink set to 1. Other images are centre-cropped to a
-    square and resized. An image already at the model's size with a dark background is used as it is.
+    Colour becomes luma. Digits (INK_ON_BLACK) are light ink on black: a light background (a drawing, a scan) is
+    inverted and the ink framed as the dataset's digits are: for "digits" cropped to its bounding box, centred on a
+    square, reduced to the 8x8 grid and scaled back up; for "mnist" as MNIST did (frame_like_mnist). Other images are
+    centre-cropped to a square and resized. An image already at the model's size with a dark background is used as
+    it is.
     """
     c = model.config
     h, w = img.shape[:2]
@@ -56,17 +61,25 @@ def fit(img: np.ndarray, model: AE, digits: bool) -> Fitted:
         steps.append("reduced to grey")
     grey = images.luma(img) if img.ndim == 3 else img
     x = torch.from_numpy(images.to_float(grey))[None]  # (1, 1, H, W)
-    if digits:
+    if dataset in INK_ON_BLACK:
         border = torch.cat([x[..., 0, :], x[..., -1, :], x[..., :, 0], x[..., :, -1]], dim=-1)
         if border.mean() > 0.5:
             x = 1 - x
             steps.append("inverted (its background is light; the digits are light on black)")
         if x.shape[-1] != c.image_size or x.shape[-2] != c.image_size:
-            x = _frame_ink(x, c.image_size)
-            steps.append(
-                f"cropped to its ink and centred, reduced to the digits' {DIGIT_GRID}×{DIGIT_GRID} grid and scaled "
-                f"to {size} (it was {w}×{h})"
-            )
+            if dataset == "mnist":
+                x = frame_like_mnist(x, c.image_size)
+                to = "zero-padded" if c.image_size > MNIST_FRAME else "scaled"
+                steps.append(
+                    f"cropped to its ink, scaled to fit {MNIST_BOX}×{MNIST_BOX} keeping its shape and centred by its "
+                    f"mass in a {MNIST_FRAME}×{MNIST_FRAME} frame, {to} to {size}, as MNIST's digits (it was {w}×{h})"
+                )
+            else:
+                x = _frame_ink(x, c.image_size)
+                steps.append(
+                    f"cropped to its ink and centred, reduced to the digits' {DIGIT_GRID}×{DIGIT_GRID} grid and "
+                    f"scaled to {size} (it was {w}×{h})"
+                )
     else:
         s = min(h, w)
         x = x[..., (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
@@ -86,13 +99,18 @@ def colourfulness(img: np.ndarray) -> float:
     return metrics.colourfulness(images.to_float(np.ascontiguousarray(img[::step, ::step, :3])))
 
 
-def _frame_ink(x: torch.Tensor, size: int) -> torch.Tensor:
-    """(1, 1, H, W) ink on black -> (1, 1, size, size) framed like sklearn's digits."""
+def _ink(x: torch.Tensor) -> torch.Tensor:
+    """(1, 1, H, W) ink on black -> the crop to its ink's bounding box (ink: brighter than a fifth of the maximum)."""
     ink = x[0, 0] > 0.2 * x.max()
     if not ink.any():
         raise ValueError("the digit image is empty: draw or upload a digit (dark strokes on light, or the reverse)")
     rows, cols = ink.any(1).nonzero().flatten(), ink.any(0).nonzero().flatten()
-    crop = x[..., rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return x[..., rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _frame_ink(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(1, 1, H, W) ink on black -> (1, 1, size, size) framed like sklearn's digits."""
+    crop = _ink(x)
     h, w = crop.shape[-2:]
     s = max(h, w)
     square = torch.zeros(1, 1, s, s)
@@ -100,6 +118,31 @@ def _frame_ink(x: torch.Tensor, size: int) -> torch.Tensor:
     small = datasets.resize(square, DIGIT_GRID) if s > DIGIT_GRID else square
     out = datasets.resize(small, size)
     return (out / out.max().clamp_min(1e-6)).clamp(0, 1)
+
+
+def frame_like_mnist(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(1, 1, H, W) ink on black -> (1, 1, size, size) framed as MNIST's digits were (LeCun et al. 1998), brightest
+    ink 1: the ink's bounding box scaled to fit 20x20 keeping its aspect ratio (anti-aliased), placed in a 28x28
+    frame with its centre of mass at the frame's centre (to the nearest pixel, as a translation), then zero-padded
+    to `size` as data.mnist pads the dataset (resized if `size` is under 28)."""
+    crop = _ink(x)
+    h, w = crop.shape[-2:]
+    scale = MNIST_BOX / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    digit = F.interpolate(crop, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    digit = digit / digit.max().clamp_min(1e-6)
+    mass = digit[0, 0]
+    cy = float((mass.sum(1) * torch.arange(nh)).sum() / mass.sum())  # centre of mass, in pixels of the box
+    cx = float((mass.sum(0) * torch.arange(nw)).sum() / mass.sum())
+    mid = (MNIST_FRAME - 1) / 2  # the frame's centre, between its two middle pixels
+    top = min(max(round(mid - cy), 0), MNIST_FRAME - nh)  # a lopsided digit stays whole inside the frame
+    left = min(max(round(mid - cx), 0), MNIST_FRAME - nw)
+    frame = torch.zeros(1, 1, MNIST_FRAME, MNIST_FRAME)
+    frame[..., top : top + nh, left : left + nw] = digit
+    if size < MNIST_FRAME:
+        return datasets.resize(frame, size)
+    before = (size - MNIST_FRAME) // 2
+    return F.pad(frame, (before, size - MNIST_FRAME - before) * 2)
 
 
 def to_image(x: torch.Tensor) -> np.ndarray:
@@ -143,9 +186,9 @@ def path(a: np.ndarray, b: np.ndarray, ts: list[float] | np.ndarray, method: Met
     return torch.stack([fn(ta, tb, float(t)) for t in ts]).numpy()
 
 
-def encode(model: AE, img: np.ndarray, digits: bool) -> np.ndarray:
-    """An image's point in latent space (the VAE's mu, the AE's code): (k,) float32."""
-    return embed(model, fit(img, model, digits).x)
+def encode(model: AE, img: np.ndarray, dataset: str) -> np.ndarray:
+    """An image's point in latent space (the VAE's mu, the AE's code), fitted as `dataset`'s images: (k,) float32."""
+    return embed(model, fit(img, model, dataset).x)
 
 
 @torch.inference_mode()
@@ -348,6 +391,8 @@ UNLIKE = 1.25  # reconstructed this many times worse than the worst held-out ima
 
 TRAINED_ON = {  # what each embedded dataset looks like, for the tab's warning
     "digits": "grey digits, light ink on black, each an 8×8 grid scaled up to 32×32",
+    "mnist": "real handwritten MNIST digits, light ink on black, each scaled to fit 20×20 and centred by its mass in "
+    "28×28, zero-padded to 32×32",
     "faces": "grey 25×25 crops from Labeled Faces in the Wild (faces, and as many background patches), scaled up",
 }
 
@@ -401,7 +446,8 @@ def check(entry: Entry, model: AE, f: Fitted) -> InputCheck:
 
 
 def dataset_of(entry: Entry) -> str:
-    """The dataset a registry entry was trained on (its card's data.dataset): decides how inputs are fitted."""
+    """The dataset a registry entry was trained on (its card's data.dataset: "digits", "mnist", "faces", ...):
+    decides how inputs are fitted (fit), the held-out images it is checked and mapped on, and the AE beside it."""
     return entry.card.get("data", {}).get("dataset", "digits")
 
 
@@ -425,12 +471,12 @@ def start_walk(registry, vae: str, ae: str | None, img_a: np.ndarray, img_b: np.
     model = registry.load(vae)
     if not getattr(model, "variational", False):
         raise ValueError(f"model {vae!r} is not a VAE; pick one of the VAE models")
-    digits = dataset_of(entry) == "digits"
-    fa, fb = fit(img_a, model, digits), fit(img_b, model, digits)
+    dataset = dataset_of(entry)
+    fa, fb = fit(img_a, model, dataset), fit(img_b, model, dataset)
     w = Walk(vae, ae, embed(model, fa.x), embed(model, fb.x), checks=(check(entry, model, fa), check(entry, model, fb)))
     if ae:
-        ae_model, ae_digits = registry.load(ae), dataset_of(registry.entry(ae)) == "digits"
-        w.ae_a, w.ae_b = encode(ae_model, img_a, ae_digits), encode(ae_model, img_b, ae_digits)
+        ae_model, ae_dataset = registry.load(ae), dataset_of(registry.entry(ae))
+        w.ae_a, w.ae_b = encode(ae_model, img_a, ae_dataset), encode(ae_model, img_b, ae_dataset)
     return w
 
 
@@ -461,16 +507,19 @@ FACE_EXAMPLES = (0, 5, 6, 7)
 
 
 def example_files(folder: str | Path) -> list[Path]:
-    """Held-out examples as 32x32 PNGs (never trained on): one digit of each class 0-9, then four faces."""
+    """Held-out examples as 32x32 PNGs (never trained on): one digit of each class 0-9, four faces, then one MNIST
+    digit of each class (the first of its class in MNIST's held-out split). Written once; the datasets are read only
+    if a file is missing."""
     folder = Path(folder)
+    names = [f"digit-{k}" for k in range(10)] + [f"face-{i}" for i in FACE_EXAMPLES] + [f"mnist-{k}" for k in range(10)]
+    out = [folder / f"{name}.png" for name in names]
+    if all(p.is_file() for p in out):
+        return out
     folder.mkdir(parents=True, exist_ok=True)
-    d, f = datasets.load("digits"), datasets.load("faces")
-    picks = [(f"digit-{k}", d.test[int((d.test_labels == k).nonzero()[0])]) for k in range(10)]
-    picks += [(f"face-{i}", f.test[i]) for i in FACE_EXAMPLES]
-    out = []
-    for name, x in picks:
-        p = folder / f"{name}.png"
-        if not p.is_file():
-            images.save_png(to_image(x), p)
-        out.append(p)
+    d, f, m = datasets.load("digits"), datasets.load("faces"), datasets.load("mnist")
+    picks = [d.test[int((d.test_labels == k).nonzero()[0])] for k in range(10)]
+    picks += [f.test[i] for i in FACE_EXAMPLES]
+    picks += [m.test[int((m.test_labels == k).nonzero()[0])] for k in range(10)]
+    for p, x in zip(out, picks):
+        images.save_png(to_image(x), p)
     return out

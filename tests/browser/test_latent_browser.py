@@ -1,5 +1,5 @@
 """The Latent tab in a real browser (Debian's Chromium through playwright), with the shipped weights: drawing an
-endpoint, the note on what a photo becomes, and the examples."""
+endpoint, the note on what a photo becomes, the examples, and a link to the MNIST VAE."""
 
 import pytest
 
@@ -33,16 +33,22 @@ def stroke(page, canvas, fx: float) -> None:
     page.mouse.up()
 
 
+def open_drawing(page, key: str):
+    """The Draw panel of endpoint `key`, open, with its canvas ready for the brush."""
+    page.get_by_text(f"Draw {key.upper()}", exact=True).click()
+    sketch = page.locator(f"#latent-{key}-sketch")
+    canvas = sketch.locator("canvas").first
+    canvas.wait_for(state="visible", timeout=10_000)
+    page.wait_for_timeout(500)  # the editor picks its tool once its canvas is ready
+    return sketch, canvas
+
+
 def test_drawing_on_the_canvas_sets_the_endpoint(page):
     """The Draw panel used to open with no tool selected ("select the draw tool to start"): a drag selected the
     page's text and drew nothing. Now the brush is ready, a stroke becomes A, and so it is after Clear."""
     open_tab(page)
     before = endpoint_src(page, "a")
-    page.get_by_text("Draw A", exact=True).click()
-    sketch = page.locator("#latent-a-sketch")
-    canvas = sketch.locator("canvas").first
-    canvas.wait_for(state="visible", timeout=10_000)
-    page.wait_for_timeout(500)  # the editor picks its tool once its canvas is ready
+    sketch, canvas = open_drawing(page, "a")
     assert sketch.get_by_text("select the draw tool to start").count() == 0
     stroke(page, canvas, 0.5)
     wait_for_text(page, NOTE, "(it was 256×256)", timeout=30_000)  # A is now the 256x256 drawing, fitted
@@ -77,10 +83,28 @@ def test_a_colour_photo_is_flagged_and_a_held_out_digit_is_not(page):
 
 
 def test_every_example_is_on_one_page(page):
-    """Gradio shows 10 examples a page: the four faces used to be on page 2."""
+    """Gradio shows 10 examples a page: the four faces used to be on page 2. MNIST's ten have a gallery of their own."""
     open_tab(page)
-    for key in ("a", "b"):
-        items = page.locator(f"#latent-{key}-examples .gallery-item")
-        assert items.count() == 14
-        assert all(items.nth(i).is_visible() for i in range(14))
-        assert page.locator(f"#latent-{key}-examples").get_by_text("Pages").count() == 0
+    for gallery, n in (("examples", 14), ("mnist-examples", 10)):
+        for key in ("a", "b"):
+            items = page.locator(f"#latent-{key}-{gallery} .gallery-item")
+            assert items.count() == n
+            assert all(items.nth(i).is_visible() for i in range(n))
+            assert page.locator(f"#latent-{key}-{gallery}").get_by_text("Pages").count() == 0
+
+
+def test_a_link_to_vae_mnist_walks_mnist_digits_and_frames_a_drawing_as_mnist(page):
+    """?tab=latent&latent.vae=vae-mnist opens with ae-mnist beside it and a held-out MNIST 0 and 7 at the ends; a
+    stroke drawn off centre becomes A, framed and centred as MNIST's digits were."""
+    page.goto(f"http://127.0.0.1:{PORT}/?tab=latent&latent.vae=vae-mnist")
+    wait_for_text(page, NOTE, "B: used as it is.", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#latent-ae input').value === 'ae-mnist'", timeout=30_000)
+    assert page.locator("#latent-vae input").input_value() == "vae-mnist"
+    assert "⚠" not in page.locator(NOTE).inner_text()  # MNIST digits given to the MNIST VAE
+    assert "mnist-0" in endpoint_src(page, "a") and "mnist-7" in endpoint_src(page, "b")
+    assert not_blank(shown_image(page, "#latent-ae-strip"))
+    _, canvas = open_drawing(page, "a")
+    stroke(page, canvas, 0.25)
+    wait_for_text(page, NOTE, "centred by its mass in a 28×28 frame", timeout=30_000)
+    note = page.locator(NOTE).inner_text()
+    assert note.startswith("A: inverted") and "(it was 256×256)" in note and "⚠" not in note

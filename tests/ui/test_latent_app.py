@@ -1,5 +1,7 @@
 """The Latent tab's endpoints, called through gradio_client as a user's script would."""
 
+from types import SimpleNamespace
+
 import gradio as gr
 import numpy as np
 import pytest
@@ -62,6 +64,22 @@ def test_interpolate_endpoint(client, digits, tmp_path):
     )
 
 
+def test_a_drawing_given_to_an_mnist_vae_is_framed_as_mnist_was(client, digits, tmp_path):
+    drawn = tmp_path / "one.png"  # a dark stroke on a light canvas, off centre
+    canvas = np.full((256, 256), 255, np.uint8)
+    canvas[30:200, 20:45] = 0
+    Image.fromarray(canvas).save(drawn)
+    out = client.predict(
+        handle_file(str(drawn)), handle_file(digits["mnist-7"]), "tiny-vae-mnist", "tiny-ae-mnist", "linear", 3, 0.5,
+        api_name="/interpolate",
+    )  # fmt: skip
+    assert Image.open(out[0]).size == (32 * ZOOM, 32 * ZOOM)  # the MNIST models take 32x32
+    a_line, b_line = out[8].split("\n\n")
+    assert a_line.startswith("**A**: inverted") and "centred by its mass in a 28×28 frame" in a_line
+    assert "(it was 256×256)" in a_line and b_line == "**B**: used as it is."  # a held-out MNIST 7, as it is
+    assert "PCA of mu" in out[7] and "1000 held-out images" in out[7]  # the map: MNIST's held-out split
+
+
 def test_interpolate_errors_then_keeps_serving(client, digits):
     with pytest.raises(Exception, match="choose both endpoints"):
         client.predict(handle_file(digits["digit-0"]), None, "tiny-vae", "tiny-ae", "linear", 4, 0.5,
@@ -92,8 +110,12 @@ def test_each_vae_gets_the_plain_ae_of_its_own_data():
     assert tab.matching_ae(reg, "vae-digits", "ae-digits") == "ae-digits"
     assert tab.matching_ae(reg, "vae-digits", None) == "ae-digits"
     assert tab.matching_ae(reg, "vae-faces", "ae-digits") is None  # no plain AE was trained on faces
-    digits, faces = tab.prior_samples(reg, "vae-digits"), tab.prior_samples(reg, "vae-faces")
-    assert digits is not None and faces is not None and not np.array_equal(digits, faces)
+    assert tab.matching_ae(reg, "vae-mnist", "ae-digits") == "ae-mnist"  # real MNIST beside real MNIST
+    assert tab.matching_ae(reg, "vae-mnist-2d", None) == "ae-mnist"
+    assert tab.matching_ae(reg, "vae-digits-2d", "ae-mnist") == "ae-digits"
+    samples = [tab.prior_samples(reg, name) for name in ("vae-digits", "vae-faces", "vae-mnist", "vae-mnist-2d")]
+    assert all(s is not None for s in samples)
+    assert all(not np.array_equal(p, q) for i, p in enumerate(samples) for q in samples[i + 1 :])
 
 
 def blocks_by_id(demo) -> dict:
@@ -142,6 +164,50 @@ def test_the_note_on_the_shipped_digit_vae():
     assert b_line == "**B**: used as it is."
 
 
+def test_the_note_on_the_shipped_mnist_vae():
+    """Held-out MNIST digits given to vae-mnist are used as they are and pass; the 2-D model maps them on its plane."""
+    from unetlab.ui import latent as tab
+
+    reg = registry.Registry(Settings().weights)
+    files = {p.stem: p for p in tab.latent.example_files(tab.EXAMPLES_DIR)}
+    zero, seven = (images.load_image(files[f"mnist-{k}"]) for k in (0, 7))
+    out = tab.walk_outputs(reg, zero, seven, "vae-mnist-2d", "ae-mnist", "linear", 3, 0.5)
+    assert out[8] == "**A**: used as it is.\n\n**B**: used as it is."
+    assert out[7].startswith("Map: 1000 held-out images in the 2-D latent space itself, coloured by class")
+    assert out[3] is not None  # the plain AE's strip: ae-mnist beside it
+
+
+def arrival(demo, query: dict | None) -> list:
+    (event,) = [d.fn for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "preset_walk"]
+    return event(SimpleNamespace(query_params=query) if query is not None else None)
+
+
+def test_the_preset_walk_is_between_digits_of_the_vaes_own_kind(demo):
+    """The tiny registry's first VAE is tiny-vae-mnist (cards sort by name): the page opens with a held-out MNIST 0
+    and 7. A link to a digits VAE (?tab=latent&latent.vae=tiny-vae&latent.ae=tiny-ae) sets the VAE and its AE and
+    puts sklearn's 0 and 7 at the ends; an MNIST digit given to tiny-vae would be a walk of the wrong kind."""
+    ids = blocks_by_id(demo)
+    assert ids["latent-vae"].value == "tiny-vae-mnist"
+    assert ids["latent-a"].value["path"].endswith("mnist-0.png") and ids["latent-b"].value["path"].endswith(
+        "mnist-7.png"
+    )
+    *_, note, walk, samples, a, b = arrival(demo, None)  # no link: the page's own ends stay
+    assert (
+        a == b == gr.skip()
+        and walk.vae == "tiny-vae-mnist"
+        and note == "**A**: used as it is.\n\n**B**: used as it is."
+    )
+    *controls, note, walk, samples, a, b = arrival(
+        demo, {"tab": "latent", "latent.vae": "tiny-vae", "latent.ae": "tiny-ae", "latent.t": "0.3"}
+    )
+    assert controls[:2] == ["tiny-vae", "tiny-ae"] and controls[4] == 0.3
+    assert (a.name, b.name) == ("digit-0.png", "digit-7.png")
+    assert walk.vae == "tiny-vae" and walk.ae == "tiny-ae" and samples is not None
+    *_, walk, _, _, _ = arrival(demo, {"tab": "latent", "latent.vae": "tiny-vae"})  # the VAE only: its own AE
+    assert walk.vae == "tiny-vae" and walk.ae == "tiny-ae"
+    assert note.startswith("**A**: cropped to its ink and centred, reduced to the digits' 8×8 grid")  # a 16x16 VAE
+
+
 def test_lecture_note_explanation_and_examples(demo):
     ids = blocks_by_id(demo)
     lecture = ids["latent-lecture"]
@@ -153,3 +219,5 @@ def test_lecture_note_explanation_and_examples(demo):
     for key in ("a", "b"):  # every example on one page: the faces used to be on page 2
         examples = ids[f"latent-{key}-examples"]
         assert examples.samples_per_page == len(examples.samples) == 14
+        mnist = ids[f"latent-{key}-mnist-examples"]  # real MNIST digits, a gallery of their own, one page
+        assert mnist.samples_per_page == len(mnist.samples) == 10 and "MNIST" in mnist.label

@@ -53,6 +53,7 @@ LECTURE = """
   is t.
 - **Then move** the Samples' temperature T from 1.5 down to 0.5 and press Sample: lower T, cleaner but more alike.
   Pick `vae-digits-2d` to show the map as the model's own plane, and the path from 0 to 7 crossing other digits.
+  Pick `vae-mnist` and click MNIST's 0 and 7 under A and B: the same walk on real handwriting.
 - **Draw** a digit under "Draw A" (the brush is ready): it is encoded at once. A colour photo gets a warning under
   the endpoints, which says how it was squeezed into a 32×32 grey digit.
 - **If asked why** the VAE's path stays digit-like: its loss pulls every code towards N(0, I), so the codes of
@@ -88,9 +89,11 @@ BLANK_DRAWING = {"background": None, "layers": [np.zeros((CANVAS, CANVAS, 4), np
 CLEARED_DRAWING = {"background": np.full((CANVAS, CANVAS, 3), 255, np.uint8), "layers": [], "composite": None}
 
 
-def endpoint(label: str, key: str, value: Path | None, examples: list[Path], max_pixels: int) -> UploadImage:
-    """One end of the path: upload, or draw (the drawing replaces the image), or click an example. The upload
-    arrives in colour: latent.fit makes it grey, and says so."""
+def endpoint(
+    label: str, key: str, value: Path | None, examples: list[Path], mnist: list[Path], max_pixels: int
+) -> UploadImage:
+    """One end of the path: upload, or draw (the drawing replaces the image), or click an example (sklearn's digits
+    and faces, or real MNIST digits). The upload arrives in colour: latent.fit makes it grey, and says so."""
     with gr.Column():
         img = UploadImage(
             value=str(value) if value else None,
@@ -120,6 +123,14 @@ def endpoint(label: str, key: str, value: Path | None, examples: list[Path], max
             examples_per_page=len(examples),  # all on one page: the faces were on page 2
             elem_id=f"latent-{key}-examples",
         )
+        if mnist:  # a gallery of their own: one page each, and the two kinds of digit told apart
+            gr.Examples(
+                [[str(p)] for p in mnist],
+                inputs=img,
+                label="Held-out MNIST digits (real handwriting: for vae-mnist)",
+                examples_per_page=len(mnist),
+                elem_id=f"latent-{key}-mnist-examples",
+            )
 
     sketch.change(use_drawing, sketch, img, api_name=False, show_progress="hidden")
     sketch.clear(lambda: CLEARED_DRAWING, None, sketch, api_name=False, show_progress="hidden")
@@ -206,6 +217,13 @@ def on_arrival(
         return [None] * 10
 
 
+def preset_ends(reg: Registry, vae_name: str | None, by_name: dict[str, Path]) -> tuple[Path | None, Path | None]:
+    """The walk a view opens with, from a held-out 0 to a held-out 7 of the VAE's own kind: MNIST's for an MNIST
+    VAE, else sklearn's digits."""
+    prefix = "mnist" if vae_name and latent.dataset_of(reg.entry(vae_name)) == "mnist" else "digit"
+    return by_name.get(f"{prefix}-0"), by_name.get(f"{prefix}-7")
+
+
 def matching_ae(reg: Registry, vae_name: str, ae_name: str | None) -> str | None:
     """The plain AE to show beside a VAE: the one given if it was trained on the VAE's data, else the first that
     was, else none."""
@@ -229,6 +247,8 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     examples = latent.example_files(EXAMPLES_DIR)
     by_name = {p.stem: p for p in examples}
+    mnist = [p for p in examples if p.stem.startswith("mnist-")]
+    examples = [p for p in examples if p not in mnist]
 
     gr.Markdown("## Latent: walk a VAE's latent space from A to B, beside the plain autoencoder")
     with gr.Row():
@@ -238,8 +258,9 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         steps = gr.Slider(3, 16, value=STEPS, step=1, label="Frames in the strip")
     info = gr.Markdown(card_summary(registry, vae.value), elem_id="latent-info")
     with gr.Row():
-        a = endpoint("A", "a", by_name.get("digit-0"), examples, settings.max_pixels)
-        b = endpoint("B", "b", by_name.get("digit-7"), examples, settings.max_pixels)
+        start_a, start_b = preset_ends(registry, vae.value, by_name)
+        a = endpoint("A", "a", start_a, examples, mnist, settings.max_pixels)
+        b = endpoint("B", "b", start_b, examples, mnist, settings.max_pixels)
         with gr.Column():
             t = gr.Slider(0, 1, value=0.5, step=0.01, label="t: A (0) → B (1)", elem_id="latent-t")
             with gr.Row():
@@ -367,12 +388,15 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     controls |= {"temperature": temperature, "samples": count, "seed": seed}
 
     def preset_walk(vae, ae, method, steps, t, temperature, samples, seed) -> list:
-        """The preset walk (digit 0 to digit 7) with the view's settings, and samples from the VAE's prior."""
-        ends = by_name.get("digit-0"), by_name.get("digit-7")
+        """The preset walk (a held-out 0 to a held-out 7 of the VAE's kind) with the view's settings, and samples
+        from the VAE's prior; the endpoints are set too where a link's VAE wants other digits than the page's."""
+        ends = preset_ends(registry, vae, by_name)  # a link's VAE is one of the list's: registered
+        shown = [gr.skip() if p == start else p for p, start in zip(ends, (start_a, start_b))]
+        ae = matching_ae(registry, vae, ae) if vae else ae  # as picking the VAE does (a link may name the VAE only)
         walk = on_arrival(registry, *ends, vae, ae, method, int(steps), float(t))
-        return [*walk, prior_samples(registry, vae, int(samples), float(temperature), int(seed))]
+        return [*walk, prior_samples(registry, vae, int(samples), float(temperature), int(seed)), *shown]
 
-    show_on_arrival(demo, preset_walk, [*outputs, samples], "latent", controls)
+    show_on_arrival(demo, preset_walk, [*outputs, samples, a, b], "latent", controls)
 
     def summary(name: str | None, request: gr.Request) -> str:
         return card_summary(session_registry(registry, request), name)
