@@ -327,3 +327,14 @@ def test_a_link_to_an_mnist_view(tab_built):
     assert left_list["choices"] == right_list["choices"] == MNIST
     assert events["narrow"].fn(SimpleNamespace(query_params={}))[0]["choices"] == ["ddpm-eps-b", "ddpm-eps", "ddpm-x0"]
     assert events["refresh"].fn("mnist")["choices"] == MNIST
+
+
+def test_without_diffusion_models_the_tab_says_how_to_train_them(tmp_path):
+    save_tiny_classifier(tmp_path, "mnist-classifier", 12)  # a model, but no diffusion one
+    events, _ = built(tmp_path)
+    *_, left, right, scrub, info, bands, spectrum, figures, t = events["example_denoised"].fn(
+        SimpleNamespace(query_params={})
+    )
+    assert left is None and t is None
+    assert info.startswith("two diffusion models of one dataset are needed; train them: ")
+    assert "--recipe ddpm-eps;" in info and "--recipe ddpm-mnist-v" in info

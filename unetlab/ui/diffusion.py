@@ -179,8 +179,8 @@ def titles(role_names: list[str]) -> tuple[str, str]:
     )
 
 
-def panel_label(role: str, name: str) -> str:
-    return f"{role} ({name}): x_t (top), x̂0 (bottom)"
+def panel_label(role: str, name: str | None) -> str:
+    return f"{role} ({name}): x_t (top), x̂0 (bottom)" if name else f"{role}: x_t (top), x̂0 (bottom)"
 
 
 def card_markdown(table: diffusion.CardTable) -> str:
@@ -322,8 +322,8 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     def models(left: str | None, right: str | None) -> tuple[str, dict]:
         """The dataset both models were trained on, and the models; gr.Error naming what is wrong."""
         if not left or not right:
-            hint = train_hint(data0)
-            raise gr.Error(f"two diffusion models are needed; train them: {hint}")
+            hints = "; or ".join(train_hint(d) for d in diffusion.DATASETS)
+            raise gr.Error(f"two diffusion models of one dataset are needed; train them: {hints}")
         if left == right:
             raise gr.Error(f"pick two different models: both sides hold {left}")
         dataset = diffusion.shared_dataset(registry, [left, right])
@@ -390,7 +390,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
                 *(values[k] for k in ("class", "scheduler", "steps", "guidance", "seed", "eta", "left", "right"))
             )
         except gr.Error as e:
-            return None, None, gr.skip(), str(e), None, None, gr.skip(), None
+            return None, None, gr.skip(), e.message, None, None, gr.skip(), None  # str(e) quotes it
 
     show_on_arrival(demo, example_denoised, outputs, "diffusion", controls)
 
