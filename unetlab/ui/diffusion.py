@@ -173,10 +173,7 @@ def titles(role_names: list[str]) -> tuple[str, str]:
     """The band plot's and the spectrum's titles: they name the roles, so that a new pair of roles redraws the plot
     with its own series (a LinePlot redraws its legend on a new title, not on new data)."""
     pair = " vs ".join(role_names)
-    return (
-        f"x̂0's power per frequency ring over the steps (0 dB = real digits), {pair}: low first, high last",
-        f"Radial power spectrum at the scrubbed step, {pair}",
-    )
+    return f"{pair}: x̂0's power per ring (0 dB = real digits)", f"Radial power spectrum at the scrubbed step, {pair}"
 
 
 def panel_label(role: str, name: str | None) -> str:
