@@ -6,7 +6,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 from PIL import Image
 
-from tests.diffusion_fixtures import save_tiny_models, tiny_model
+from tests.diffusion_fixtures import save_tiny_classifier, save_tiny_models, tiny_model
 from unetlab import data, diffusion, metrics, registry
 from unetlab.__main__ import main
 from unetlab.tasks.diffusion import Denoise
@@ -20,16 +20,18 @@ def clean():
     return torch.rand((4, 1, 8, 8), generator=g) * 2 - 1, torch.randn((4, 1, 8, 8), generator=g)
 
 
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction"])
 @pytest.mark.parametrize("cls", [DDPMScheduler, DDIMScheduler])
-def test_x0_is_recovered_exactly_from_a_perfect_epsilon(cls, clean):
+def test_x0_is_recovered_exactly_from_a_perfect_epsilon_or_v(cls, kind, clean):
     x0, noise = clean
-    sched = cls(prediction_type="epsilon")
+    sched = cls(prediction_type=kind)
     sched.set_timesteps(50)
     for t in sched.timesteps[[0, 10, 49]]:
         x_t = sched.add_noise(x0, noise, t.expand(4))
-        out = sched.step(noise, t, x_t).pred_original_sample
+        perfect = noise if kind == "epsilon" else sched.get_velocity(x0, noise, t.expand(4))
+        out = sched.step(perfect, t, x_t).pred_original_sample
         torch.testing.assert_close(out, x0, atol=2e-4, rtol=0)  # t = 999: x_t is 99.998% noise, fp32 round-off
-        ours = diffusion.predicted_x0(noise, x_t, t.expand(4), sched.alphas_cumprod, "epsilon")
+        ours = diffusion.predicted_x0(perfect, x_t, t.expand(4), sched.alphas_cumprod, kind)
         torch.testing.assert_close(ours, out, atol=1e-5, rtol=0)
 
 
@@ -166,11 +168,8 @@ def test_the_trajectory_keeps_both_models_from_the_same_noise():
     assert diffusion.panel(traj, "eps", 99).shape == (8 * (2 * 8 + 1), 8 * (2 * 8 + 1), 3)  # clamped to the last
     real = np.random.default_rng(0).random((5, 1, 8, 8))
     assert {r["series"] for r in diffusion.band_curves(traj, real)} == {
-        "eps: low",
-        "eps: mid",
-        "x0: low",
-        "x0: mid",
-    }  # 8x8: no high ring
+        f"{m}: {b}" for m in ("eps", "x0") for b in ("low", "mid", "high")
+    }  # 8x8: the rings scaled to its Nyquist frequency 4 (diffusion.bands)
 
 
 def test_side_by_side_reports_every_step_of_every_model():
@@ -199,7 +198,7 @@ def test_plot_series_are_named_by_role_whatever_the_models():
         spectrum = {r["series"] for r in diffusion.spectrum_rows(traj, 1, real, roles)}
         series.append((bands, spectrum))
     assert series[0] == series[1]
-    assert series[0][0] == {"ε-model: low", "ε-model: mid", "x0-model: low", "x0-model: mid"}
+    assert series[0][0] == {f"{m}: {b}" for m in ("ε-model", "x0-model") for b in ("low", "mid", "high")}
     assert series[0][1] == {
         "real digits",
         "ε-model: predicted x0",
@@ -223,13 +222,14 @@ def test_card_figures_are_the_cards_numbers():
     eps = tiny_card("ddpm-eps", "epsilon")
     eps["metrics"]["by_guidance"]["2"] = {"sample_accuracy": 0.25, "hf_ratio": 0.5}
     table = diffusion.card_figures({"ddpm-eps": eps, "bare": {"config": {"prediction_type": "sample"}}})
-    assert table.scales == ["1", "2"] and table.sampler["steps"] == 50
+    assert table.scales == ["1", "2"] and table.sampler["steps"] == 50 and table.classifier == "digits-classifier"
     assert table.models == [
         diffusion.CardFigures("ddpm-eps", "epsilon", {"1": 0.5, "2": 0.25}, {"1": 1.0, "2": 0.5}),
         diffusion.CardFigures("bare", "sample", {}, {}),
     ]
     empty = diffusion.card_figures({"bare": {}})
     assert empty.scales == [] and empty.sampler is None and empty.models[0].prediction_type == "?"
+    assert empty.classifier is None
 
 
 class _SaysZero(torch.nn.Module):
@@ -252,12 +252,65 @@ def test_grid_report_judges_every_digit():
         diffusion.grid_report(models, None, 17)
 
 
-def test_models_by_prediction_type_and_the_judge(tmp_path):
-    save_tiny_models(tmp_path)
+def test_models_by_prediction_type_and_dataset_and_the_judge(tmp_path):
+    save_tiny_models(tmp_path, mnist=True)
+    save_tiny_classifier(tmp_path, "mnist-classifier", 12)
     reg = registry.Registry(tmp_path)
-    assert diffusion.models_predicting(reg, "epsilon") == ["ddpm-eps"]
-    assert diffusion.models_predicting(reg, "sample") == ["ddpm-x0"]
+    assert diffusion.models_predicting(reg, "epsilon") == ["ddpm-eps", "ddpm-mnist-eps"]
+    assert diffusion.models_predicting(reg, "sample", "digits") == ["ddpm-x0"]
+    assert diffusion.models_predicting(reg, "v_prediction", "mnist") == ["ddpm-mnist-v"]
+    assert diffusion.models_of(reg, "mnist") == ["ddpm-mnist-eps", "ddpm-mnist-v", "ddpm-mnist-x0"]
+    assert diffusion.models_of(reg, "digits") == ["ddpm-eps", "ddpm-x0"]
+    assert diffusion.dataset_of(reg, "ddpm-mnist-v") == "mnist"
     assert diffusion.judge(reg) is None  # no digits-classifier here
+    assert diffusion.judge(reg, "mnist").config.image_size == 12
+
+
+def test_only_models_of_one_dataset_are_compared(tmp_path):
+    save_tiny_models(tmp_path, mnist=True)
+    reg = registry.Registry(tmp_path)
+    assert diffusion.shared_dataset(reg, ["ddpm-mnist-eps", "ddpm-mnist-v"]) == "mnist"
+    assert diffusion.shared_dataset(reg, ["ddpm-eps", "ddpm-x0"]) == "digits"
+    with pytest.raises(ValueError, match="not ddpm-eps on digits, ddpm-mnist-v on mnist") as e:
+        diffusion.shared_dataset(reg, ["ddpm-eps", "ddpm-mnist-v"])
+    assert "digits: ddpm-eps, ddpm-x0; mnist: ddpm-mnist-eps, ddpm-mnist-v, ddpm-mnist-x0" in str(e.value)
+    with pytest.raises(KeyError, match="unknown model 'nope'"):
+        diffusion.shared_dataset(reg, ["ddpm-eps", "nope"])
+    models = {"eps": tiny_model("epsilon").eval(), "v": tiny_model("v_prediction", dataset="mnist").eval()}
+    with pytest.raises(ValueError, match=r"different sizes \(eps 8x8, v 12x12\)"):
+        diffusion.side_by_side(models, 3, n=1, steps=1)
+    with pytest.raises(ValueError, match="different sizes"):
+        diffusion.grid_report(models, None, 1, steps=1)
+
+
+def test_bands_keep_their_share_of_the_nyquist_frequency():
+    assert diffusion.bands(16) == diffusion.BANDS  # chosen for 16x16: Nyquist 8
+    assert diffusion.bands(28) == {"low": (1, 4), "mid": (5, 9), "high": (10, 14)}  # Nyquist 14
+    assert diffusion.bands(8) == {"low": (1, 1), "mid": (2, 3), "high": (4, 4)}
+    # a wave at 3/4 of 28x28's Nyquist frequency (10.5 cycles: 11) is fine detail, as 6 cycles is at 16x16
+    xx = np.mgrid[:28, :28][1]
+    fine = np.cos(2 * np.pi * 11 * xx / 28)
+    traj = diffusion.Trajectory(["m"], 3, "mnist", [999], {}, {"m": (255 * (fine + 1) / 2)[None, None]}, {})
+    traj.x_t["m"] = traj.x0["m"]
+    real = np.random.default_rng(0).random((50, 1, 28, 28))
+    db = {r["series"]: r["power (dB vs real digits)"] for r in diffusion.band_curves(traj, real)}
+    assert db["m: high"] > db["m: mid"] + 20 and db["m: high"] > db["m: low"] + 20
+
+
+def test_a_trajectory_is_measured_against_its_own_datasets_digits():
+    """MNIST samples against MNIST digits at the models' size, not the 16x16 digits: the reference changes the
+    numbers, and the grid's figures use the same reference."""
+    models = {"eps": tiny_model("epsilon", dataset="mnist").eval(), "v": tiny_model("v_prediction", dataset="mnist")}
+    traj = diffusion.side_by_side(models, 3, n=2, steps=2, dataset="mnist")
+    assert traj.size == 12 and traj.x_t["v"].shape == (2, 2, 12, 12)
+    mnist = data.mnist(12).test.numpy()
+    assert np.array_equal(traj.real, mnist)
+    final = traj.x_t["v"][-1][:, None] / 255.0
+    assert traj.hf_ratios["v"] == pytest.approx(diffusion.hf_ratio(final, mnist))
+    assert traj.hf_ratios["v"] != pytest.approx(diffusion.hf_ratio(final, data.digits(12).test.numpy()))
+    report = diffusion.grid_report(models, None, 1, steps=2, dataset="mnist")
+    xs = diffusion.final(models["eps"], torch.arange(10), steps=2)
+    assert report.figures[0].hf_ratio == pytest.approx(diffusion.hf_ratio(xs, mnist))
 
 
 def test_cli_sample_writes_label_files_and_timelines(tmp_path, monkeypatch, capsys):

@@ -301,14 +301,21 @@ def live_overhead(epochs: int = 4) -> dict:
     }
 
 
-def diffusion_latency(reg: registry.Registry, samples: int = 8, steps: int = 50, repeats: int = 3) -> dict:
-    """8 samples from each of ddpm-eps and ddpm-x0 (the tab's Denoise: both models, same noise), 50 DDIM steps, at
-    the tab's default guidance 1 (one batch of 8 per model call): bf16 autocast + channels_last (what the app runs)
-    vs fp32, and fp32 channels_last vs the default layout. Guidance 2 (classifier-free: a batch of 16) in both."""
+def diffusion_latency(
+    reg: registry.Registry,
+    samples: int = 8,
+    steps: int = 50,
+    repeats: int = 3,
+    names: tuple[str, str] = ("ddpm-eps", "ddpm-x0"),
+) -> dict:
+    """8 samples from each of two models (the tab's Denoise: both models, same noise): ddpm-eps and ddpm-x0, or
+    its 28x28 MNIST pair; 50 DDIM steps, at the tab's default guidance 1 (one batch of 8 per model call): bf16
+    autocast + channels_last vs fp32, and fp32 channels_last vs the default layout. Guidance 2 (classifier-free: a
+    batch of 16) in both."""
     from unetlab import diffusion
 
     models = []
-    for name in ("ddpm-eps", "ddpm-x0"):
+    for name in names:
         try:
             models.append(reg.load(name))
         except (KeyError, registry.WeightsError):  # same shape, untrained: same cost
@@ -358,6 +365,7 @@ def measure(reg: registry.Registry) -> dict:
         "colorize_api": colorize_api(),
         "live": live_overhead(),
         "diffusion": diffusion_latency(reg),
+        "diffusion_mnist": diffusion_latency(reg, names=("ddpm-mnist-eps", "ddpm-mnist-x0")),
     }
 
 
@@ -388,5 +396,7 @@ def format(results: dict) -> str:
             f"first grid after {lv['first_grid_s']} s",
             "diffusion: 8 samples from each of ddpm-eps and ddpm-x0, 50 DDIM steps, guidance 1 unless named: "
             + ", ".join(f"{k} {v}" for k, v in results["diffusion"].items()),
+            "diffusion at 28x28: the same with ddpm-mnist-eps and ddpm-mnist-x0: "
+            + ", ".join(f"{k} {v}" for k, v in results["diffusion_mnist"].items()),
         ]
     )

@@ -2,9 +2,12 @@
 Denoise, is in tasks/diffusion.py).
 
 The sampling loop is diffusers' own, visible here (one model call and one `scheduler.step` per timestep), with
-classifier-free guidance. Both objectives use the same U-Net and DDPMScheduler; only `prediction_type` differs:
-  epsilon  the U-Net predicts the noise; x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)  (Ho et al. 2020, eq. 15)
-  sample   the U-Net predicts x0 directly
+classifier-free guidance. The objectives use the same U-Net and DDPMScheduler; only `prediction_type` differs:
+  epsilon       the U-Net predicts the noise; x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)  (Ho et al. 2020, eq. 15)
+  sample        the U-Net predicts x0 directly
+  v_prediction  the U-Net predicts v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0  (Salimans & Ho 2022)
+Models are trained on one dataset at one size (8x8 digits at 16x16, MNIST at 28x28): every measurement of their
+samples uses that dataset's real digits at that size and its classifier.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ OnStep = Callable[[int, int], None]  # on_step(steps done, steps in all), after 
 LABEL_DROP = 0.1  # share of training prompts replaced by the null token, so one model is also unconditional
 # dataset -> the classifier, trained on its real digits only, that judges samples (sample_accuracy in the cards)
 CLASSIFIERS = {"digits": "digits-classifier", "mnist": "mnist-classifier"}
+# dataset -> how the tab names it (the datasets diffusion models are trained on, in recipes.py)
+DATASETS = {"digits": "8×8 digits at 16×16", "mnist": "MNIST 28×28"}
 
 
 def classifier_for(dataset: str) -> str:
@@ -193,6 +198,7 @@ class Trajectory:
 
     names: list[str]
     label: int
+    dataset: str  # the data the models were trained on: their samples are measured against its real digits
     timesteps: list[int]
     x_t: dict[str, np.ndarray]  # name -> (steps, N, S, S) uint8: the sample after each step
     x0: dict[str, np.ndarray]  # name -> (steps, N, S, S) uint8: pred_original_sample at each step
@@ -200,19 +206,39 @@ class Trajectory:
     settings: dict = field(default_factory=dict)  # scheduler, steps, guidance, eta, seed: what made it
 
     @property
+    def size(self) -> int:
+        return self.x_t[self.names[0]].shape[-1]
+
+    @property
+    def real(self) -> np.ndarray:
+        """The held-out real digits of the models' dataset, at their size: the reference spectrum."""
+        return real_digits(self.dataset, self.size)
+
+    @property
     def hf_ratios(self) -> dict[str, float]:
         """Each model's HF energy ratio over its finished samples (the last step's x_t), against real digits."""
-        return {name: hf_ratio(x[-1][:, None] / 255.0, _real(x.shape[-1])) for name, x in self.x_t.items()}
+        return {name: hf_ratio(x[-1][:, None] / 255.0, self.real) for name, x in self.x_t.items()}
 
 
 def _uint8(x: torch.Tensor) -> np.ndarray:
     return (to_unit(x)[:, 0].numpy() * 255 + 0.5).astype(np.uint8)
 
 
+def one_size(models: dict[str, DigitDiffusion]) -> int:
+    """The image size all the models sample at; ValueError naming each model's size when they differ (their
+    samples could not be shown or measured side by side)."""
+    sizes = {name: m.config.image_size for name, m in models.items()}
+    if len(set(sizes.values())) > 1:
+        each = ", ".join(f"{name} {s}x{s}" for name, s in sizes.items())
+        raise ValueError(f"the models sample at different sizes ({each}): compare models trained on the same data")
+    return next(iter(sizes.values()))
+
+
 def side_by_side(
     models: dict[str, DigitDiffusion],
     label: int,
     *,
+    dataset: str = "digits",
     n: int = 4,
     steps: int = 50,
     scheduler: Literal["ddpm", "ddim"] = "ddim",
@@ -222,9 +248,11 @@ def side_by_side(
     on_step: OnStep | None = None,
 ) -> Trajectory:
     """Run every model on n samples of one class from the same seeded noise, keeping x_t and x0 at every step.
-    on_step: called after each step of each model, with the steps done and the steps of all models together."""
+    dataset: the one the models were trained on (the reference of the measurements); on_step: called after each
+    step of each model, with the steps done and the steps of all models together."""
     import time
 
+    one_size(models)
     if label not in range(10):
         raise ValueError(f"class must be a digit 0-9, got {label}")
     labels = torch.full((n,), label)
@@ -240,7 +268,7 @@ def side_by_side(
                 on_step(k * steps + step.index + 1, len(models) * steps)
         xs[name], x0s[name], seconds[name] = np.stack(x_t), np.stack(x0), time.perf_counter() - start
     settings = dict(scheduler=scheduler, steps=steps, guidance=guidance, eta=eta, seed=seed)
-    return Trajectory(list(models), label, timesteps, xs, x0s, seconds, settings)
+    return Trajectory(list(models), label, dataset, timesteps, xs, x0s, seconds, settings)
 
 
 def panel(traj: Trajectory, name: str, i: int, zoom: int = 8) -> np.ndarray:
@@ -252,19 +280,31 @@ def panel(traj: Trajectory, name: str, i: int, zoom: int = 8) -> np.ndarray:
     return images.enlarge(images.grid([np.stack(r, 0) for r in zip(*rows)], pad=1), zoom)
 
 
-def real_digits(size: int = 16) -> np.ndarray:
-    """The held-out real digits (N, 1, S, S) in [0, 1]: the reference spectrum."""
+@functools.cache
+def real_digits(dataset: str = "digits", size: int = 16) -> np.ndarray:
+    """The held-out real digits of `dataset` (N, 1, S, S) in [0, 1], at the models' size: the reference spectrum.
+    Cached: the tab measures against it at every step it shows."""
     from unetlab import data
 
-    return data.digits(size).test.numpy()
+    return data.load(dataset, size=size).test.numpy()
 
 
 BANDS = {"low": (1, 2), "mid": (3, 5), "high": (6, 8)}  # radial frequency rings of a 16x16 image (cycles/image)
 
 
+def bands(size: int) -> dict[str, tuple[int, int]]:
+    """BANDS scaled to a size x size image: the same shares of its Nyquist frequency size // 2 as of 16x16's 8
+    (28x28: low 1-4, mid 5-9, high 10-14 cycles per image). A ring narrower than one frequency is left out."""
+    nyquist = size // 2
+    edges = [0] + [int(hi * nyquist / 8 + 0.5) for _, hi in BANDS.values()]
+    rings = {band: (lo + 1, hi) for band, lo, hi in zip(BANDS, edges, edges[1:])}
+    return {band: (lo, hi) for band, (lo, hi) in rings.items() if lo <= hi}
+
+
 def band_curves(traj: Trajectory, real: np.ndarray, roles: dict[str, str] | None = None) -> list[dict]:
-    """Power of each model's predicted x0 in low / mid / high frequency rings over the steps, in dB relative to
-    real digits (0 dB = a real digit's power there): the low ring reaches its level first, the high ring last.
+    """Power of each model's predicted x0 in low / mid / high frequency rings (bands(size)) over the steps, in dB
+    relative to real digits (0 dB = a real digit's power there): the low ring reaches its level first, the high
+    ring last.
     roles: model name -> the name its series carry (default: the model's name)."""
     ref = metrics.radial_power(real)
     roles = roles or {}
@@ -272,9 +312,7 @@ def band_curves(traj: Trajectory, real: np.ndarray, roles: dict[str, str] | None
     for name in traj.names:
         for i, t in enumerate(traj.timesteps):
             p = metrics.radial_power(traj.x0[name][i] / 255.0)
-            for band, (lo, hi) in BANDS.items():
-                if ref[lo : hi + 1].sum() == 0:  # a ring beyond this image size's Nyquist frequency
-                    continue
+            for band, (lo, hi) in bands(traj.size).items():
                 db = 10 * np.log10(p[lo : hi + 1].sum() / ref[lo : hi + 1].sum() + 1e-12)
                 row = {"step": i + 1, "t": t, "power (dB vs real digits)": round(float(db), 3)}
                 rows.append(row | {"series": f"{roles.get(name, name)}: {band}"})
@@ -308,17 +346,12 @@ def class_grid(model: DigitDiffusion, per_class: int, **kw) -> tuple[np.ndarray,
     return images.grid([rows[:, j] for j in range(per_class)], pad=1), xs
 
 
-@functools.cache
-def _real(size: int) -> np.ndarray:
-    return real_digits(size)
-
-
 @dataclass
 class CardFigures:
     """What one model's card measured on its samples, per guidance scale (as the cards key them: "1", "2")."""
 
     name: str
-    prediction_type: str  # "epsilon" (predicts the noise) or "sample" (predicts the clean x0); "?" if unknown
+    prediction_type: str  # "epsilon" (the noise), "sample" (the clean x0), "v_prediction" (v); "?" if unknown
     accuracy: dict[str, float]  # guidance -> the classifier's accuracy on the samples; a scale not measured: absent
     hf_ratio: dict[str, float]  # guidance -> HF energy ratio of the samples against real digits
 
@@ -330,6 +363,7 @@ class CardTable:
     scales: list[str]  # every guidance scale some card measured, ascending
     models: list[CardFigures]
     sampler: dict | None  # how the first card that has metrics sampled (scheduler, steps, per_class); None: none
+    classifier: str | None = None  # the classifier that judged them (the first card that names one)
 
 
 def card_figures(cards: dict[str, dict]) -> CardTable:
@@ -348,12 +382,39 @@ def card_figures(cards: dict[str, dict]) -> CardTable:
             )
         )
     sampler = next((c["metrics"]["sampler"] for c in cards.values() if "sampler" in c.get("metrics", {})), None)
-    return CardTable(scales, models, sampler)
+    classifier = next(
+        (c["metrics"]["classifier"] for c in cards.values() if "classifier" in c.get("metrics", {})), None
+    )
+    return CardTable(scales, models, sampler, classifier)
 
 
-def models_predicting(reg: Registry, prediction_type: str) -> list[str]:
-    """The registered diffusion models trained to predict `prediction_type` ("epsilon" or "sample")."""
-    return [n for n in reg.names("diffusion") if reg.entry(n).config.get("prediction_type") == prediction_type]
+def dataset_of(reg: Registry, name: str) -> str | None:
+    """The dataset a registered model was trained on (its card's data.dataset); None where the card does not say."""
+    return reg.entry(name).card.get("data", {}).get("dataset")
+
+
+def models_of(reg: Registry, dataset: str) -> list[str]:
+    """The registered diffusion models trained on `dataset`."""
+    return [n for n in reg.names("diffusion") if dataset_of(reg, n) == dataset]
+
+
+def models_predicting(reg: Registry, prediction_type: str, dataset: str | None = None) -> list[str]:
+    """The registered diffusion models trained to predict `prediction_type` ("epsilon", "sample" or
+    "v_prediction"), on `dataset` if given."""
+    names = reg.names("diffusion") if dataset is None else models_of(reg, dataset)
+    return [n for n in names if reg.entry(n).config.get("prediction_type") == prediction_type]
+
+
+def shared_dataset(reg: Registry, names: list[str]) -> str:
+    """The one dataset the named diffusion models were trained on; ValueError when they differ (their samples
+    cannot be compared from the same noise) or a card does not say, naming each model's data and the models of
+    each dataset."""
+    found = {name: dataset_of(reg, name) for name in names}
+    if len(set(found.values())) == 1 and None not in found.values():
+        return next(iter(found.values()))
+    each = ", ".join(f"{n} on {d or 'unknown data (its card has no data.dataset)'}" for n, d in found.items())
+    per_dataset = "; ".join(f"{d}: {', '.join(models_of(reg, d)) or 'none'}" for d in DATASETS)
+    raise ValueError(f"compare models trained on the same data, not {each} ({per_dataset})")
 
 
 def judge(reg: Registry, dataset: str = "digits") -> nn.Module | None:
@@ -383,15 +444,18 @@ def grid_report(
     classifier: nn.Module | None,
     per_class: int,
     *,
+    dataset: str = "digits",
     steps: int = 50,
     on_step: OnStep | None = None,
     **kw,
 ) -> GridReport:
     """Each model's class grid (row c = digit c) from the same noise, and what the classifier and the spectrum
-    say about these samples. kw: sample's other settings; on_step: called after each step of each model, with
-    the steps done and the steps of all models together."""
+    say about these samples. dataset: the one the models were trained on (their classifier: judge(reg, dataset));
+    kw: sample's other settings; on_step: called after each step of each model, with the steps done and the steps
+    of all models together."""
     from unetlab.models.classifier import predict
 
+    size = one_size(models)
     if not 1 <= per_class <= 16:
         raise ValueError(f"samples per class must be between 1 and 16, got {per_class}")
     grids, figures = [], []
@@ -402,5 +466,5 @@ def grid_report(
         g, xs = class_grid(model, per_class, steps=steps, tick=tick, **kw)
         grids.append(g)
         hit = None if classifier is None else (predict(classifier, xs) == labels).float().mean().item()
-        figures.append(GridFigures(name, len(xs), hf_ratio(xs, _real(model.config.image_size)), hit))
+        figures.append(GridFigures(name, len(xs), hf_ratio(xs, real_digits(dataset, size)), hit))
     return GridReport(grids, figures)

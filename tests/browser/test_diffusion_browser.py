@@ -1,13 +1,16 @@
 """The Diffusion tab in a real browser (Debian's Chromium through playwright), with the shipped weights.
 
-UNETLAB_SCREENSHOTS=DIR saves DIR/diffusion.png (the README's image)."""
+UNETLAB_SCREENSHOTS=DIR saves DIR/diffusion.png and DIR/diffusion-mnist.png (the README's images)."""
 
 import re
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
 
 from tests.browser.test_browser import not_blank, save_screenshot, shown_image, wait_for_text
+from unetlab import diffusion, registry
+from unetlab.settings import Settings
 
 PORT = 7915
 
@@ -73,3 +76,54 @@ def test_a_long_run_shows_its_progress(page):
     page.get_by_text(re.compile(r"^\d+/200 steps")).first.wait_for(timeout=60_000)  # 100 steps of each model
     page.get_by_text("Denoising with both models").first.wait_for(timeout=10_000)
     wait_for_text(page, "#diff-info", "Made with class 3, DDIM 100 steps, guidance 1", timeout=180_000)
+
+
+MNIST = ["ddpm-mnist-eps", "ddpm-mnist-v", "ddpm-mnist-x0"]
+
+
+def test_mnist_models_side_by_side_and_a_link_to_them(page, browser):
+    """The data choice fills both lists with MNIST's models and runs its ε- vs x0-model at 28x28; a v-model on the
+    right renames its panel and the plots' series; the link to that view reopens it."""
+    shipped = diffusion.models_of(registry.Registry(Settings().weights), "mnist")
+    if shipped != MNIST:
+        pytest.skip(f"the MNIST diffusion models are not all in the weights folder (found: {shipped})")
+    page.get_by_role("tab", name="Diffusion").click()
+    wait_for_text(page, "#diff-info", "seed 0, ddpm-eps vs ddpm-x0. Step 50 / 50", timeout=120_000)
+    page.locator("#diff-data").get_by_text("MNIST 28×28").click()  # 50 DDIM steps: a short run, at once
+    wait_for_text(page, "#diff-info", "seed 0, ddpm-mnist-eps vs ddpm-mnist-x0. Step 50 / 50", timeout=120_000)
+    left = shown_image(page, "#diff-eps")
+    assert not_blank(left) and not_blank(shown_image(page, "#diff-x0"))
+    assert "ε-model (ddpm-mnist-eps)" in page.locator("#diff-eps label").first.inner_text()
+    assert "mnist-classifier" in page.locator("#diff-figures").inner_text()
+    page.locator("#diff-x0-model input").click()  # the list holds MNIST's models only
+    options = page.get_by_role("option")
+    options.first.wait_for(timeout=30_000)
+    assert sorted(o.get_attribute("aria-label") for o in options.all()) == MNIST  # (its text: "✓ " + the value)
+    page.get_by_role("option", name="ddpm-mnist-v").click()
+    wait_for_text(page, "#diff-info", "ddpm-mnist-eps vs ddpm-mnist-v. Step 50 / 50", timeout=120_000)
+    page.wait_for_function(
+        "() => document.querySelector('#diff-x0 label')?.innerText.includes('v-model (ddpm-mnist-v)')", timeout=30_000
+    )
+    # the band plot redraws its legend for the new pair (its title names the roles)
+    page.locator("#diff-bands svg text").filter(has_text="v-model: high").first.wait_for(timeout=30_000)
+    assert page.locator("#diff-bands svg text").filter(has_text="x0-model: low").count() == 0
+    page.locator("#diff-grid-run").click()
+    wait_for_text(page, "#diff-grid-note", "the classifier reads the asked digit", timeout=180_000)
+    assert "**" not in page.locator("#diff-grid-note").inner_text()
+    assert "v-model ddpm-mnist-v" in page.locator("#diff-grid-note").inner_text()
+    page.wait_for_timeout(1500)  # the plots draw their lines after the data arrives
+    save_screenshot(page, "diffusion-mnist")
+
+    page.locator("#unetlab-share").click()
+    page.wait_for_function("s => document.querySelector(s)?.value.startsWith('http')", arg="#unetlab-link textarea")
+    url = page.locator("#unetlab-link textarea").first.input_value()
+    query = parse_qs(urlparse(url).query)
+    assert query["tab"] == ["diffusion"] and query["diffusion.data"] == ["mnist"]
+    assert query["diffusion.left"] == ["ddpm-mnist-eps"] and query["diffusion.right"] == ["ddpm-mnist-v"]
+    other = browser.new_page(viewport={"width": 1400, "height": 1100})  # someone else, opening the link
+    other.goto(url)
+    wait_for_text(other, "#diff-info", "seed 0, ddpm-mnist-eps vs ddpm-mnist-v. Step 50 / 50", timeout=120_000)
+    assert other.locator("#diff-x0-model input").input_value() == "ddpm-mnist-v"
+    opened = shown_image(other, "#diff-eps")
+    assert opened.shape == left.shape and np.abs(opened.astype(int) - left).mean() < 2  # same seed, same noise
+    other.close()

@@ -2,6 +2,7 @@
 
 import re
 import shutil
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
@@ -10,20 +11,25 @@ import torch
 from PIL import Image
 
 from tests.conftest import serve
-from tests.diffusion_fixtures import save_tiny_models, tiny_card, tiny_model
+from tests.diffusion_fixtures import save_tiny_classifier, save_tiny_models, tiny_card, tiny_model
 from unetlab import registry
 from unetlab.settings import Settings
 from unetlab.ui import diffusion as tab
-from unetlab.ui.diffusion import ZOOM
+from unetlab.ui import links
+
+ZOOM = tab.PANEL_PIXELS // 8  # the tiny digits models' 8x8 samples: each pixel a 16x16 block
+ZOOM_MNIST = tab.PANEL_PIXELS // 12  # the tiny "mnist" models' 12x12: 10x10
 
 PORT = 7910
 SKIP = gr.skip()
 
 
 def save_models(folder) -> None:
-    """ddpm-eps and ddpm-x0, and a second ε-model, ddpm-eps-b (other weights), to switch to."""
-    save_tiny_models(folder)
+    """ddpm-eps and ddpm-x0, a second ε-model, ddpm-eps-b (other weights), to switch to; the tiny "mnist" models
+    (12x12: ε, x0, v) and their judge, mnist-classifier (the digits have none)."""
+    save_tiny_models(folder, mnist=True)
     registry.save(tiny_model("epsilon", seed=2), tiny_card("ddpm-eps-b", "epsilon"), folder, dtype=torch.float16)
+    save_tiny_classifier(folder, "mnist-classifier", 12)
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +45,22 @@ def client(weights):
         yield c
 
 
-@pytest.fixture(scope="module")
-def events(weights):
-    """The tab built alone over the tiny models (not launched): its event functions by name, as Gradio holds them."""
+def built(weights) -> tuple[dict, dict]:
+    """The tab built alone over a weights folder (not launched): its event functions by name, as Gradio holds them,
+    and the controls a link sets."""
     with gr.Blocks() as demo:
-        tab.build(registry.Registry(weights), demo)
-    return {d.fn.__name__: d for d in demo.fns.values() if d.fn is not None}
+        controls = tab.build(registry.Registry(weights), demo)
+    return {d.fn.__name__: d for d in demo.fns.values() if d.fn is not None}, controls
+
+
+@pytest.fixture(scope="module")
+def tab_built(weights):
+    return built(weights)
+
+
+@pytest.fixture(scope="module")
+def events(tab_built):
+    return tab_built[0]
 
 
 class Progress:
@@ -87,6 +103,14 @@ def test_bad_inputs_get_a_message_and_the_server_keeps_serving(client):
         client.predict("3", "ddim", 500, 2.0, 0, 0.0, "ddpm-eps", "ddpm-x0", api_name="/denoise")
     with pytest.raises(Exception, match="not in the list of choices"):
         client.predict("3", "ddim", 4, 2.0, 0, 0.0, "ddpm-eps", "nope", api_name="/denoise")
+    # two models of different data (8x8 digits vs 12x12 "mnist"): the message names each one's data
+    different = "compare models trained on the same data, not ddpm-eps on digits, ddpm-mnist-v on mnist"
+    with pytest.raises(Exception, match=different):
+        client.predict("3", "ddim", 4, 2.0, 0, 0.0, "ddpm-eps", "ddpm-mnist-v", api_name="/denoise")
+    with pytest.raises(Exception, match=different):
+        client.predict(2, 2.0, 0, "ddpm-eps", "ddpm-mnist-v", api_name="/grid")
+    with pytest.raises(Exception, match="pick two different models: both sides hold ddpm-mnist-v"):
+        client.predict("3", "ddim", 4, 2.0, 0, 0.0, "ddpm-mnist-v", "ddpm-mnist-v", api_name="/denoise")
     with pytest.raises(Exception, match="no Stable Diffusion folder is configured"):
         client.predict("/nonexistent", 2, "ddim", 0, api_name="/sd_denoise")
     eps, _, scrub, info, *_ = client.predict("1", "ddim", 2, 1.0, 0, 0.0, "ddpm-eps", "ddpm-x0", api_name="/denoise")
@@ -96,14 +120,40 @@ def test_bad_inputs_get_a_message_and_the_server_keeps_serving(client):
 
 def test_grid_endpoint(client):
     eps, x0, note = client.predict(2, 2.0, 0, "ddpm-eps", "ddpm-x0", api_name="/grid")
-    assert Image.open(eps).size == ((2 * 9 - 1) * 6, (10 * 9 - 1) * 6)  # row = digit, 2 samples each
+    zoom = tab.GRID_PIXELS // 8  # 8x8 samples: each pixel 12x12
+    assert Image.open(eps).size == ((2 * 9 - 1) * zoom, (10 * 9 - 1) * zoom)  # row = digit, 2 samples each
     assert Image.open(x0).size == Image.open(eps).size
     # the settings that made it; no digits-classifier in this registry: the spectrum's figure only, one line per model
     assert re.fullmatch(
         r"Made with 2 samples per digit, DDIM 20 steps, guidance 2, seed 0, ddpm-eps vs ddpm-x0\.\n\n"
-        r"\*\*ddpm-eps\*\*: HF energy ratio \d+\.\d{3}\n\n\*\*ddpm-x0\*\*: HF energy ratio \d+\.\d{3}",
+        r"\*\*ε-model ddpm-eps\*\*: HF energy ratio \d+\.\d{3}\n\n\*\*x0-model ddpm-x0\*\*: HF energy ratio \d+\.\d{3}"
+        r"\n\nNo `digits-classifier` here to read the digits: python -m unetlab train --recipe digits-classifier",
         note,
     )
+
+
+def test_the_mnist_models_are_judged_by_their_own_classifier_at_their_size(client):
+    """12x12 "mnist" samples: the panels and grids at their size, the v-model named as such, the MNIST classifier
+    reading them (the digits have none here), and the cards' table naming it."""
+    out = client.predict("5", "ddim", 3, 1.0, 0, 0.0, "ddpm-mnist-eps", "ddpm-mnist-v", api_name="/denoise")
+    left, right, scrub, info, bands, spectrum, figures = out
+    for path in (left, right):  # 4 samples of 12x12: x_t over x0, 1 px apart, each pixel ZOOM_MNIST wide
+        assert Image.open(path).size == ((4 * 13 - 1) * ZOOM_MNIST, (2 * 13 - 1) * ZOOM_MNIST)
+    assert "ddpm-mnist-eps vs ddpm-mnist-v" in info
+    assert {row[-1] for row in bands["data"]} == {f"{r}: {b}" for r in ("ε-model", "v-model") for b in tab_bands()}
+    assert "| ddpm-mnist-v | velocity v | 50.0% | 1.000 |" in figures and "`mnist-classifier`" in figures
+    grid_left, grid_right, note = client.predict(2, 1.0, 0, "ddpm-mnist-x0", "ddpm-mnist-v", api_name="/grid")
+    assert Image.open(grid_left).size == ((2 * 13 - 1) * 8, (10 * 13 - 1) * 8)  # 96 // 12 = 8 per pixel
+    assert re.search(
+        r"\*\*x0-model ddpm-mnist-x0\*\*: HF energy ratio \d\.\d{3}, the classifier reads the asked digit "
+        r"in \d+% of these 20 samples",
+        note,
+    )
+    assert "**v-model ddpm-mnist-v**" in note and "No `" not in note
+
+
+def tab_bands() -> list[str]:
+    return ["low", "mid", "high"]
 
 
 def test_the_plots_keep_their_series_when_a_model_changes(client):
@@ -199,3 +249,92 @@ def test_card_and_grid_markdown():
         "**a**: HF energy ratio 0.500, the classifier reads the asked digit in 88% of these 40 samples\n\n"
         "**b**: HF energy ratio 2.000"
     )
+
+
+MNIST = ["ddpm-mnist-eps", "ddpm-mnist-v", "ddpm-mnist-x0"]
+
+
+def test_the_data_choice_fills_both_lists_with_its_models(events, tmp_path):
+    """MNIST: both lists hold its three models, the sides its ε- and x0-model; a side already of that data keeps
+    its model. Data without two models goes back to the sides' data (a warning says how to train them)."""
+    pick = events["pick_data"].fn
+    data, left, right = pick("mnist", "ddpm-eps", "ddpm-x0")
+    assert data == SKIP
+    assert left["choices"] == right["choices"] == MNIST
+    assert (left["value"], right["value"]) == ("ddpm-mnist-eps", "ddpm-mnist-x0")
+    _, left, right = pick("mnist", "ddpm-mnist-v", "ddpm-x0")
+    assert (left["value"], right["value"]) == ("ddpm-mnist-v", "ddpm-mnist-x0")
+    _, left, right = pick("digits", "ddpm-mnist-v", "ddpm-mnist-x0")
+    assert (left["value"], right["value"]) == ("ddpm-eps", "ddpm-x0")
+    with pytest.raises(gr.Error, match="data must be one of digits, mnist, got 'cifar'"):
+        pick("cifar", "ddpm-eps", "ddpm-x0")
+    save_tiny_models(tmp_path)  # the digits models only
+    only_digits, _ = built(tmp_path)
+    with pytest.warns(UserWarning, match="MNIST 28×28 needs two diffusion models.*--recipe ddpm-mnist-eps"):
+        assert only_digits["pick_data"].fn("mnist", "ddpm-eps", "ddpm-x0") == ("digits", SKIP, SKIP)
+
+
+def test_the_sides_are_named_by_what_their_models_predict(events):
+    """The panels' labels and the plots' titles name the roles; a new pair of roles gives new titles (a LinePlot
+    redraws its legend on a new title only); two models of one kind are told apart by their side."""
+    denoise, relabel = events["denoise"].fn, events["relabel"].fn
+    *_, info, bands, _, _, t = denoise("3", "ddim", 2, 1.0, 0, 0.0, "ddpm-mnist-v", "ddpm-mnist-x0", Progress())
+    assert {r for r in bands["series"]} == {f"{m}: {b}" for m in ("v-model", "x0-model") for b in tab_bands()}
+    left, right, band_title, spectrum_title = relabel(t)
+    assert left["label"] == "v-model (ddpm-mnist-v): x_t (top), x̂0 (bottom)"
+    assert right["label"] == "x0-model (ddpm-mnist-x0): x_t (top), x̂0 (bottom)"
+    assert "v-model vs x0-model" in band_title["title"] and "v-model vs x0-model" in spectrum_title["title"]
+    *_, t2 = denoise("3", "ddim", 2, 1.0, 0, 0.0, "ddpm-eps", "ddpm-eps-b", Progress())
+    left, right, band_title, _ = relabel(t2)
+    assert left["label"].startswith("ε-model (left) (ddpm-eps)") and right["label"].startswith("ε-model (right)")
+    assert "ε-model (left) vs ε-model (right)" in band_title["title"]
+    assert relabel(None) == (SKIP,) * 4
+    assert events["grid_labels"].fn("ddpm-mnist-eps", "ddpm-mnist-v") == (  # the old grids go
+        {"__type__": "update", "value": None, "label": "ε-model (ddpm-mnist-eps)"},
+        {"__type__": "update", "value": None, "label": "v-model (ddpm-mnist-v)"},
+    )
+    assert events["grid_labels"].fn("ddpm-eps", "nope") == (SKIP, SKIP)
+
+
+def test_a_rerun_between_two_lists_of_different_data_keeps_the_panels_and_says_why(events):
+    """Switching the data updates both lists: a re-run that sees one list changed and not yet the other keeps the
+    panels, and the note says why (the next change runs the pair)."""
+    *_, t = events["denoise"].fn(*ARGS, Progress())
+    *kept, note = events["rerun"].fn(t, *ARGS[:6], "ddpm-mnist-eps", "ddpm-x0", Progress())
+    assert kept == [SKIP] * 8
+    assert note.startswith("compare models trained on the same data, not ddpm-mnist-eps on mnist, ddpm-x0 on digits")
+    *_, t2, note = events["rerun"].fn(t, *ARGS[:6], "ddpm-mnist-eps", "ddpm-mnist-x0", Progress())
+    assert t2.names == ["ddpm-mnist-eps", "ddpm-mnist-x0"] and t2.dataset == "mnist" and note == ""
+
+
+def test_a_link_to_an_mnist_view(tab_built):
+    """A link sets the data and the models (checked as API arguments), and the view's run on arrival is of them; the
+    data wins over a side of other data; the lists narrow to the linked data's models at the page's load."""
+    events, controls = tab_built
+    query = {"diffusion.data": "mnist", "diffusion.left": "ddpm-mnist-v", "diffusion.steps": "3"}
+    assert links.read(query, "diffusion", controls) == ({"data": "mnist", "left": "ddpm-mnist-v", "steps": 3}, [])
+    bad = {"diffusion.data": "cifar", "diffusion.right": "nope"}
+    _, problems = links.read(bad, "diffusion", controls)
+    assert problems[0] == "diffusion.data='cifar' was left out: it must be one of digits, mnist"
+    assert problems[1].startswith("diffusion.right='nope' was left out: it must be one of ddpm-eps-b, ddpm-eps,")
+    request = SimpleNamespace(query_params={"tab": "diffusion", **query})
+    (on_arrival,) = [d.fn for d in events.values() if d.fn.__name__ == "example_denoised"]
+    *set_controls, left, right, scrub, info, bands, spectrum, figures, t = on_arrival(request)
+    assert dict(zip(controls, set_controls))["data"] == "mnist"
+    assert t.names == ["ddpm-mnist-v", "ddpm-mnist-x0"] and t.dataset == "mnist"  # the right side: MNIST's x0-model
+    assert "DDIM 3 steps" in info and np.asarray(left).shape[0] == (2 * 13 - 1) * ZOOM_MNIST
+    left_list, right_list = events["narrow"].fn(request)
+    assert left_list["choices"] == right_list["choices"] == MNIST
+    assert events["narrow"].fn(SimpleNamespace(query_params={}))[0]["choices"] == ["ddpm-eps-b", "ddpm-eps", "ddpm-x0"]
+    assert events["refresh"].fn("mnist")["choices"] == MNIST
+
+
+def test_without_diffusion_models_the_tab_says_how_to_train_them(tmp_path):
+    save_tiny_classifier(tmp_path, "mnist-classifier", 12)  # a model, but no diffusion one
+    events, _ = built(tmp_path)
+    *_, left, right, scrub, info, bands, spectrum, figures, t = events["example_denoised"].fn(
+        SimpleNamespace(query_params={})
+    )
+    assert left is None and t is None
+    assert info.startswith("two diffusion models of one dataset are needed; train them: ")
+    assert "--recipe ddpm-eps;" in info and "--recipe ddpm-mnist-v" in info
