@@ -81,7 +81,9 @@ def test_a_rerun_works_on_a_copy(page):
     assert ours(page, "lab-purity") == shipped_ours()
     page.wait_for_function("() => !document.querySelector('#lab-show-rerun').disabled", timeout=10_000)
     show.click()
-    page.locator("#lab-purity-status").filter(has_text="This session's rerun on mnist: 1 epoch(s)").wait_for(timeout=30_000)
+    page.locator("#lab-purity-status").filter(has_text="This session's rerun on mnist: 1 epoch(s)").wait_for(
+        timeout=30_000
+    )
     assert shows(page, "lab-purity", rerun) == rerun
     assert_table_fits(page, "lab-rerun-table")
     page.locator("#lab-restore").click()

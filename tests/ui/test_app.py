@@ -194,7 +194,7 @@ def test_the_diffusion_tab_shows_its_opening_run_on_arrival():
     demo = app.build_app(registry.Registry(Settings().weights))
     (event,) = [d.fn for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "example_denoised"]
     *controls, eps, x0, scrub, info, bands, spectrum, figures, trajectory = event(None)
-    assert len(controls) == 9 and all(c == gr.skip() for c in controls)
+    assert len(controls) == 10 and all(c == gr.skip() for c in controls)
     assert eps.ndim == 3 and x0.shape == eps.shape and trajectory.names == ["ddpm-eps", "ddpm-x0"]
     assert info.startswith("Made with class") and "HF energy ratio" in figures
 

@@ -64,6 +64,7 @@ def test_the_first_detectors_scores_show_when_the_page_opens(tmp_path):
     (tmp_path / "tiny-no3.safetensors").unlink()
     hist, summary, worst = arrival_scores(tmp_path)  # its weights gone: the tab opens, and says what is missing
     assert hist is None and worst is None and "tiny-no3.safetensors" in summary and "--recipe tiny-no3" in summary
+    assert not summary.startswith("'")  # the message itself, not str(gr.Error) (which quotes it)
 
 
 def test_purity_streams_a_fresh_run(client):
@@ -145,7 +146,11 @@ def test_stop_ends_this_sessions_rerun_and_no_one_elses(weights):
 def test_show_a_finished_rerun_then_restore_the_shipped_run():
     demo = build(Settings().weights)
     shipped = lab.load_purity(Settings().weights)
-    rerun = {**shipped, "seconds": 42.0, "protocol": {**shipped["protocol"], "epochs": 2, "kmeans_seeds": 1, "seeds": 2}}
+    rerun = {
+        **shipped,
+        "seconds": 42.0,
+        "protocol": {**shipped["protocol"], "epochs": 2, "kmeans_seeds": 1, "seeds": 2},
+    }
     rerun["rows"] = [{**r, "purity_mean": 0.1234} for r in shipped["rows"]]
     table, reading, curves, note = event(demo, "show_rerun").fn(rerun)
     assert list(table["ours"]) == ["0.1234"] * 5 and "findings agree" in reading

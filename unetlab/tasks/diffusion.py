@@ -34,9 +34,9 @@ def target(sched: DDPMScheduler, x0: torch.Tensor, noise: torch.Tensor, t: torch
 class Denoise:
     """DDPM training (Ho et al. 2020, algorithm 1): noise a clean digit to a random t, predict epsilon, x0 or v, MSE.
 
-    The x0 objective is plain MSE on x0, not SNR-weighted: MSE on x0 equals SNR(t) x MSE on epsilon, so it already
-    weighs low-noise steps far more; MSE on v equals (1 + SNR(t)) x MSE on x0, between the two. No extra weighting
-    (diffusers' --snr_gamma) is applied to any objective.
+    The x0 objective is plain MSE on x0, not SNR-weighted. In x0's terms MSE on epsilon is SNR(t) x MSE on x0 and
+    MSE on v is (1 + SNR(t)) x MSE on x0: against the epsilon loss, the x0 loss weighs the noisy steps relatively
+    more and the nearly clean ones less, and v lies between. No extra weighting (diffusers' --snr_gamma) is applied.
     A LABEL_DROP share of the prompts is the null token (classifier-free guidance, Ho & Salimans 2022). The noise,
     the timesteps and the dropped prompts are drawn from the loop's generator.
     """

@@ -253,7 +253,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         try:
             return on_new_image(images.load_image(arrival), model, other, None)
         except gr.Error as e:
-            return "[]", None, None, [], None, None, None, None, None, None, str(e)
+            return "[]", None, None, [], None, None, None, None, None, None, e.message
 
     controls = {"model": model, "other": other}
     show_on_arrival(demo, example_colourised, new_image_outputs, "colorize", controls)

@@ -455,7 +455,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         try:
             return score_anomaly(detector)
         except gr.Error as e:
-            return None, str(e), None
+            return None, e.message, None
 
     gr.Markdown(PCA_INTRO, elem_classes=["explain"])
     with gr.Row():

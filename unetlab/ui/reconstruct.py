@@ -211,7 +211,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         try:
             return reconstruct(images.load_image(arrival), noskip, skip, None, progress=lambda *a, **k: None)
         except gr.Error as e:
-            return None, None, None, None, str(e)
+            return None, None, None, None, e.message
 
     controls = {"noskip": noskip, "skip": skip}
     show_on_arrival(demo, example_reconstructed, shown, "reconstruction", controls)
