@@ -39,10 +39,10 @@ ANOMALY_INTRO = """
 
 An autoencoder trained on nine digits reconstructs the tenth worse: it never learned that shape. Each model
 below is the article's purity net without skips (a plain conv autoencoder with a 16-unit code), trained on MNIST
-(28x28) with one digit left out (`python -m unetlab train --recipe anomaly-no<d>`). **Normal** images are the held-out images of
-the other nine digits. **Anomalies** are every image of the left-out digit. The anomaly score is the per-image
-MSE. ROC AUC is the chance that a random anomaly scores higher than a random normal image (1 = perfect, 0.5 =
-chance).
+(28x28) with one digit left out (`python -m unetlab train --recipe anomaly-no<d>`). **Normal** images are the
+held-out images of the other nine digits. **Anomalies** are every image of the left-out digit. The anomaly score
+is the per-image MSE. ROC AUC is the chance that a random anomaly scores higher than a random normal image
+(1 = perfect, 0.5 = chance).
 """
 
 PCA_INTRO = """
