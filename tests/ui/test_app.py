@@ -128,8 +128,9 @@ def test_building_the_app_runs_no_model(monkeypatch):
     demo = app.build_app(registry.Registry(Settings().weights))
     assert calls == []
     on_load = [d.fn.__name__ for d in demo.fns.values() for t in d.targets if t[1] == "load"]
-    arrival = ["example_colourised", "example_denoised", "example_reconstructed", "nothing_yet", "open_view"]
-    assert sorted(on_load) == [*arrival, "preset_walk", "scores_on_arrival"]  # nothing_yet: Live training's
+    arrival = ["example_colourised", "example_denoised", "example_reconstructed", "narrow", "nothing_yet", "open_view"]
+    # nothing_yet: Live training's; narrow: the Diffusion tab's model lists, to the chosen data's models
+    assert sorted(on_load) == [*arrival, "preset_walk", "scores_on_arrival"]
     torch.nn.Linear(2, 2)(torch.zeros(1, 2))
     assert calls == ["Linear"]  # the count sees a forward pass
 
