@@ -197,8 +197,8 @@ def test_the_reading_as_the_tab_shows_it():
     rows = seeded(lab.SEED_ROWS, {(True, True): [0.37, 0.38, 0.50], (False, False): [0.51, 0.52, 0.48]})
     rows = seeded(rows, {c: [lab.find(rows, *c)["purity_mean"]] * 3 for c in [(False, True), (True, False)]})
     text = reading_markdown(lab.reading(rows))
-    assert "| training seeds |" in text and text.count("| 3 of 3 |") == 4 and text.count("| 2 of 3 |") == 1
-    assert "4 of 5 come out the same in each of the 3 training seeds' tables" in text
+    assert text.count(" (3/3) |") == 4 and text.count(" (2/3) |") == 1
+    assert "in how many of the 3 training seeds' own tables" in text and "4 of 5 come out the same in each" in text
     assert "8x8" not in text and "8x8" in reading_markdown(lab.reading(lab.SEED_ROWS), "digits")
 
 

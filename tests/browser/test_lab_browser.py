@@ -105,7 +105,7 @@ def assert_table_fits(page, table: str) -> None:
 def test_the_data_choice_shows_each_shipped_run(page):
     """MNIST (the article's data, three training seeds) first; digits, the earlier run, one click away; and back."""
     open_lab(page)
-    assert re.search(r"\d of 3", page.locator("#lab-reading").inner_text())  # each finding: in how many seeds
+    assert re.search(r"\(\d/3\)", page.locator("#lab-reading").inner_text())  # each finding: in how many seeds
     digits = lab.load_purity(Settings().weights, "digits")
     page.locator("#lab-purity-data").get_by_text("digits 8x8").click()
     expected = [f"{lab.find(digits['rows'], *c)['purity_mean']:.4f}" for c in [*lab.CONDITIONS, (None, None)]]

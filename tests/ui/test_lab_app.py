@@ -164,7 +164,7 @@ def test_show_a_finished_rerun_then_restore_the_shipped_run():
     digits = lab.load_purity(Settings().weights, "digits")  # the earlier run, a second data point
     table, reading, _, note = event(demo, "restore_shipped").fn("digits")
     assert list(table["ours"]) == [f"{r['purity_mean']:.4f}" for r in digits["rows"]] and "ours (digits)" in reading
-    assert "1 training seed(s)" in note and "training seeds |" not in reading
+    assert "1 training seed(s)" in note and "/3)" not in reading
     with pytest.raises(gr.Error, match="data must be one of mnist, digits, got 'cifar'"):
         event(demo, "restore_shipped").fn("cifar")
 

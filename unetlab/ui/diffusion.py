@@ -237,8 +237,12 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         eta = gr.Slider(0, 1, value=0.0, step=0.1, label="η (DDIM noise)", elem_id="diff-eta")
         seed = gr.Number(0, precision=0, label="Seed", elem_id="diff-seed")
     with gr.Row():
-        data = gr.Radio(
-            [(text, key) for key, text in diffusion.DATASETS.items()], value=data0, label="Data", elem_id="diff-data"
+        data = gr.Radio(  # wide enough for its two choices on one line (stacked, they pushed the panels down)
+            [(text, key) for key, text in diffusion.DATASETS.items()],
+            value=data0,
+            label="Data",
+            scale=2,
+            elem_id="diff-data",
         )
         # The lists hold every diffusion model, so that an API call or a link may name any (the server checks that
         # both are of one dataset); in the page they narrow to the chosen data's models (narrow, pick_data, focus).

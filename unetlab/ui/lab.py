@@ -146,11 +146,10 @@ def reading_markdown(r: lab.Reading | None, dataset: str = "mnist") -> str:
         return "The comparison appears when all five rows are in."
     ours = "ours (MNIST)" if dataset == "mnist" else "ours (digits)"
     seeds = r.seeds > 1
-    lines = [f"| the article's finding | article (MNIST) | {ours} |" + (" training seeds |" if seeds else "")]
-    lines.append("|---|:---:|:---:|" + (":---:|" if seeds else ""))
+    lines = [f"| the article's finding | article (MNIST) | {ours} |", "|---|:---:|:---:|"]
     for f in r.findings:
-        row = f"| {f.text} | {'yes' if f.article else 'no'} | {'yes' if f.ours else '**no**'} |"
-        lines.append(row + (f" {f.seeds_holding} of {r.seeds} |" if seeds else ""))
+        held = f" ({f.seeds_holding}/{r.seeds})" if seeds else ""  # in how many training seeds' tables it holds
+        lines.append(f"| {f.text} | {'yes' if f.article else 'no'} | {'yes' if f.ours else '**no**'}{held} |")
     lines += [
         "",
         f"**{r.agree} of {len(r.findings)} findings agree.** Ranking, article: {' > '.join(r.article_ranking)}.  ",
@@ -158,8 +157,8 @@ def reading_markdown(r: lab.Reading | None, dataset: str = "mnist") -> str:
     ]
     if seeds:
         lines.append(
-            f"{len(r.robust)} of {len(r.findings)} come out the same in each of the {r.seeds} training seeds' tables "
-            "(beyond training noise)."
+            f"(k/{r.seeds}): in how many of the {r.seeds} training seeds' own tables the finding holds. "
+            f"{len(r.robust)} of {len(r.findings)} come out the same in each (beyond training noise)."
         )
     return "\n".join([*lines, "", CAVEATS[dataset]])
 
@@ -245,14 +244,17 @@ def rerun_progress(cfg: lab.PurityConfig, step: lab.PurityProgress, measured: di
     return f"Rerun: {where}; {duration(step.seconds)} elapsed{eta}."
 
 
-def purity_view(ids: tuple[str, str, str, str], label: str, value: tuple) -> tuple:
-    """A purity table with its status line, the reading beside it and the loss curves below: once for the shipped
-    run, once for a rerun. ids: the elem_ids of table, reading, curves, status."""
+def purity_view(ids: tuple[str, str, str, str], label: str, value: tuple, data: gr.Radio | None = None) -> tuple:
+    """A purity table with its status line (and the Data choice, for the shipped run's view), the reading beside it
+    and the loss curves below: once for the shipped run, once for a rerun. ids: the elem_ids of table, reading,
+    curves, status."""
     table0, reading0, curves0, status0 = value
     with gr.Row():
         with gr.Column(scale=3):
             table = gr.Dataframe(table0, label=label, wrap=True, column_widths=PURITY_WIDTHS, elem_id=ids[0])
             status = gr.Markdown(status0, elem_id=ids[3])
+            if data is not None:
+                data.render()  # under the table: the table and the reading start at the top of the screen
         with gr.Column(scale=2):
             read = gr.Markdown(reading0, elem_id=ids[1])
     curves = gr.LinePlot(
@@ -275,10 +277,10 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     with gr.Accordion("How to use this tab in a lecture", open=False, elem_id="lab-lecture", elem_classes=["explain"]):
         gr.Markdown(LECTURE)
     gr.Markdown(PURITY_INTRO, elem_classes=["explain"])
-    data = gr.Radio(DATA_CHOICES, value="mnist", label="Data", elem_id="lab-purity-data")
     label = "Weighted purity of k-means on the latent features: ours beside the article's (MNIST)"
     ids = ("lab-purity", "lab-reading", "lab-purity-plot", "lab-purity-status")
-    table, read, curves, status = purity_view(ids, label, shipped(registry))
+    data = gr.Radio(DATA_CHOICES, value="mnist", label="Data", elem_id="lab-purity-data", render=False)
+    table, read, curves, status = purity_view(ids, label, shipped(registry), data)
     measured = {d: shipped_result(registry, d) for _, d in DATA_CHOICES}  # each shipped run's pace, for estimates
 
     def config(n_epochs: float, n_seeds: float, n_train: float, dataset: str) -> lab.PurityConfig:
