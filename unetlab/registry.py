@@ -67,10 +67,13 @@ def _builder(module: str, model: str, config: str) -> Callable[[dict], nn.Module
 AUTOENCODERS = "unetlab.models.autoencoders"
 
 
-def _diffusion_folder(folder: Path) -> nn.Module:
-    from unetlab.models.diffusion import DigitDiffusion
+def _folder(module: str, model: str) -> Callable[[Path], nn.Module]:
+    """A loader of a diffusers folder through its model class's from_pretrained (imported on first use)."""
 
-    return DigitDiffusion.from_pretrained(folder)
+    def load(folder: Path) -> nn.Module:
+        return getattr(importlib.import_module(module), model).from_pretrained(folder)
+
+    return load
 
 
 # model class name (as written in cards) -> builder from the card's config
@@ -84,9 +87,15 @@ MODELS: dict[str, Callable[[dict], nn.Module]] = {
     "vq-vae": _builder(AUTOENCODERS, "VQVAE", "VQVAEConfig"),
     "classifier": _builder("unetlab.models.classifier", "DigitClassifier", "ClassifierConfig"),
     "diffusion": _builder("unetlab.models.diffusion", "DigitDiffusion", "DiffusionConfig"),
+    "ldm-vae": _builder("unetlab.models.ldm", "LatentVAE", "LatentVAEConfig"),
+    "ldm": _builder("unetlab.models.ldm", "LatentDiffusion", "LatentDiffusionConfig"),
 }
 # model classes stored as a diffusers folder (save_pretrained) rather than one safetensors file -> loader
-FOLDER_MODELS: dict[str, Callable[[Path], nn.Module]] = {"diffusion": _diffusion_folder}
+FOLDER_MODELS: dict[str, Callable[[Path], nn.Module]] = {
+    "diffusion": _folder("unetlab.models.diffusion", "DigitDiffusion"),
+    "ldm-vae": _folder("unetlab.models.ldm", "LatentVAE"),
+    "ldm": _folder("unetlab.models.ldm", "LatentDiffusion"),
+}
 
 
 def build(model: str, config: dict) -> nn.Module:

@@ -3,7 +3,7 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from tests.diffusion_fixtures import TINY, tiny_model
-from unetlab.models.diffusion import NULL, DiffusionConfig
+from unetlab.models.diffusion import DiffusionConfig
 
 
 def test_the_unet_is_sds_class_with_cross_attention_blocks():
@@ -19,7 +19,7 @@ def test_the_unet_is_sds_class_with_cross_attention_blocks():
 def test_shapes():
     model = tiny_model().eval()
     x = torch.randn(3, 1, 8, 8)
-    labels = torch.tensor([0, 7, NULL])
+    labels = torch.tensor([0, 7, 10])  # 10: the null token (classes)
     assert model.prompt(labels).shape == (3, TINY["tokens"], TINY["token_dim"])
     with torch.no_grad():
         assert model(x, torch.tensor([0, 10, 49]), labels).shape == (3, 1, 8, 8)
@@ -29,7 +29,7 @@ def test_the_prompt_changes_the_output():
     model = tiny_model().eval()
     x, t = torch.randn(1, 1, 8, 8), torch.tensor([25])
     with torch.no_grad():
-        outs = [model(x, t, torch.tensor([c])) for c in (3, 8, NULL)]
+        outs = [model(x, t, torch.tensor([c])) for c in (3, 8, 10)]
     assert not torch.allclose(outs[0], outs[1])
     assert not torch.allclose(outs[0], outs[2])
 

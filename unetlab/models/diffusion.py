@@ -25,7 +25,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
-NULL = 10  # the null token's row: "no class", what classifier-free guidance contrasts with
 
 
 @dataclass
@@ -87,6 +86,8 @@ class DiffusionConfig:
 class DigitDiffusion(nn.Module):
     """UNet2DConditionModel + the class-token table that makes its prompt."""
 
+    config_class = DiffusionConfig  # what prompt.safetensors' metadata is read back as
+
     def __init__(self, config: DiffusionConfig, unet: UNet2DConditionModel | None = None):
         super().__init__()
         self.config = config
@@ -118,15 +119,20 @@ class DigitDiffusion(nn.Module):
         save_file({"weight": table}, str(folder / "prompt.safetensors"), metadata={"config": config})
         return sorted(p for p in folder.rglob("*") if p.is_file())
 
+    @property
+    def null(self) -> int:
+        """The null token's row ("no class"): what classifier-free guidance contrasts with."""
+        return self.config.classes
+
     @classmethod
-    def from_pretrained(cls, folder: Path) -> DigitDiffusion:
-        """Load a folder written by save_pretrained, offline, as float32."""
+    def from_pretrained(cls, folder: Path, **parts) -> DigitDiffusion:
+        """Load a folder written by save_pretrained, offline, as float32. parts: the subclass's other modules."""
         folder = Path(folder)
         unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", local_files_only=True)  # float32
         from safetensors import safe_open
 
         with safe_open(str(folder / "prompt.safetensors"), "pt") as f:
-            config = DiffusionConfig(**json.loads(f.metadata()["config"]))
-        model = cls(config, unet=unet)
+            config = cls.config_class(**json.loads(f.metadata()["config"]))
+        model = cls(config, unet=unet, **parts)
         model.prompt_table.weight.data.copy_(load_file(str(folder / "prompt.safetensors"))["weight"].float())
         return model.eval()

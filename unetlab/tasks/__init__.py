@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from unetlab.tasks import anomaly, classify, colorize, diffusion, latent, reconstruct
+from unetlab.tasks import anomaly, classify, colorize, diffusion, latent, ldm, reconstruct
 
 if TYPE_CHECKING:
     from torch import nn
@@ -33,6 +33,8 @@ class Task:
     labelled: bool = False  # trains on class labels: its data must have them
     latent: bool = False  # an autoencoder with a code: the Latent tab maps it
     psnr: bool = True  # the loop's held-out PSNR means something (a classifier's is of its 0/1 error rate)
+    # what is done to the trained model before it is saved (the VAE's scaling factor is measured); None: nothing
+    prepare: Callable[[Recipe, nn.Module, Data], None] | None = None
 
 
 TASKS: dict[str, Task] = {
@@ -50,6 +52,9 @@ TASKS: dict[str, Task] = {
              labelled=True),
         Task("classifier", "Diffusion", classify.objective, classify.loss_name, classify.card_metrics,
              labelled=True, psnr=False),
+        Task("ldm-vae", "Diffusion", ldm.objective, ldm.loss_name, ldm.card_metrics, learns_colour=True,
+             prepare=ldm.prepare),
+        Task("ldm", "Diffusion", ldm.objective, ldm.loss_name, ldm.card_metrics, labelled=True),
         Task("anomaly", "Lab", anomaly.objective, anomaly.loss_name, anomaly.card_metrics, adapts_channels=True),
     ]
 }  # fmt: skip

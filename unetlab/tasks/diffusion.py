@@ -44,19 +44,25 @@ class Denoise:
     def __init__(self, label_drop: float = LABEL_DROP):
         self.label_drop = label_drop
 
+    def clean(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch as the model denoises it: digits in [0, 1] -> [-1, 1]."""
+        return x * 2 - 1
+
+    def image(self, model: DigitDiffusion, x0: torch.Tensor) -> torch.Tensor:
+        """What the model denoises, as an image in [0, 1]."""
+        return to_unit(x0)
+
     def loss(
         self, model: DigitDiffusion, batch: Batch, generator: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        from unetlab.models.diffusion import NULL
-
         sched = model.scheduler()
         y = batch.need_labels()
-        x0 = batch.x * 2 - 1  # digits in [0, 1] -> [-1, 1]
+        x0 = self.clean(batch.x)
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         t = torch.randint(0, sched.config.num_train_timesteps, (len(x0),), generator=generator)
         x_t = sched.add_noise(x0, noise, t)
         drop = (torch.rand(len(y), generator=generator) < self.label_drop).to(y.device)
-        y = torch.where(drop, torch.full_like(y, NULL), y)
+        y = torch.where(drop, torch.full_like(y, model.null), y)
         return F.mse_loss(model(x_t, t, y).float(), target(sched, x0, noise, t)), {}
 
     def evaluate(self, model: DigitDiffusion, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
@@ -64,16 +70,16 @@ class Denoise:
         preview columns x0 | x_t | predicted x0."""
         sched = model.scheduler()
         g = torch.Generator().manual_seed(0)
-        x = batch.x
-        x0 = x * 2 - 1
+        x0 = self.clean(batch.x)
         noise = torch.randn(x0.shape, generator=g)
         t = torch.linspace(0, sched.config.num_train_timesteps - 1, len(x0)).long()
         x_t = sched.add_noise(x0, noise, t)
         pred = model(x_t, t, batch.need_labels()).float()
         x0_hat = predicted_x0(pred, x_t, t, sched.alphas_cumprod, model.config.prediction_type)
         loss = (pred - target(sched, x0, noise, t)).pow(2).flatten(1).mean(1)
-        mse = (to_unit(x0_hat) - x).pow(2).flatten(1).mean(1)
-        return loss, mse, [x, to_unit(x_t), to_unit(x0_hat)]
+        x, x_hat = self.image(model, x0), self.image(model, x0_hat)
+        mse = (x_hat - x).pow(2).flatten(1).mean(1)
+        return loss, mse, [x, self.image(model, x_t), x_hat]
 
 
 def objective(r: Recipe, data: Data) -> Denoise:
