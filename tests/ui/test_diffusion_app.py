@@ -12,10 +12,12 @@ from PIL import Image
 
 from tests.conftest import serve
 from tests.diffusion_fixtures import save_tiny_classifier, save_tiny_models, tiny_card, tiny_model
-from unetlab import registry
+from tests.sd_fixtures import save_tiny_sd
+from unetlab import registry, sd
 from unetlab.settings import Settings
 from unetlab.ui import diffusion as tab
 from unetlab.ui import links
+from unetlab.ui import sd as sd_tab
 
 ZOOM = tab.PANEL_PIXELS // 8  # the tiny digits models' 8x8 samples: each pixel a 16x16 block
 ZOOM_MNIST = tab.PANEL_PIXELS // 12  # the tiny "mnist" models' 12x12: 10x10
@@ -228,6 +230,47 @@ def test_sd_denoise_loads_only_the_configured_folder(client, tmp_path):
         for path in ("", str(configured)):  # the configured folder is the one loaded (here: not an SD folder)
             with pytest.raises(Exception, match=f"{configured} is not a diffusers Stable Diffusion folder"):
                 c.predict(path, 2, "ddim", 0, api_name="/sd_denoise")
+
+
+def test_sd_denoise_follows_a_prompt_and_reports_every_step(tmp_path):
+    """With the folder's CLIP: the prompt, the guidance and the prediction_type shown; progress at each step."""
+    pytest.importorskip("transformers")
+    folder = save_tiny_sd(tmp_path / "sd", prediction_type="v_prediction", vae=True, text=True)
+    with gr.Blocks() as demo:
+        sd_tab.build(Settings(sd_path=str(folder)), gr.Radio(["ddim", "ddpm"], value="ddim"), gr.Number(0))
+    run = next(d for d in demo.fns.values() if d.api_name == "sd_denoise")
+    assert run.tracks_progress
+    progress = Progress()
+    strip, text = run.fn("", 3, "ddim", 0, "a cat", 3.0, progress)
+    assert progress.calls == [(1, 3), (2, 3), (3, 3)]
+    assert strip.shape == (2 * sd.TILE + 2, 3 * sd.TILE + 2 * 2, 3)
+    assert text.startswith("3 DDIM steps of a 8×8×4 latent on cpu in ") and "decoded by the folder VAE" in text
+    assert "Prompt 'a cat', guidance 3." in text and "two predictions per step (guidance)" in text
+    assert "prediction_type = `v_prediction`: the U-Net predicts the velocity v" in text
+    for bad, message in [
+        ((3, "ddim", 0, "a cat", float("nan")), "guidance scale must be a number from 0 to 20, got nan"),
+        ((3, "ddim", 0, "a cat", 21), "guidance scale must be a number from 0 to 20, got 21"),
+        ((3, "ddim", 0, "a" * 1001, 3.0), "the prompt must be text of at most 1000 characters"),
+        ((3, "ddim", 0, None, 3.0), "the prompt must be text of at most 1000 characters"),
+    ]:
+        with pytest.raises(gr.Error, match=message):
+            run.fn("", *bad, Progress())
+
+
+def test_sd_accordion_says_what_the_folder_is_and_how_to_enable_prompts(tmp_path):
+    folder = save_tiny_sd(tmp_path / "sd")
+    text = sd_tab.folder_markdown(str(folder))
+    assert "**prediction_type = `epsilon`**: the U-Net predicts the noise ε (SD 1.x)." in text
+    assert (
+        "**No prompt**: the folder has no text_encoder/ and no tokenizer/, so the U-Net gets an all-zero prompt."
+        in text
+    )
+    assert "`pip install -r requirements-sd.txt`" in text and "`text_encoder/` and `tokenizer/`" in text
+    assert sd_tab.folder_markdown("").startswith("no Stable Diffusion folder is configured on this server")
+    r = sd.denoise_folder(folder, steps=1, prompt="a cat")
+    assert "All-zero prompt: the folder has no text_encoder/ and no tokenizer/. To follow a prompt" in (
+        sd_tab.result_markdown(r)
+    )
 
 
 def test_card_and_grid_markdown():

@@ -8,10 +8,11 @@ import time
 import gradio as gr
 import pandas as pd
 
-from unetlab import diffusion, images, sd
+from unetlab import diffusion, images
 from unetlab.registry import Registry
 from unetlab.settings import Settings
 from unetlab.ui import links
+from unetlab.ui import sd as sd_tab
 from unetlab.ui.common import SEEDS, choose, number, show_on_arrival, user_errors
 
 PANEL_PIXELS = 128  # a digit's side in the panels: 16x16 digits at 8x8 per pixel, 28x28 at 4x4 (exact blocks)
@@ -307,16 +308,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         "More: why Stable Diffusion predicts the noise, v-prediction, guidance, DDPM vs DDIM", open=False
     ):
         gr.Markdown(MORE, elem_classes=["explain"])
-    with gr.Accordion("Your own Stable Diffusion folder (optional, offline)", open=False):
-        gr.Markdown(sd.NOTE)
-        with gr.Row():
-            sd_path = gr.Textbox(
-                settings.sd_path, label="Local diffusers SD folder (UNETLAB_SD_PATH)", interactive=False
-            )
-            sd_steps = gr.Slider(1, 50, value=10, step=1, label="Steps")
-            sd_run = gr.Button("Denoise with it", elem_id="diff-sd-run")
-        sd_strip = gr.Image(label="x_t (top) and x̂0 (bottom) per step", format="png", interactive=False)
-        sd_info = gr.Markdown()
+    sd_tab.build(settings, scheduler, seed)
 
     traj = gr.State(None)
 
@@ -542,18 +534,6 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         [grid_left, grid_right, grid_note],
         api_name="grid",
     )
-
-    @user_errors
-    def run_sd(path: str, n_steps: float, sched: str, s):
-        """Denoise with a local Stable Diffusion folder (offline): its eps-prediction steps and x0 previews."""
-        number(n_steps, "steps", 1, 50, whole=True)
-        number(s or 0, "seed", *SEEDS, whole=True)
-        strip, text = sd.denoise_folder(
-            sd.configured(path, settings.sd_path), steps=int(n_steps), scheduler=sched, seed=int(s or 0)
-        )
-        return strip, text
-
-    sd_run.click(run_sd, [sd_path, sd_steps, scheduler, seed], [sd_strip, sd_info], api_name="sd_denoise")
 
     def refresh(dataset: str):
         """Models registered since the page loaded appear when the list opens (the chosen data's only)."""
