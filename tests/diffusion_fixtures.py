@@ -6,6 +6,7 @@ import torch
 from unetlab import registry
 
 TINY = dict(image_size=8, widths=[8, 16], layers_per_block=1, heads=2, tokens=2, token_dim=8, train_timesteps=50)
+TINY_VAE = dict(image_size=8, widths=[16, 16], latent_channels=4)  # 8x8x3 -> 4x4x4 (GroupNorm: 16 groups)
 SIZES = {"digits": 8, "mnist": 12}
 MNIST_MODELS = {"ddpm-mnist-eps": "epsilon", "ddpm-mnist-x0": "sample", "ddpm-mnist-v": "v_prediction"}
 

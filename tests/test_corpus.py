@@ -11,8 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.diffusion_fixtures import TINY_VAE
 from tests.test_photo_sources import fake_apt, make_deb
-from unetlab import corpus, data, photo_sources, recipes
+from unetlab import corpus, data, ldm, photo_sources, recipes
+from unetlab.models.ldm import LatentVAE, LatentVAEConfig
 
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs Debian's dpkg-deb")
 
@@ -54,8 +56,11 @@ def test_no_test_file_reaches_any_training_recipe(monkeypatch):
         return {f"x:{k}": np.zeros((80, 80, 3), np.uint8) for k in range(2)}
 
     monkeypatch.setattr(data, "corpus_arrays", fake_arrays)
+    # the latent diffusion recipes encode their crops with a (here toy, untrained) VAE
+    monkeypatch.setattr(recipes, "autoencoder", lambda r, reg: LatentVAE(LatentVAEConfig(**TINY_VAE)))
+    monkeypatch.setattr(ldm, "CROPS_PER_CLASS", 256)
     corpus_recipes = [r for r in recipes.RECIPES.values() if r.dataset in data.CORPUS_SETS]
-    assert {"recon-skip", "recon-noskip"} <= {r.name for r in corpus_recipes}
+    assert {"recon-skip", "recon-noskip", "ldm-vae", "ldm-eps"} <= {r.name for r in corpus_recipes}
     for r in corpus_recipes:
         recipes.load_data(r)
     assert asked and set(asked) <= {"train", "val"}

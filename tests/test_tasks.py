@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from tests.diffusion_fixtures import TINY as TINY_DIFFUSION
+from tests.diffusion_fixtures import TINY_VAE
 from unetlab import recipes, registry, tasks
 from unetlab.colorize import HINT_CHANNELS, bins
 from unetlab.data import Data, DataError
@@ -30,22 +31,24 @@ CASES = [
     ("diffusion", "diffusion", {**TINY_DIFFUSION, "prediction_type": "v_prediction"}, 1, True),
     ("classifier", "classifier", {"image_size": SIDE, "width": 4}, 1, False),
     ("anomaly", "unet", purity_net(skip=False, bottleneck=True, image_size=SIDE).to_dict(), 1, False),
+    ("ldm-vae", "ldm-vae", TINY_VAE, 3, True),
+    ("ldm", "ldm", {**TINY_DIFFUSION, "channels": 4, "classes": 2, "prediction_type": "v_prediction"}, 4, True),
 ]
 IDS = [f"{task}-{model}-{i}" for i, (task, model, *_) in enumerate(CASES)]
 
 
-def tiny_data(channels: int) -> Data:
-    """Smooth random images with digit labels, made here: 16 to train on, 4 held out."""
+def tiny_data(channels: int, classes: int = 10) -> Data:
+    """Smooth random images with class labels (digits by default), made here: 16 to train on, 4 held out."""
     g = torch.Generator().manual_seed(0)
     x = torch.nn.functional.interpolate(torch.rand(20, channels, 4, 4, generator=g), size=SIDE, mode="bilinear")
-    y = torch.randint(0, 10, (20,), generator=g)
+    y = torch.randint(0, classes, (20,), generator=g)
     return Data("tiny", x[:16], x[16:], train_labels=y[:16], test_labels=y[16:])
 
 
 def loss_of(case, seed: int, global_seed: int) -> tuple[torch.Tensor, dict]:
     task, model, config, channels, _ = case
     r = Recipe("tiny", task, model, config, "tiny", epochs=1, batch_size=8, lr=1e-3)
-    data = tiny_data(channels)
+    data = tiny_data(channels, config.get("classes", 10))
     objective = tasks.get(task).objective(r, data)
     torch.manual_seed(0)
     net = registry.build(model, config).eval()  # eval: no dropout, no codebook restarts (the model's own draws)
@@ -69,7 +72,7 @@ def test_the_loss_is_the_same_from_the_same_seed(case):
 def test_heldout_evaluation_takes_the_same_batch(case):
     task, model, config, channels, _ = case
     r = Recipe("tiny", task, model, config, "tiny", epochs=1, batch_size=8, lr=1e-3)
-    data = tiny_data(channels)
+    data = tiny_data(channels, config.get("classes", 10))
     torch.manual_seed(0)
     net = registry.build(model, config).eval()
     with torch.no_grad():

@@ -86,8 +86,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     # a run with overrides is not the recipe: it never replaces the shipped model unless --out says so
     out = Path(args.out or ("runs" if r.overrides else "weights"))
     registry.writable_dir(out)  # now, not after the last epoch
-    data = recipes.load_data(r)
-    model = recipes.build_model(r)
+    reg = registry_of(args)  # a latent model's VAE comes from it, and the diffusion task's judge
+    data = recipes.load_data(r, reg)
+    model = recipes.build_model(r, reg)
     accelerator = launched_accelerator(args.settings)
     main = accelerator is None or accelerator.is_main_process
     if main:
@@ -108,7 +109,6 @@ def cmd_train(args: argparse.Namespace) -> None:
         accelerator.wait_for_everyone()
     if not main:
         return
-    reg = registry_of(args)  # the diffusion task's evaluation loads its judge from it
     path = cards.finish(r, model.cpu(), data, history, time.perf_counter() - start, out, reg)
     card = json.loads(path.read_text())
     print(f"wrote {path.with_name(card['weights'])} and {path}")
@@ -298,28 +298,32 @@ def cmd_sample(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
-    from unetlab import diffusion, images, registry
+    from unetlab import diffusion, images, ldm, registry
 
-    entry, model = registry.resolve(args.model, registry_of(args))
-    if entry.task != "diffusion":
-        valid = ", ".join(registry_of(args).names("diffusion"))
+    reg = registry_of(args)
+    entry, model = registry.resolve(args.model, reg)
+    if entry.task not in ("diffusion", "ldm"):
+        valid = ", ".join(reg.names("diffusion") + reg.names("ldm"))
         raise ValueError(f"model {entry.name!r} is a {entry.task} model; pick a diffusion model ({valid})")
-    classes = range(10) if args.label == "all" else [int(args.label)]
+    names = list(ldm.CLASSES) if entry.task == "ldm" else [str(d) for d in range(10)]  # class index -> its name
+    if args.label != "all" and args.label not in names:
+        raise ValueError(f"--label for {entry.name} must be one of {', '.join(names)} or all, got {args.label!r}")
+    classes = range(len(names)) if args.label == "all" else [names.index(args.label)]
     labels = torch.tensor(classes).repeat_interleave(args.n)
     kw = dict(steps=args.steps, scheduler=args.scheduler, guidance=args.guidance, eta=args.eta, seed=args.seed)
     x_t, x0 = [], []
     for step in diffusion.sample(model, labels, **kw):
-        if args.timeline:
-            x_t.append(diffusion.to_unit(step.x_t).numpy())
-            x0.append(diffusion.to_unit(step.x0).numpy())
+        if args.timeline:  # a latent model's x_t and x0 are latents: decoded by its VAE, as the images they stand for
+            x_t.append(model.decode(step.x_t).numpy())
+            x0.append(model.decode(step.x0).numpy())
     if not torch.isfinite(step.x_t).all():
         raise ValueError("sampling gave NaN or infinite pixels; nothing was written")
-    final = diffusion.to_unit(step.x_t).numpy()
+    final = model.decode(step.x_t).numpy()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for k, label in enumerate(labels.tolist()):
         i = k % args.n
-        dest = out / f"{label}_{i}.png"
+        dest = out / f"{names[label]}_{i}.png"
         images.save_png(images.to_uint8(final[k]), dest)
         print(dest)
         if args.timeline:  # top row: x_t after each step; bottom row: the predicted x0 at that step
@@ -514,9 +518,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="folder for 000.png, 001.png, ... (A first)")
     s.set_defaults(func=cmd_interpolate)
 
-    s = sub.add_parser("sample", help="generate digits with a diffusion model; writes DIR/<label>_<i>.png")
-    s.add_argument("--model", required=True, help="a diffusion model: a registry name (ddpm-eps, ddpm-x0) or a card")
-    s.add_argument("--label", default="all", choices=[str(d) for d in range(10)] + ["all"], help="a digit, or all")
+    s = sub.add_parser("sample", help="generate images with a diffusion model; writes DIR/<label>_<i>.png")
+    s.add_argument(
+        "--model", required=True, help="a diffusion model: a registry name (ddpm-eps, ddpm-mnist-v, ldm-eps) or a card"
+    )
+    s.add_argument("--label", default="all", help="the class: a digit (digit models), photo or texture (ldm-*), or all")
     s.add_argument("--n", type=whole(1), default=4, help="samples per label (default 4)")
     s.add_argument("--steps", type=whole(1), default=50, help="denoising steps (default 50)")
     s.add_argument("--scheduler", choices=["ddpm", "ddim"], default="ddim")

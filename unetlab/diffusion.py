@@ -127,12 +127,13 @@ def sample(
 
 
 def final(model: DigitDiffusion, labels, tick: Callable[[], None] | None = None, **kw) -> torch.Tensor:
-    """The finished samples in [0, 1], (N, 1, S, S). tick: called after each step (a caller counting progress)."""
+    """The finished samples as images in [0, 1], (N, C, S, S) (a latent model's decoded by its VAE). tick: called
+    after each step (a caller counting progress)."""
     for step in sample(model, labels, **kw):
         x = step.x_t
         if tick is not None:
             tick()
-    return to_unit(x)
+    return model.decode(x)
 
 
 # --- measurements -------------------------------------------------------------------------------------------

@@ -119,6 +119,10 @@ class DigitDiffusion(nn.Module):
         save_file({"weight": table}, str(folder / "prompt.safetensors"), metadata={"config": config})
         return sorted(p for p in folder.rglob("*") if p.is_file())
 
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """What the U-Net denoises, as images in [0, 1]: digits are images in [-1, 1]."""
+        return ((x.float() + 1) / 2).clamp(0, 1)
+
     @property
     def null(self) -> int:
         """The null token's row ("no class"): what classifier-free guidance contrasts with."""

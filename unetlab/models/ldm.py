@@ -143,7 +143,9 @@ class LatentDiffusion(DigitDiffusion):
     def set_autoencoder(self, vae: LatentVAE) -> None:
         self.autoencoder = copy.deepcopy(vae).eval().requires_grad_(False)
 
+    @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents -> images in [0, 1], through the VAE's decoder."""
         return self.autoencoder.decode(z)
 
     def save_pretrained(self, folder: Path, dtype: torch.dtype = torch.float32) -> list[Path]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from unetlab.diffusion import LABEL_DROP, classifier_for, predicted_x0, sample_metrics, to_unit
+from unetlab.diffusion import LABEL_DROP, classifier_for, predicted_x0, sample_metrics
 
 if TYPE_CHECKING:
     from diffusers import DDPMScheduler
@@ -50,7 +50,7 @@ class Denoise:
 
     def image(self, model: DigitDiffusion, x0: torch.Tensor) -> torch.Tensor:
         """What the model denoises, as an image in [0, 1]."""
-        return to_unit(x0)
+        return model.decode(x0)
 
     def loss(
         self, model: DigitDiffusion, batch: Batch, generator: torch.Generator

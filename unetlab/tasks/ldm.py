@@ -17,7 +17,7 @@ from unetlab.tasks.diffusion import Denoise
 
 if TYPE_CHECKING:
     from unetlab.data import Data
-    from unetlab.models.ldm import LatentDiffusion, LatentVAE
+    from unetlab.models.ldm import LatentVAE
     from unetlab.recipes import Recipe
     from unetlab.registry import Registry
     from unetlab.train import Batch
@@ -59,13 +59,10 @@ class KLAutoencoding:
 
 
 class LatentDenoise(Denoise):
-    """Denoise on latents that are already scaled to unit variance; previews decoded through the VAE."""
+    """Denoise on latents that are already scaled to unit variance (previews: decoded through the VAE)."""
 
     def clean(self, x: torch.Tensor) -> torch.Tensor:
         return x
-
-    def image(self, model: LatentDiffusion, x0: torch.Tensor) -> torch.Tensor:
-        return model.decode(x0)
 
 
 def objective(r: Recipe, data: Data) -> KLAutoencoding | LatentDenoise:
