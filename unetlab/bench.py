@@ -306,12 +306,12 @@ def diffusion_latency(
     samples: int = 8,
     steps: int = 50,
     repeats: int = 3,
-    names: tuple[str, str] = ("ddpm-eps", "ddpm-x0"),
+    names: tuple[str, ...] = ("ddpm-eps", "ddpm-x0"),
 ) -> dict:
-    """8 samples from each of two models (the tab's Denoise: both models, same noise): ddpm-eps and ddpm-x0, or
-    its 28x28 MNIST pair; 50 DDIM steps, at the tab's default guidance 1 (one batch of 8 per model call): bf16
-    autocast + channels_last vs fp32, and fp32 channels_last vs the default layout. Guidance 2 (classifier-free: a
-    batch of 16) in both."""
+    """8 samples from each of the models (the tab's Denoise: every model, same noise): ddpm-eps and ddpm-x0, or
+    the 28x28 MNIST pair, or the three latent models (their VAE's decode included); 50 DDIM steps, at the tab's
+    default guidance 1 (one batch of 8 per model call): bf16 autocast + channels_last vs fp32, and fp32
+    channels_last vs the default layout. Guidance 2 (classifier-free: a batch of 16) in both."""
     from unetlab import diffusion
 
     models = []
@@ -320,7 +320,6 @@ def diffusion_latency(
             models.append(reg.load(name))
         except (KeyError, registry.WeightsError):  # same shape, untrained: same cost
             models.append(recipes.build_model(recipes.get(name)).to(memory_format=torch.channels_last).eval())
-    labels = torch.arange(samples) % 10
     out = {}
     for name, fast, memory_format in (
         ("bf16_channels_last", True, torch.channels_last),
@@ -332,6 +331,7 @@ def diffusion_latency(
 
         def both(fast: bool = fast, guidance: float = 1.0) -> None:
             for m in models:
+                labels = torch.arange(samples) % m.config.classes
                 diffusion.final(m, labels, steps=steps, scheduler="ddim", guidance=guidance, fast=fast)
 
         both()
@@ -366,6 +366,7 @@ def measure(reg: registry.Registry) -> dict:
         "live": live_overhead(),
         "diffusion": diffusion_latency(reg),
         "diffusion_mnist": diffusion_latency(reg, names=("ddpm-mnist-eps", "ddpm-mnist-x0")),
+        "ldm": diffusion_latency(reg, names=("ldm-eps", "ldm-x0", "ldm-v")),
     }
 
 
@@ -398,5 +399,7 @@ def format(results: dict) -> str:
             + ", ".join(f"{k} {v}" for k, v in results["diffusion"].items()),
             "diffusion at 28x28: the same with ddpm-mnist-eps and ddpm-mnist-x0: "
             + ", ".join(f"{k} {v}" for k, v in results["diffusion_mnist"].items()),
+            "miniature SD: 8 samples from each of ldm-eps, ldm-x0 and ldm-v, 50 DDIM steps, VAE decode included: "
+            + ", ".join(f"{k} {v}" for k, v in results["ldm"].items()),
         ]
     )

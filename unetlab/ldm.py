@@ -28,6 +28,7 @@ from unetlab import data as datasets
 from unetlab import metrics
 
 if TYPE_CHECKING:
+    from unetlab.models.diffusion import DigitDiffusion
     from unetlab.models.ldm import LatentDiffusion, LatentVAE
     from unetlab.recipes import Recipe
 
@@ -154,15 +155,24 @@ def card_report(model: LatentDiffusion, per_class: int = MEASURE_PER_CLASS) -> d
     return out
 
 
-# --- the tab: the three models from the same noise, every step kept -------------------------------------------
+# --- the tab: three models from the same noise, every step kept (the latent models, or MNIST's three) ---------
 
 BAND_POINTS = 10  # steps whose x̂0 the band plot decodes (evenly spaced, the last included): a decode is costly
 
 
+def class_names(model: DigitDiffusion) -> list[str]:
+    """What the prompt's classes are called: photo and texture for a latent model, the digits for a digit model."""
+    return list(CLASSES) if is_latent(model) else [str(d) for d in range(model.config.classes)]
+
+
+def is_latent(model: DigitDiffusion) -> bool:
+    return hasattr(model, "autoencoder")
+
+
 @dataclass
 class LatentTrajectory:
-    """Each model's denoising of the same latent noise: every step's latent x_t and x̂0 (float16), the decoded
-    images of the steps shown so far (decoded on first view, kept), and what made them."""
+    """Each model's denoising of the same noise: every step's x_t and x̂0 (float16; latents for a latent model), the
+    decoded images of the steps shown so far (decoded on first view, kept), and what made them."""
 
     names: list[str]
     label: int
@@ -174,7 +184,7 @@ class LatentTrajectory:
     decoded: dict = field(default_factory=dict, repr=False)  # (name, kind, step) -> (N, 3, 64, 64) in [0, 1]
 
     def images(self, model: LatentDiffusion, name: str, kind: str, i: int) -> torch.Tensor:
-        """x̂0 ("x0") or x_t ("x_t") of one model at step i, decoded by its VAE (cached)."""
+        """x̂0 ("x0") or x_t ("x_t") of one model at step i as images in [0, 1], decoded by its VAE (cached)."""
         key = (name, kind, i)
         if key not in self.decoded:
             self.decoded[key] = model.decode((self.x0 if kind == "x0" else self.x_t)[name][i].float())
@@ -182,7 +192,7 @@ class LatentTrajectory:
 
 
 def side_by_side(
-    models: dict[str, LatentDiffusion],
+    models: dict[str, DigitDiffusion],
     label: int,
     *,
     n: int = 4,
@@ -191,12 +201,18 @@ def side_by_side(
     seed: int = 0,
     on_step=None,
 ) -> LatentTrajectory:
-    """Every model on n samples of one class from the same seeded latent noise (DDIM, eta 0), every step kept.
-    on_step(done, total): after each step of each model."""
+    """Every model on n samples of one class from the same seeded noise (DDIM, eta 0), every step kept. The models
+    must denoise the same shape (the same VAE's latents, or the same digits). on_step(done, total): after each step
+    of each model."""
     from unetlab.diffusion import sample
 
-    if label not in range(len(CLASSES)):
-        raise ValueError(f"class must be one of {', '.join(CLASSES)}, got {label}")
+    first = next(iter(models.values()))
+    shapes = {name: (m.config.channels, m.config.image_size) for name, m in models.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"the models denoise different shapes ({shapes}): compare models of the same data")
+    names = class_names(first)
+    if label not in range(len(names)):
+        raise ValueError(f"class must be one of {', '.join(names)}, got {label}")
     labels = torch.full((n,), label)
     x_t, x0, seconds, timesteps = {}, {}, {}, []
     for k, (name, model) in enumerate(models.items()):
@@ -218,15 +234,18 @@ def latent_view(z: torch.Tensor) -> torch.Tensor:
     return ((z[:, :3].float() + 3) / 6).clamp(0, 1)
 
 
-def panel(traj: LatentTrajectory, model: LatentDiffusion, name: str, i: int, zoom: int = 2) -> np.ndarray:
-    """Step i of one model: the latent x_t (top row, nearest-neighbour up to the images' size) over x̂0 decoded by
-    the VAE (bottom row), uint8."""
+def panel(traj: LatentTrajectory, model: DigitDiffusion, name: str, i: int, zoom: int = 2) -> np.ndarray:
+    """Step i of one model: x_t (top row; a latent model's latent, nearest-neighbour up to the images' size) over
+    x̂0 (bottom row; decoded by the VAE), uint8."""
     from unetlab import images
 
     i = min(max(int(i), 0), len(traj.timesteps) - 1)
     x0 = traj.images(model, name, "x0", i)
-    latent = torch.nn.functional.interpolate(latent_view(traj.x_t[name][i]), size=x0.shape[-2:], mode="nearest")
-    rows = [latent.numpy(), x0.numpy()]
+    if is_latent(model):
+        top = torch.nn.functional.interpolate(latent_view(traj.x_t[name][i]), size=x0.shape[-2:], mode="nearest")
+    else:
+        top = traj.images(model, name, "x_t", i)
+    rows = [top.numpy(), x0.numpy()]
     return images.enlarge(images.grid([np.stack(r, 0) for r in zip(*rows)], pad=2), zoom)
 
 
@@ -234,9 +253,9 @@ def band_steps(n: int) -> list[int]:
     return sorted(set(np.linspace(0, n - 1, min(BAND_POINTS, n)).round().astype(int).tolist()))
 
 
-def band_curves(traj: LatentTrajectory, models: dict[str, LatentDiffusion], real_spectrum, roles=None) -> list[dict]:
-    """Power of each model's decoded x̂0 in low / mid / high frequency rings at BAND_POINTS steps, in dB relative to
-    real held-out crops of the class (real_spectrum: their radial power, from the card)."""
+def band_curves(traj: LatentTrajectory, models: dict[str, DigitDiffusion], real_spectrum, roles=None) -> list[dict]:
+    """Power of each model's (decoded) x̂0 in low / mid / high frequency rings at BAND_POINTS steps, in dB relative
+    to real held-out images (real_spectrum: their radial power; the latent models' cards hold their crops')."""
     from unetlab.diffusion import bands
 
     ref = np.asarray(real_spectrum)
@@ -247,6 +266,6 @@ def band_curves(traj: LatentTrajectory, models: dict[str, LatentDiffusion], real
             p = metrics.radial_power(traj.images(models[name], name, "x0", i).numpy())
             for band, (lo, hi) in bands(2 * (len(ref) - 1)).items():
                 db = 10 * np.log10(p[lo : hi + 1].sum() / ref[lo : hi + 1].sum() + 1e-12)
-                row = {"step": i + 1, "t": traj.timesteps[i], "power (dB vs real crops)": round(float(db), 3)}
+                row = {"step": i + 1, "t": traj.timesteps[i], "power (dB vs real)": round(float(db), 3)}
                 rows.append(row | {"series": f"{roles.get(name, name)}: {band}"})
     return rows

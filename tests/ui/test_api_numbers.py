@@ -14,7 +14,7 @@ import pytest
 import app
 from tests.diffusion_fixtures import save_tiny_models
 from tests.latent_fixtures import save_tiny_latent_models
-from unetlab import diffusion, lab, latent, live, registry, sd
+from unetlab import diffusion, lab, latent, ldm, live, registry, sd
 
 PORT = 7930
 URL = f"http://127.0.0.1:{PORT}"
@@ -61,6 +61,7 @@ def no_work(monkeypatch):
         (latent, "sample_grid"),
         (latent, "start_walk"),
         (sd, "denoise_folder"),
+        (ldm, "side_by_side"),
     ]:
         monkeypatch.setattr(module, name, forbidden)
 
@@ -99,6 +100,9 @@ CASES = [
     ("purity", [1, NAN, 1, "mnist"], "k-means seeds must be a whole number from 1 to 10, got nan"),
     ("purity", [1, 1, NAN, "mnist"], "training seeds must be a whole number from 1 to 5, got nan"),
     ("sd_denoise", ["", NAN, "ddim", 0, "a cat", 7.5], "steps must be a whole number from 1 to 50, got nan"),
+    ("three_denoise", ["mnist", "3", NAN, 1.0, 0], "steps must be a whole number from 1 to 200, got nan"),
+    ("three_denoise", ["mnist", "3", 4, NAN, 0], "guidance scale must be a number from 0 to 8, got nan"),
+    ("three_denoise", ["mnist", "3", 4, 1.0, -1], f"seed must be {SEED_RANGE}, got -1"),
     ("sd_denoise", ["", 2, "ddim", 0, "a cat", NAN], "guidance scale must be a number from 0 to 20, got nan"),
     ("train", train_with(beta=NAN), "β must be a number from 0 to 1000, got nan"),
     ("train", train_with(lr=INF), "learning rate must be a number from 0 to 1, got inf"),

@@ -381,3 +381,22 @@ def test_without_diffusion_models_the_tab_says_how_to_train_them(tmp_path):
     assert left is None and t is None
     assert info.startswith("two diffusion models of one dataset are needed; train them: ")
     assert "--recipe ddpm-eps;" in info and "--recipe ddpm-mnist-v" in info
+
+
+def test_three_objectives_denoise_the_same_noise_side_by_side(client):
+    """MNIST's ε-, x0- and v-models (tiny, 12x12) in three panels; photos without latent models say how to train."""
+    *panels, info, scrub, bands = client.predict("mnist", "4", 3, 1.0, 2, api_name="/three_denoise")
+    zoom = 4  # objectives.DATA["mnist"]: 12x12 samples at 4x4 per pixel, 4 samples, x_t over x0, 2 px apart
+    for path in panels:
+        assert Image.open(path).size == ((4 * 14 - 2) * zoom, (2 * 14 - 2) * zoom)
+    assert scrub["maximum"] == scrub["value"] == 3 and "Step **3 / 3**" in info and "Class 4, DDIM 3 steps" in info
+    series = {row[-1] for row in bands["data"]}
+    assert {"ε-model (ddpm-mnist-eps): high", "x0-model (ddpm-mnist-x0): low", "v-model (ddpm-mnist-v): mid"} <= series
+    again = client.predict("mnist", "4", 3, 1.0, 2, api_name="/three_denoise")
+    assert np.array_equal(np.asarray(Image.open(again[0])), np.asarray(Image.open(panels[0])))
+    with pytest.raises(Exception, match="no diffusion model of photos is registered; train them: .*ldm-vae"):
+        client.predict("photos", "photo", 3, 1.0, 0, api_name="/three_denoise")
+    with pytest.raises(Exception, match="class must be one of 0, 1, .* for mnist, got 'photo'"):
+        client.predict("mnist", "photo", 3, 1.0, 0, api_name="/three_denoise")
+    with pytest.raises(Exception, match="greater than maximum value 200"):
+        client.predict("mnist", "4", 900, 1.0, 0, api_name="/three_denoise")

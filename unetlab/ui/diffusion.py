@@ -11,8 +11,7 @@ import pandas as pd
 from unetlab import diffusion, images
 from unetlab.registry import Registry
 from unetlab.settings import Settings
-from unetlab.ui import ldm as ldm_tab
-from unetlab.ui import links
+from unetlab.ui import links, objectives
 from unetlab.ui import sd as sd_tab
 from unetlab.ui.common import SEEDS, choose, number, show_on_arrival, user_errors
 
@@ -305,7 +304,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             grid_left = gr.Image(label=roles0[0], format="png", interactive=False, elem_id="diff-grid-eps")
             grid_right = gr.Image(label=roles0[1], format="png", interactive=False, elem_id="diff-grid-x0")
         grid_note = gr.Markdown(elem_id="diff-grid-note")
-    ldm_tab.build(registry)
+    objectives.build(registry)
     with gr.Accordion(
         "More: why Stable Diffusion predicts the noise, v-prediction, guidance, DDPM vs DDIM", open=False
     ):
