@@ -125,3 +125,21 @@ def test_kid_is_near_zero_for_one_sample_and_grows_with_a_shift():
     g = np.random.default_rng(0)
     a, b = g.normal(size=(200, 8)), g.normal(size=(200, 8))
     assert abs(ldm.kid(a, b)) < 0.05 < ldm.kid(a, b + 1.0)
+
+
+def test_cli_samples_photos_and_textures_by_name(trained, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from unetlab.__main__ import main
+
+    monkeypatch.setenv("UNETLAB_WEIGHTS", str(tmp_path))
+    out = tmp_path / "out"
+    args = ["sample", "--model", "ldm-v", "--n", "2", "--steps", "3", "--guidance", "2", "--out", str(out)]
+    assert main(args + ["--timeline"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"{c}_{i}{t}.png" for c in ldm.CLASSES for i in (0, 1) for t in ("", "_timeline")]
+    assert Image.open(out / "photo_0.png").size == (CROP, CROP)
+    assert main(["sample", "--model", "ldm-eps", "--label", "texture", "--n", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["sample", "--model", "ldm-eps", "--label", "7", "--out", str(out)]) == 1
+    assert "--label for ldm-eps must be one of photo, texture or all, got '7'" in capsys.readouterr().err

@@ -127,3 +127,39 @@ def test_mnist_models_side_by_side_and_a_link_to_them(page, browser):
     opened = shown_image(other, "#diff-eps")
     assert opened.shape == left.shape and np.abs(opened.astype(int) - left).mean() < 2  # same seed, same noise
     other.close()
+
+
+LDM = ["ldm-eps", "ldm-x0", "ldm-v"]
+
+
+def test_three_objectives_on_photos_then_on_mnist(page):
+    """The miniature SD's ε-, x0- and v-models denoise the same latent noise in three panels; scrubbing shows an
+    earlier step; MNIST's three take their place when the data changes."""
+    if registry.Registry(Settings().weights).names("ldm") != LDM:
+        pytest.skip("the latent diffusion models are not all in the weights folder")
+    page.get_by_role("tab", name="Diffusion").click()
+    page.locator("#three-run").scroll_into_view_if_needed()
+    page.locator("#three-run").click()
+    wait_for_text(page, "#three-info", "Step 50 / 50", timeout=120_000)
+    info = page.locator("#three-info").inner_text()
+    assert "ε-model = ldm-eps, x0-model = ldm-x0, v-model = ldm-v" in info and "Class photo" in info
+    last = [shown_image(page, f"#three-panel-{i}") for i in range(3)]
+    assert all(not_blank(p) for p in last)
+    page.locator("#three-bands svg text").filter(has_text="v-model (ldm-v): high").first.wait_for(timeout=30_000)
+    assert "the VAE's own reconstructions" in page.locator("#three-figures").inner_text()
+    page.locator("#three-scrub input[type=range]").fill("10")
+    wait_for_text(page, "#three-info", "Step 10 / 50")
+    page.wait_for_timeout(1000)
+    early = shown_image(page, "#three-panel-0")
+    assert np.abs(early.astype(int) - last[0]).mean() > 2
+    page.locator("#three-scrub input[type=range]").fill("50")
+    wait_for_text(page, "#three-info", "Step 50 / 50")
+    page.wait_for_timeout(1500)
+    page.locator("#three-data").scroll_into_view_if_needed()
+    page.mouse.wheel(0, -120)  # the section's heading in view too
+    page.wait_for_timeout(500)
+    save_screenshot(page, "diffusion-photos", full_page=False)
+    page.locator("#three-data").get_by_text("MNIST 28×28").click()
+    page.locator("#three-run").click()
+    wait_for_text(page, "#three-info", "ε-model = ddpm-mnist-eps, x0-model = ddpm-mnist-x0", timeout=120_000)
+    assert all(not_blank(shown_image(page, f"#three-panel-{i}")) for i in range(3))
