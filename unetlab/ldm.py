@@ -122,11 +122,15 @@ def spectrum_distance(samples: np.ndarray, real: np.ndarray) -> float:
 
 
 def compare(samples: torch.Tensor, real: torch.Tensor, vae: LatentVAE, real_features: np.ndarray) -> dict:
+    """The three figures of samples (or reconstructions) against real crops. The features are standardised by the
+    real crops' per-feature mean and deviation first, so that no feature's scale dominates the kernel (Inception's
+    pooled features, which KID was made for, are of similar scale; these are not)."""
     s, r = samples.numpy(), real.numpy()
+    mean, std = real_features.mean(0), real_features.std(0) + 1e-8
     return {
         "hf_ratio": round(metrics.hf_fraction(s) / metrics.hf_fraction(r), 4),
         "spectrum_distance": round(spectrum_distance(s, r), 4),
-        "kid": round(kid(features(vae, samples), real_features), 5),
+        "kid": round(kid((features(vae, samples) - mean) / std, (real_features - mean) / std), 5),
     }
 
 

