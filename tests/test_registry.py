@@ -175,7 +175,8 @@ def test_resolve_by_path(weights_dir):
 
 def test_unknown_model_class():
     with pytest.raises(
-        RegistryError, match="known: ae, classifier, contractive-ae, dae, diffusion, sparse-ae, unet, vae, vq-vae"
+        RegistryError,
+        match="known: ae, classifier, contractive-ae, dae, diffusion, ldm, ldm-vae, sparse-ae, unet, vae, vq-vae",
     ):
         registry.build("transformer", {})
 

@@ -328,7 +328,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
         print(dest)
         if args.timeline:  # top row: x_t after each step; bottom row: the predicted x0 at that step
             strip = images.grid([np.stack([a[k], b[k]]) for a, b in zip(x_t, x0)], pad=1)
-            dest = out / f"{label}_{i}_timeline.png"
+            dest = out / f"{names[label]}_{i}_timeline.png"
             images.save_png(strip, dest)
             print(dest)
 

@@ -135,7 +135,7 @@ LDM = ["ldm-eps", "ldm-x0", "ldm-v"]
 def test_three_objectives_on_photos_then_on_mnist(page):
     """The miniature SD's ε-, x0- and v-models denoise the same latent noise in three panels; scrubbing shows an
     earlier step; MNIST's three take their place when the data changes."""
-    if registry.Registry(Settings().weights).names("ldm") != LDM:
+    if sorted(registry.Registry(Settings().weights).names("ldm")) != sorted(LDM):
         pytest.skip("the latent diffusion models are not all in the weights folder")
     page.get_by_role("tab", name="Diffusion").click()
     page.locator("#three-run").scroll_into_view_if_needed()
@@ -155,9 +155,9 @@ def test_three_objectives_on_photos_then_on_mnist(page):
     page.locator("#three-scrub input[type=range]").fill("50")
     wait_for_text(page, "#three-info", "Step 50 / 50")
     page.wait_for_timeout(1500)
-    page.locator("#three-data").scroll_into_view_if_needed()
-    page.mouse.wheel(0, -120)  # the section's heading in view too
-    page.wait_for_timeout(500)
+    page.locator("#three-data").evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.mouse.wheel(0, -170)  # the section's heading in view too, the band plot below the panels
+    page.wait_for_timeout(800)
     save_screenshot(page, "diffusion-photos", full_page=False)
     page.locator("#three-data").get_by_text("MNIST 28×28").click()
     page.locator("#three-run").click()

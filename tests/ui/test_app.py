@@ -229,5 +229,6 @@ def test_loss_plots_name_series_by_role_and_tick_whole_epochs():
     assert set(df["model"]) == {f"{s}: {c}" for s in ("without skips", "with skips") for c in ("train", "held-out")}
     demo = app.build_app(reg)
     plots = [b for b in demo.blocks.values() if isinstance(b, gr.LinePlot) and b.x in ("epoch", "step")]
-    assert len(plots) == 5  # Reconstruction, the Lab's shipped and rerun purity curves, Diffusion bands, Live training
+    # Reconstruction, the Lab's shipped and rerun purity curves, Diffusion's bands and the ε/x0/v trio's, Live training
+    assert len(plots) == 6
     assert all(p.x_axis_format == "d" for p in plots)
