@@ -1,5 +1,5 @@
-"""Live training jobs: side-by-side runs, Stop, Reset determinism, the time cap, threads, and the hand-off to the
-registry (and so to every tab) and the download."""
+"""Live training jobs: side-by-side runs (the U-Net with vs without skips; diffusion's ε vs x0 vs v), Stop, Reset
+determinism, the time cap, threads, and the hand-off to the registry (and so to every tab) and the download."""
 
 import io
 import json
@@ -13,7 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from unetlab import latent, live, registry
+from tests.diffusion_fixtures import save_tiny_classifier, tiny_live_diffusion
+from unetlab import diffusion, latent, live, recipes, registry
 from unetlab.colorize import colorize
 from unetlab.reconstruct import compare
 from unetlab.settings import Settings
@@ -166,6 +167,8 @@ def test_own_zip_for_the_colouriser_and_a_vae(tmp_path):
         (live.Job(model="sparse-ae", l1=1e9), "L1 weight must be a finite number from 0 to 1000"),
         (live.Job(model="vq-vae", commitment=math.nan), "commitment cost must be a finite number"),
         (live.Job(lr=math.nan), "learning rate must be in"),
+        (live.Job(model="diffusion", dataset="faces"), "labelled digits.*: choose digits or mnist, not faces"),
+        (live.Job(model="diffusion", dataset="upload"), "choose digits or mnist, not upload"),  # not "upload a zip"
     ],
 )
 def test_bad_jobs_say_what_to_do(job, message):
@@ -276,3 +279,80 @@ def test_a_stop_before_submitting_cancels_nothing(tmp_path):
     assert stops.request("D")  # a Stop after submitting cancels
     stops.forget("D")  # the session ended: its Stop is forgotten, and a new job of that name starts
     assert stops.start("D") is not None
+
+
+# --- diffusion: ε vs x0 vs v ----------------------------------------------------------------------------------------
+
+DIFFUSION = dict(model="diffusion", dataset="digits", epochs=1, batch_size=64)
+PREDICTIONS = ["epsilon", "sample", "v_prediction"]
+
+
+def test_a_diffusion_job_trains_eps_x0_and_v_from_the_same_start_and_samples_from_the_same_noise(monkeypatch):
+    tiny_live_diffusion(monkeypatch)
+    job = live.Job(**DIFFUSION)
+    data, note = live.load_data(job)
+    rs = live.job_recipes(job, data)
+    assert [r.config["prediction_type"] for r in rs] == PREDICTIONS
+    rest = [replace(r, name="", description="", config={**r.config, "prediction_type": "?"}) for r in rs]
+    assert rest[1:] == rest[:1] * 2  # all else is the same: shape, data, epochs, batch size, learning rate, seed
+    assert note == "digits: the first 256 of its 1,438 training digits"
+    first = [recipes.build_model(r).state_dict() for r in rs]  # what the job builds: the same initial weights
+    assert all(torch.equal(first[0][k], w[k]) for w in first[1:] for k in first[0])
+    noises = []
+    real_noise = diffusion.initial_noise
+
+    def recorded(*args, **kw):
+        noises.append(real_noise(*args, **kw))
+        return noises[-1]
+
+    monkeypatch.setattr(diffusion, "initial_noise", recorded)
+    last, epochs = run(job)  # no classifier registered: samples, but nothing reads them
+    assert epochs == [0, 0, 0, 1, 1]  # all three at epoch 0, then one epoch of each in turn, then the hand-off
+    assert last.done and last.names == [r.name for r in rs]
+    assert list(last.labels.values()) == ["ε", "x0", "v"]
+    assert {h["curve"] for h in last.history} == {f"{m}: {k}" for m in ("ε", "x0", "v") for k in ("train", "held-out")}
+    assert len(noises) == 6 and all(torch.equal(n, noises[0]) for n in noises)  # 3 models x epochs 0 and 1
+    assert noises[0].shape == (10 * live.PER_CLASS, 1, 8, 8)
+    grids = live.grids(last)
+    assert [s.epoch for s in last.samples.values()] == [1, 1, 1]
+    assert all(g.dtype == np.uint8 and g.shape == (10 * 9 - 1, live.PER_CLASS * 9 - 1, 3) for g in grids)
+    assert not np.array_equal(grids[0], grids[1])  # the same noise, denoised by different objectives
+    assert last.judge == "" and last.accuracies().empty and not last.digits_at
+    assert all(s.accuracy is None for s in last.samples.values())
+
+
+def test_diffusion_models_are_handed_to_the_diffusion_tab_of_their_session_only(tmp_path, monkeypatch):
+    tiny_live_diffusion(monkeypatch)
+    monkeypatch.setattr(live, "DIGITS_AT", 0.0)  # any samples "read as digits": the first epoch's are kept
+    save_tiny_classifier(tmp_path, "digits-classifier", 8)
+    reg = registry.Registry(tmp_path)
+    mine = reg.for_session("s1")
+    last, _ = run(live.Job(**DIFFUSION), mine)
+    names = ["live-ddpm-eps-digits", "live-ddpm-x0-digits", "live-ddpm-v-digits"]
+    assert last.names == names and last.judge == "digits-classifier"
+    # what the Diffusion tab lists for this session, and for no other
+    assert diffusion.models_of(mine, "digits") == names and diffusion.models_of(mine, "mnist") == []
+    assert diffusion.models_of(reg.for_session("s2"), "digits") == [] and diffusion.models_of(reg, "digits") == []
+    assert [diffusion.models_predicting(mine, p, "digits") for p in PREDICTIONS] == [[n] for n in names]
+    for name, prediction in zip(names, PREDICTIONS):
+        card = mine.entry(name, "diffusion").card
+        assert card["task"] == "diffusion" and card["data"]["dataset"] == "digits"
+        assert card["config"]["prediction_type"] == prediction
+        samples = card["metrics"]["live_samples"]
+        assert samples["classifier"] == "digits-classifier" and samples["epoch"] == 1
+        assert 0 <= samples["accuracy"] <= 1 and samples["sampler"]["steps"] == live.SAMPLE_STEPS
+        assert samples["digits_at"] == {"epoch": 0, "minutes": 0.0, "job_minutes": pytest.approx(0, abs=1)}
+    assert {s.epoch for s in last.digits_at.values()} == {0}  # the first epoch that reached it, not the last
+    rows = last.accuracies()
+    assert len(rows) == 6 and rows["accuracy (%)"].between(0, 100).all()  # 3 models x epochs 0 and 1
+    # what the Diffusion tab runs on them: two of them from the same noise, read by the classifier
+    models = {n: mine.load(n, "diffusion") for n in names[:2]}
+    report = diffusion.grid_report(models, diffusion.judge(mine, "digits"), 1, steps=2)
+    assert all(0 <= f.accuracy <= 1 for f in report.figures)
+    with zipfile.ZipFile(last.download) as zf:  # each model's card and its diffusers folder
+        assert {f"{n}/unet/diffusion_pytorch_model.safetensors" for n in names} <= set(zf.namelist())
+        zf.extractall(tmp_path / "dl")
+    entry, model = registry.load_path(tmp_path / "dl" / "live-ddpm-v-digits.json")  # loads with nothing else
+    x, t, y = torch.randn(2, 1, 8, 8), torch.tensor([10, 40]), torch.tensor([3, 7])
+    assert entry.config["prediction_type"] == "v_prediction"
+    assert torch.allclose(model(x, t, y), mine.load("live-ddpm-v-digits")(x, t, y), atol=1e-5)

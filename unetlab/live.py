@@ -1,8 +1,12 @@
-"""Live training: what the Live training tab runs. A job (model, data, settings) becomes one recipe, or two for the
-U-Net with vs without skips, trained by THE loop (train.py) and streamed epoch by epoch.
+"""Live training: what the Live training tab runs. A job (model, data, settings) becomes one recipe, two for the
+U-Net with vs without skips, or three for diffusion's ε vs x0 vs v; THE loop (train.py) trains them, streamed epoch
+by epoch.
 
-The two U-Nets of a comparison get the same seed, so the same initial weights where their shapes agree, and the
-same batches in the same order; their loops advance alternately, one epoch each. A job ends when its epochs are
+The models of a comparison get the same seed, so the same initial weights where their shapes agree, and the same
+batches in the same order; their loops advance alternately, one epoch each. The three diffusion models differ only
+in what their U-Net predicts (Diffusion Explorer, Helbling & Chau 2025, does this in 2-D; here on digits): after
+every epoch each one samples every digit from the same noise, and the dataset's classifier reads the samples, the
+one number the three objectives share (their losses are on different targets). A job ends when its epochs are
 done, when its session asks it to stop (within one batch) or at the time cap; either way its models are
 registered in the registry view it was given (private to the session that trained them, unless the server shares
 live models; every tab of that session can use them at once) and written to a zip for download.
@@ -29,8 +33,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from unetlab import cards, recipes, registry, tasks
+from unetlab import cards, diffusion, recipes, registry, tasks
 from unetlab import data as datasets
+from unetlab.models.classifier import predict
 from unetlab.recipes import Recipe
 from unetlab.settings import Settings
 from unetlab.train import Report, heldout
@@ -51,11 +56,24 @@ CHOICES = {  # the tab's model choices: key -> what it is
     "sparse-ae": "sparse AE (L1 on the code)",
     "contractive-ae": "contractive AE (Jacobian penalty)",
     "vq-vae": "VQ-VAE (codebook)",
+    "diffusion": "DDPM: ε vs x0 vs v (side by side)",
 }
 DATASETS = ("digits", "mnist", "faces", "photos", *datasets.CORPUS_SETS, "upload")
 CORPUS_IMAGES = 320  # corpus data: this many training images, from the cache (decoding all ~2,400 takes ~50 s)
 NOISES = ("gaussian", "masking")
 LOSS_WEIGHT_MAX = 1000.0  # β, L1, λ, commitment (and the noise level): a larger weight only drowns the other terms
+
+# Diffusion: the shipped models' U-Net shape per dataset (recipes.py; its image_size is the data's side), and the
+# training digits of an epoch (the first ones; 0: all). One thread, bf16: digits' 1,438 take ~12 s per model (120-130
+# img/s), MNIST's first 1,536 ~16 s (95 img/s); its 4,000 would take 42 s, three models two minutes a round.
+DIFFUSION_SHAPES = {"digits": recipes.DIFFUSION, "mnist": recipes.DIFFUSION_MNIST}
+DIFFUSION_TRAIN = {"digits": 0, "mnist": 1536}
+OBJECTIVES = {"eps": "epsilon", "x0": "sample", "v": "v_prediction"}  # name tag -> prediction_type, as shipped
+ROLES = {"epsilon": "ε", "sample": "x0", "v_prediction": "v"}  # prediction_type -> its curves' and grids' name
+PER_CLASS = 5  # samples of each digit after every epoch: 50 per model, ~2 s on one thread at 16x16
+SAMPLE_STEPS = 20  # DDIM steps (deterministic, eta 0); the shipped cards measure at 50
+SAMPLE_SEED = 0  # the same noise for every model and every epoch, so that the grids are comparable
+DIGITS_AT = 0.8  # samples "read as digits" once the classifier reads this share as the digit asked for
 
 
 @dataclass
@@ -82,6 +100,11 @@ class Job:
             raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(CHOICES)}")
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if self.model == "diffusion" and self.dataset not in DIFFUSION_SHAPES:
+            raise ValueError(
+                f"the diffusion models learn labelled digits, judged by a classifier of their data: choose "
+                f"{' or '.join(DIFFUSION_SHAPES)}, not {self.dataset}"
+            )
         if self.dataset == "upload" and not self.files:
             raise ValueError("upload a zip of images, or several images, to train on your own data")
         if self.model == "colorizer" and self.dataset in ("digits", "mnist", "faces"):
@@ -113,12 +136,18 @@ class Job:
 
 def job_task(job: Job) -> str:
     """The registry task of the job's models, which decides the tab that lists them."""
-    return {"unet": "reconstruct", "colorizer": "colorize", "vae": "vae"}.get(job.model, "latent-ae")
+    return {"unet": "reconstruct", "colorizer": "colorize", "vae": "vae", "diffusion": "diffusion"}.get(
+        job.model, "latent-ae"
+    )
 
 
 def columns(job: Job) -> str:
     """What the columns of the job's held-out grid show."""
-    shown = {"dae": "noisy | clean | output", "colorizer": "grey input | output | truth"}
+    shown = {
+        "dae": "noisy | clean | output",
+        "colorizer": "grey input | output | truth",
+        "diffusion": f"{PER_CLASS} samples of each digit (row = digit), from the same noise",
+    }
     return shown.get(job.model, "input | output")
 
 
@@ -132,6 +161,12 @@ def load_data(job: Job, limits: Limits = Limits()) -> tuple[datasets.Data, str]:
         note = f"your upload: {up.summary()}"
     elif job.dataset == "photos":
         d = datasets.photos(crop=CROP if fully_convolutional else SIZE, epoch_size=EPOCH_SIZE)
+    elif job.model == "diffusion":
+        config, keep = DIFFUSION_SHAPES[job.dataset], DIFFUSION_TRAIN[job.dataset]
+        d = datasets.load(job.dataset, size=config["image_size"])
+        if keep and keep < len(d.train):
+            note = f"{job.dataset}: the first {keep:,} of its {len(d.train):,} training digits"
+            d = replace(d, train=d.train[:keep], train_labels=d.train_labels[:keep])
     elif job.dataset in datasets.CORPUS_SETS:
         crop = CROP if fully_convolutional else SIZE
         d = datasets.corpus_data(job.dataset, crop, EPOCH_SIZE, fetch=False, limit=CORPUS_IMAGES)
@@ -143,7 +178,8 @@ def load_data(job: Job, limits: Limits = Limits()) -> tuple[datasets.Data, str]:
 
 
 def job_recipes(job: Job, data: datasets.Data) -> list[Recipe]:
-    """The recipe(s) a job trains: two for the U-Net comparison (without skips first), else one."""
+    """The recipe(s) a job trains: two for the U-Net comparison (without skips first), three for diffusion (the
+    shipped recipes' U-Net, predicting ε, x0 and v), else one."""
     depth = 3 if data.size <= 32 else 4  # 32x32 -> a 4x4 bottom; 64x64 crops -> 4x4 as well
     c = data.channels
     base = Recipe(
@@ -166,6 +202,13 @@ def job_recipes(job: Job, data: datasets.Data) -> list[Recipe]:
         return [
             replace(base, name=f"live-unet-{tag}-{job.dataset}", model="unet", config={**unet, "skips": skips})
             for tag, skips in (("noskip", False), ("skip", True))
+        ]
+    if job.model == "diffusion":
+        names = {f"live-ddpm-{tag}-{job.dataset}": kind for tag, kind in OBJECTIVES.items()}
+        made = recipes.diffusion_recipes(names, DIFFUSION_SHAPES[job.dataset], job.dataset, data.size, job.epochs)
+        hyper = dict(batch_size=job.batch_size, lr=job.lr, seed=job.seed)
+        return [
+            replace(r, **hyper, description=f"trained in the Live training tab: {r.description}") for r in made.values()
         ]
     if job.model == "colorizer":
         config = dict(in_channels=1, out_channels=3, base=job.width, depth=depth, skips=True, output="sigmoid")
@@ -247,6 +290,17 @@ class Stops:
 
 
 @dataclass
+class Samples:
+    """A diffusion model's samples of every digit after one of its epochs, from the job's fixed noise."""
+
+    epoch: int
+    grid: np.ndarray = field(repr=False)  # uint8, row c = digit c
+    accuracy: float | None  # the share the classifier reads as the digit asked for; None: no classifier here
+    minutes: float  # the model's own training time so far (the three take turns: the job's clock runs ~3x as fast)
+    job_minutes: float  # the job's clock
+
+
+@dataclass
 class JobStep:
     """What the tab shows after each model's epoch."""
 
@@ -259,6 +313,11 @@ class JobStep:
     stopped: str = ""  # why it ended early ("" if it ran all its epochs)
     names: list[str] = field(default_factory=list)  # registered models, once done
     download: str | None = None  # the zip of weights + cards, once done
+    # diffusion jobs: each model's latest samples, and its first ones that read as digits (DIGITS_AT), by recipe name
+    samples: dict[str, Samples] = field(default_factory=dict)
+    digits_at: dict[str, Samples] = field(default_factory=dict)
+    accuracy_history: list[dict] = field(default_factory=list)  # rows for the accuracy plot: epoch, accuracy, model
+    judge: str = ""  # the classifier that reads the samples ("": none registered)
 
     @property
     def epoch(self) -> int:
@@ -269,11 +328,19 @@ class JobStep:
         frame = pd.DataFrame(self.history, columns=["epoch", "loss", "curve"])
         return frame.astype({"epoch": int, "loss": float, "curve": str})
 
+    def accuracies(self) -> pd.DataFrame:
+        """The classifier's accuracy on each diffusion model's samples, per epoch, in %: the curves the three
+        objectives share a scale on. Long format for gr.LinePlot."""
+        frame = pd.DataFrame(self.accuracy_history, columns=["epoch", "accuracy (%)", "model"])
+        return frame.astype({"epoch": int, "accuracy (%)": float, "model": str})
+
 
 def label(job: Job, r: Recipe) -> str:
     """A model's name in the plot's legend and the tab's captions."""
     if job.model == "unet":
         return "with skips" if r.config["skips"] else "without skips"
+    if job.model == "diffusion":
+        return ROLES[r.config["prediction_type"]]
     return CHOICES[job.model]
 
 
@@ -317,6 +384,22 @@ def _train(
     labels = [label(job, r) for r in rs]
     step = JobStep({}, {r.name: lab for r, lab in zip(rs, labels)}, [], note, 0.0)
     histories: dict[str, list[dict]] = {r.name: [] for r in rs}
+    own = [0.0] * len(rs)  # each model's own training seconds (its loop's epochs, held-out pass included)
+    judge = diffusion.judge(reg, job.dataset) if job.model == "diffusion" else None
+    step.judge = diffusion.classifier_for(job.dataset) if judge is not None else ""
+
+    def sample(i: int, epoch: int) -> None:
+        """A diffusion model's samples after its epoch, and whether they read as digits yet."""
+        if job.model != "diffusion":
+            return
+        name, now = rs[i].name, time.perf_counter() - start
+        with torch_threads(threads):
+            s = step.samples[name] = class_samples(models[i], judge, epoch, own[i], now)
+        if s.accuracy is not None:
+            step.accuracy_history.append({"epoch": epoch, "accuracy (%)": 100 * s.accuracy, "model": labels[i]})
+            if s.accuracy >= DIGITS_AT and name not in step.digits_at:
+                step.digits_at[name] = s
+
     # epoch 0: the untrained models on the held-out samples, shown at once (the loop's own evaluation)
     for r, m, lab in zip(rs, models, labels):
         m.to(memory_format=torch.channels_last if r.fast else torch.contiguous_format)  # as the loop will
@@ -329,13 +412,18 @@ def _train(
             {"epoch": 0, "loss": math.nan, "curve": f"{lab}: train"},
             {"epoch": 0, "loss": test_loss, "curve": f"{lab}: held-out"},
         ]
+    for i in range(len(rs)):  # the untrained models' samples: noise, read as digits by chance (~10 %)
+        sample(i, 0)
+    step.elapsed = time.perf_counter() - start
     yield step
     loops = [recipes.training(r, data, m, stop=should_stop) for r, m in zip(rs, models)]
     active = list(range(len(rs)))
     while active:
         for i in list(active):
+            began = time.perf_counter()
             with torch_threads(threads):
                 report = next(loops[i], None)
+            own[i] += time.perf_counter() - began
             if report is None:
                 active.remove(i)
                 continue
@@ -350,6 +438,7 @@ def _train(
                     {"epoch": report.epoch, "loss": report.train_loss, "curve": f"{labels[i]}: train"},
                     {"epoch": report.epoch, "loss": report.test_loss, "curve": f"{labels[i]}: held-out"},
                 ]
+                sample(i, report.epoch)
             step.elapsed = time.perf_counter() - start
             yield step
     if event.is_set():
@@ -359,9 +448,42 @@ def _train(
     bad = [f"{lab}: {len(registry.nonfinite(m))} tensor(s)" for lab, m in zip(labels, models) if registry.nonfinite(m)]
     if bad:  # checked for every model before any is registered: a comparison is registered whole or not at all
         raise ValueError(diverged(job, f"weights holding NaN or infinity ({'; '.join(bad)})"))
-    step.names, step.download = hand_off(rs, models, data, histories, step.elapsed, reg, out_dir)
+    metrics = {name: card_samples(step, name) for name in step.samples}
+    step.names, step.download = hand_off(rs, models, data, histories, step.elapsed, reg, out_dir, metrics)
     step.done = True
     yield step
+
+
+def class_samples(
+    model: torch.nn.Module, classifier: torch.nn.Module | None, epoch: int, seconds: float, job_seconds: float
+) -> Samples:
+    """A diffusion model's PER_CLASS samples of every digit from the job's fixed noise (deterministic DDIM,
+    SAMPLE_STEPS steps, conditional), and the share the classifier reads as the digit asked for."""
+    grid, xs = diffusion.class_grid(model, PER_CLASS, steps=SAMPLE_STEPS, scheduler="ddim", seed=SAMPLE_SEED)
+    asked = torch.arange(10).repeat_interleave(PER_CLASS)  # class_grid's order: PER_CLASS of 0, then of 1, ...
+    accuracy = None if classifier is None else (predict(classifier, xs) == asked).float().mean().item()
+    return Samples(epoch, grid, accuracy, seconds / 60, job_seconds / 60)
+
+
+def card_samples(step: JobStep, name: str) -> dict:
+    """A diffusion model's card metrics: its last samples as the classifier read them, and when they first read as
+    digits. Kept apart from the shipped cards' sample metrics (by_guidance), which are measured on 50 samples of
+    each digit at 50 steps."""
+    last, first = step.samples[name], step.digits_at.get(name)
+    sampler = dict(scheduler="ddim", steps=SAMPLE_STEPS, eta=0.0, guidance=1.0, per_class=PER_CLASS, seed=SAMPLE_SEED)
+    reached = None
+    if first is not None:
+        reached = {"epoch": first.epoch, "minutes": round(first.minutes, 2), "job_minutes": round(first.job_minutes, 2)}
+    return {
+        "live_samples": {
+            "epoch": last.epoch,
+            "accuracy": None if last.accuracy is None else round(last.accuracy, 4),
+            "classifier": step.judge or None,
+            "sampler": sampler,
+            "threshold": DIGITS_AT,
+            "digits_at": reached,  # None: not reached (or no classifier to tell)
+        }
+    }
 
 
 def diverged(job: Job, what: str) -> str:
@@ -379,9 +501,11 @@ def hand_off(
     seconds: float,
     reg: registry.Registry,
     out_dir: Path | None = None,
+    metrics: dict[str, dict] | None = None,
 ) -> tuple[list[str], str]:
-    """Register every model (usable at once in every tab of the registry view's session) and zip their weights +
-    cards for download. A folder made here goes with the models: deleted when they leave the registry."""
+    """Register every model (usable at once in every tab of the registry view's session) and zip their weights
+    (a file, or a diffusers folder) + cards for download. metrics: more of each card's metrics, by recipe name. A
+    folder made here goes with the models: deleted when they leave the registry."""
     owned = () if out_dir else (Path(tempfile.mkdtemp(prefix="unetlab-live-")),)
     out_dir = Path(out_dir or owned[0])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -392,6 +516,7 @@ def hand_off(
             card["command"] = f"the Live training tab, settings: {json.dumps(live_settings(r))}"
             last = histories[r.name][-1] if histories[r.name] else {}
             card["metrics"] = {"test_psnr": last.get("psnr"), "test_loss": last.get("test_loss")}
+            card["metrics"] |= (metrics or {}).get(r.name, {})
             path = registry.save(model, card, out_dir, dtype=torch.float32)
             held = None  # only the Latent tab's map uses a model's held-out images: this job's own, for an AE
             if tasks.get(r.task).latent:  # a small upload: add training images, or the map holds a point or two
@@ -399,8 +524,10 @@ def hand_off(
                 held = (torch.cat([data.test, data.train[:MAP_POINTS]]), None) if few else (data.test, data.test_labels)
             card = json.loads(path.read_text())
             reg.register(r.name, r.task, r.model, card["config"], model, card, files=owned, heldout=held)
-            zf.write(path, path.name)
-            zf.write(path.with_suffix(".safetensors"), path.with_suffix(".safetensors").name)
+            weights = path.with_name(card["weights"])
+            files = sorted(f for f in weights.rglob("*") if f.is_file()) if weights.is_dir() else [weights]
+            for f in [path, *files]:
+                zf.write(f, f.relative_to(out_dir).as_posix())
     return [r.name for r in rs], str(archive)
 
 
@@ -409,5 +536,8 @@ def live_settings(r: Recipe) -> dict:
 
 
 def grids(step: JobStep) -> list[np.ndarray]:
-    """The latest held-out grid of each model, in the order the job trains them."""
+    """The latest grid of each model, in the order the job trains them: its samples of every digit for diffusion,
+    else its held-out grid."""
+    if step.samples:
+        return [s.grid for s in step.samples.values()]
     return [r.grid for r in step.reports.values()]

@@ -1,4 +1,5 @@
-"""The Live training tab's streaming endpoint, called through gradio_client: submit, outputs, stop, bad input."""
+"""The Live training tab's streaming endpoint, called through gradio_client: submit, outputs, stop, bad input.
+Its outputs: status, three grids (the third for diffusion's v), the loss plot, the accuracy plot, the download."""
 
 import io
 import time
@@ -11,6 +12,8 @@ from gradio_client.utils import Status
 from PIL import Image
 
 from tests.conftest import serve
+from tests.diffusion_fixtures import save_tiny_classifier, tiny_live_diffusion
+from unetlab import live
 
 # model, dataset, files, epochs, batch size, lr, width, seed, noise, level, beta, l1, contraction, codebook, commitment
 SETTINGS = ["gaussian", 0.3, 1.0, 0.1, 1.0, 64, 0.25]
@@ -18,7 +21,9 @@ SETTINGS = ["gaussian", 0.3, 1.0, 0.1, 1.0, 64, 0.25]
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    with serve(tmp_path_factory.mktemp("weights"), 7900) as client:
+    weights = tmp_path_factory.mktemp("weights")
+    save_tiny_classifier(weights, "digits-classifier", 8)  # reads the samples of the tiny diffusion jobs (8x8)
+    with serve(weights, 7900) as client:
         yield client
 
 
@@ -26,7 +31,7 @@ def test_train_streams_every_epoch_then_hands_off(client, tmp_path):
     job = client.submit("unet", "faces", [], 2, 32, 3e-3, 4, 0, *SETTINGS, api_name="/train")
     outputs = list(job)
     assert len(outputs) == 6  # epoch 0, then each model's epoch 1 and 2, then the hand-off
-    status, grid_a, grid_b, plot, download = outputs[-1]
+    status, grid_a, grid_b, grid_c, plot, accuracy, download = outputs[-1]
     assert "epoch 2/2" in status and "Registered as <code>live-unet-noskip-faces</code>" in status
     assert "Reconstruction tab" in status
     assert Image.open(grid_a).size == Image.open(grid_b).size == (3 * (2 * 34 - 2), 3 * (8 * 34 - 2))
@@ -35,7 +40,8 @@ def test_train_streams_every_epoch_then_hands_off(client, tmp_path):
     assert [row[0] for row in plot["data"] if row[2] == "with skips: train" and row[1] is not None] == [1, 2]
     with zipfile.ZipFile(download) as zf:
         assert "live-unet-skip-faces.safetensors" in zf.namelist()
-    assert outputs[0][4] is None  # no download before the job ends
+    assert grid_c is None and accuracy is None  # diffusion's only
+    assert outputs[0][6] is None  # no download before the job ends
 
 
 def test_stop_ends_the_job_and_keeps_the_model(client):
@@ -110,7 +116,25 @@ def test_stop_cancels_a_queued_job_of_its_own_session_only(client):
     time.sleep(1)
     assert not a.done()  # B's Stop is not A's
     client.predict(api_name="/stop_training")
-    status, grid_a, grid_b, plot, download = list(b)[-1]
+    status, grid_a, grid_b, grid_c, plot, accuracy, download = list(b)[-1]
     assert "stopped before it started" in status and "Nothing was trained or registered" in status
     assert grid_a is None and download is None
     assert "live-dae-digits" in list(a)[-1][0]  # A stopped by its own Stop, its model kept
+
+
+def test_diffusion_trains_eps_x0_and_v_and_times_them_to_digits(client, monkeypatch):
+    tiny_live_diffusion(monkeypatch)  # the app runs in this process: its jobs train the tiny U-Net
+    outputs = list(client.submit("diffusion", "digits", [], 1, 64, 3e-3, 8, 0, *SETTINGS, api_name="/train"))
+    assert len(outputs) == 5  # epoch 0 of all three, then each model's epoch 1, then the hand-off
+    status, *grids, plot, accuracy, download = outputs[-1]
+    grid = (3 * (live.PER_CLASS * 9 - 1), 3 * (10 * 9 - 1))  # 5 samples of each of 10 digits at 8x8, zoomed 3x
+    assert [Image.open(g).size for g in grids] == [grid] * 3  # ε | x0 | v
+    for name in ("live-ddpm-eps-digits", "live-ddpm-x0-digits", "live-ddpm-v-digits"):
+        assert f"<code>{name}</code>" in status
+    assert "Diffusion tab" in status and "Samples read as digits (≥ 80% by <code>digits-classifier</code>)" in status
+    assert {row[2] for row in plot["data"]} == {f"{m}: {k}" for m in ("ε", "x0", "v") for k in ("train", "held-out")}
+    assert sorted((row[2], row[0]) for row in accuracy["data"]) == [(m, e) for m in ("v", "x0", "ε") for e in (0, 1)]
+    with zipfile.ZipFile(download) as zf:
+        assert "live-ddpm-v-digits/unet/diffusion_pytorch_model.safetensors" in zf.namelist()
+    with pytest.raises(Exception, match="choose digits or mnist, not faces"):
+        client.predict("diffusion", "faces", [], 1, 64, 3e-3, 8, 0, *SETTINGS, api_name="/train")

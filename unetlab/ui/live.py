@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from unetlab import images, live, tasks
+from unetlab import diffusion, images, live, tasks
 from unetlab.registry import Registry
 from unetlab.settings import Settings
 from unetlab.ui.common import SEEDS, noting_queued, number, session_registry, show_on_arrival, user_errors
@@ -20,6 +20,19 @@ denoising AE noisy | clean | output), and both losses join the plot. Epoch 0 is 
 **With vs without skips.** The U-Net choice trains two models side by side, alternating one epoch each, with the
 same seed (the same initial weights where their layers match) and the same batches in the same order. The only
 difference is the contracting path. Watch the held-out curves separate.
+
+**Diffusion: ε vs x0 vs v.** The DDPM choice (digits or MNIST) trains three of the Diffusion tab's U-Nets side by
+side, alternating one epoch each, as Diffusion Explorer (Helbling & Chau, 2025) does with 2-D points. They differ
+only in what the U-Net predicts: the noise ε, the clean image x0, or the velocity v. The same seed gives them the
+same initial weights, the same batches and the same noise and timesteps. After every epoch each model samples
+{per_class} of every digit (row = digit) from the same fixed noise, deterministic DDIM in {steps} steps, so that
+the grids of successive epochs and of the three models are comparable; the dataset's classifier, trained on real
+digits only, says which share of them it reads as the digit asked for. **The losses are not comparable across the
+three**: each is a mean squared error on its own target (ε, x0 or v), of different size at the same quality. The
+classifier's accuracy is comparable: it is measured the same way on all three. "Digits at" is the first epoch whose
+samples reach {threshold:.0%}, and the minutes of that model's own training until then (the three take turns, so
+the job's clock runs about three times as fast). The models use the shipped diffusion models' U-Net shape (the
+width setting does not apply) and appear in this browser tab's Diffusion tab once the job ends.
 
 **Stop** ends the job after the current batch and keeps the partly trained model. **Reset** stops it and starts
 again with the same settings and seed: the curve repeats exactly. A finished or stopped model is registered
@@ -42,6 +55,35 @@ image's centre square at 32x32.
 """
 
 
+def digits_at(step: live.JobStep, job: live.Job) -> str:
+    """When each diffusion model's samples first read as digits, or how near they are."""
+    if not step.judge:
+        judge = diffusion.classifier_for(job.dataset)
+        return (
+            f"<p>No <code>{judge}</code> here to read the samples, so the time to digits cannot be measured: "
+            f"python -m unetlab train --recipe {judge}</p>"
+        )
+    parts = []
+    for name, s in step.samples.items():
+        first = step.digits_at.get(name)
+        if first is not None:
+            parts.append(
+                f"<b>{step.labels[name]}</b> at epoch {first.epoch}, after {first.minutes:.1f} min of its own training "
+                f"({first.job_minutes:.1f} min on the job's clock)"
+            )
+        else:
+            parts.append(f"<b>{step.labels[name]}</b> not yet ({s.accuracy:.0%} at epoch {s.epoch})")
+    head = f"Samples read as digits (≥ {live.DIGITS_AT:.0%} by <code>{step.judge}</code>)"
+    return f"<p>{head}: {'; '.join(parts)}.</p>"
+
+
+# the grids' labels: diffusion's three models, else the U-Net pair's (a one-model job shows in the first)
+GRID_LABELS = {
+    "diffusion": [f"{role}: samples of every digit (row = digit), from the same noise" for role in ("ε", "x0", "v")],
+    "other": ["Held-out samples (U-Net: without skips)", "U-Net with skips", ""],
+}
+
+
 def status(step: live.JobStep, job: live.Job) -> str:
     """Progress bar, per-model numbers, and (once done) the hand-off."""
     epochs = job.epochs
@@ -53,10 +95,15 @@ def status(step: live.JobStep, job: live.Job) -> str:
     for name, r in step.reports.items():
         speed = f", {r.images_per_s:,.0f} images/s" if r.images_per_s else (" (untrained)" if not r.epoch else "")
         train = "" if r.train_loss != r.train_loss else f"train {r.train_loss:.4g}, "  # NaN: epoch 0
-        lines.append(
-            f"<li>{name} ({step.labels[name]}): {train}held-out {r.test_loss:.4g}, PSNR {r.psnr:.2f} dB{speed}</li>"
+        samples = step.samples.get(name)
+        read = (
+            "" if samples is None or samples.accuracy is None else f"; samples read as digits: {samples.accuracy:.0%}"
         )
+        numbers = f"{train}held-out {r.test_loss:.4g}, PSNR {r.psnr:.2f} dB{speed}{read}"
+        lines.append(f"<li>{name} ({step.labels[name]}): {numbers}</li>")
     lines.append("</ul>")
+    if step.samples:
+        lines.append(digits_at(step, job))
     if step.done and not step.names:
         lines.append(f"<p>Ended: {step.stopped}. Nothing was trained or registered.</p>")
     elif step.done:
@@ -77,6 +124,9 @@ LECTURE = """
 - When it is done, switch to the Reconstruction tab and pick the live models from its model lists: the models
   the class just saw being trained now run on any photo.
 - Try a VAE or a denoising AE next (Model list), or train on photos; each job stops at a time cap.
+- Pick **DDPM: ε vs x0 vs v** on digits: three diffusion models learn side by side, and after every epoch each
+  samples every digit from the same noise. Ask which will read as digits first; the accuracy plot answers it (the
+  loss curves cannot: each is on its own target). Then compare them step by step in the Diffusion tab.
 - Live models belong to this browser tab only; nobody else sees them, and they go when the tab closes.
 """
 
@@ -86,7 +136,7 @@ def build(
 ) -> dict[str, gr.components.Component]:
     """The tab. demo: the app (a link to the view sets the controls at page load); stops: the app's Stop bookkeeping
     (app.py forgets a session's when its browser tab closes). Returns the controls a link to the view sets."""
-    gr.Markdown("## Live training: watch an autoencoder learn, then use it in every tab")
+    gr.Markdown("## Live training: watch an autoencoder or a diffusion model learn, then use it in every tab")
     with gr.Row():
         with gr.Column(scale=1):
             model = gr.Dropdown(
@@ -126,14 +176,17 @@ def build(
             info = gr.HTML(elem_id="live-status")
             with gr.Row():
                 grid_a = gr.Image(
-                    label="Held-out samples (U-Net: without skips)",
+                    label=GRID_LABELS["other"][0],
                     format="png",
                     interactive=False,
                     height=420,
                     elem_id="live-grid-a",
                 )
                 grid_b = gr.Image(
-                    label="U-Net with skips", format="png", interactive=False, height=420, elem_id="live-grid-b"
+                    label=GRID_LABELS["other"][1], format="png", interactive=False, height=420, elem_id="live-grid-b"
+                )
+                grid_c = gr.Image(  # diffusion's third model (v); shown when that is the model chosen
+                    format="png", interactive=False, height=420, visible=False, elem_id="live-grid-c"
                 )
             plot = gr.LinePlot(
                 None,  # no empty frame: the plot's colour legend is set up from the first data it gets
@@ -145,18 +198,31 @@ def build(
                 height=320,
                 elem_id="live-plot",
             )
+            accuracy = gr.LinePlot(  # diffusion only: the one curve on which ε, x0 and v compare
+                None,
+                x="epoch",
+                y="accuracy (%)",
+                color="model",
+                title="Samples read as their digit by the classifier (%): comparable across ε, x0 and v",
+                x_axis_format="d",
+                y_lim=[0, 100],
+                height=280,
+                visible=False,
+                elem_id="live-accuracy",
+            )
             # usable once a job has ended: before that there is nothing to download
             download = gr.DownloadButton(
                 "Download weights + card (.zip): after a job", interactive=False, elem_id="live-download"
             )
     with gr.Accordion("How live training works", open=False, elem_classes=["explain"]):
-        gr.Markdown(EXPLANATION.format(settings=settings, idle_minutes=registry.idle_seconds / 60))
+        sampling = dict(per_class=live.PER_CLASS, steps=live.SAMPLE_STEPS, threshold=live.DIGITS_AT)
+        gr.Markdown(EXPLANATION.format(settings=settings, idle_minutes=registry.idle_seconds / 60, **sampling))
     with gr.Accordion("How to use this tab in a lecture", open=False, elem_classes=["explain"]):
         gr.Markdown(LECTURE)
 
     inputs = [model, dataset, files, epochs, batch_size, lr, width, seed]
     inputs += [noise, noise_level, beta, l1, contraction, codebook, commitment]
-    outputs = [info, grid_a, grid_b, plot, download]
+    outputs = [info, grid_a, grid_b, grid_c, plot, accuracy, download]
 
     @user_errors
     def train(m, d, fs, ep, bs, rate, w, s, nz, level, b, sparsity, lam, k, commit, request: gr.Request):
@@ -189,9 +255,20 @@ def build(
         )
         session = request.session_hash if request is not None else ""
         for step in live.train_job(job, session_registry(registry, request), stops, session, settings):
-            shown = [images.enlarge(g, ZOOM) for g in live.grids(step)] or [None]  # none if it never started
-            second = shown[1] if len(shown) > 1 else None
-            yield status(step, job), shown[0], second, step.curves(), step.download if step.done else None
+            shown = [images.enlarge(g, ZOOM) for g in live.grids(step)]  # none if it never started
+            grids = (shown + [None] * 3)[:3]
+            accuracies = step.accuracies() if step.accuracy_history else None  # none without a classifier
+            yield status(step, job), *grids, step.curves(), accuracies, step.download if step.done else None
+
+    def layout(m: str) -> list:
+        """A new model choice: the third grid and the accuracy plot show for diffusion only, and the grids' labels
+        say what they will show."""
+        labels = GRID_LABELS["diffusion" if m == "diffusion" else "other"]
+        third = m == "diffusion"
+        grids = [gr.update(label=labels[0]), gr.update(label=labels[1]), gr.update(label=labels[2], visible=third)]
+        return [*grids, gr.update(visible=third)]
+
+    model.change(layout, model, [grid_a, grid_b, grid_c, accuracy], api_name=False, show_progress="hidden")
 
     def ask_stop(request: gr.Request) -> None:
         """Stop this session's training job after the current batch (the model so far is kept), or cancel it while
