@@ -229,6 +229,7 @@ def test_loss_plots_name_series_by_role_and_tick_whole_epochs():
     assert set(df["model"]) == {f"{s}: {c}" for s in ("without skips", "with skips") for c in ("train", "held-out")}
     demo = app.build_app(reg)
     plots = [b for b in demo.blocks.values() if isinstance(b, gr.LinePlot) and b.x in ("epoch", "step")]
-    # Reconstruction, the Lab's shipped and rerun purity curves, Diffusion's bands and the ε/x0/v trio's, Live training
-    assert len(plots) == 6
+    # Reconstruction, the Lab's shipped and rerun purity curves, Diffusion's bands and the ε/x0/v trio's, Live
+    # training's losses and its diffusion samples' accuracy
+    assert len(plots) == 7
     assert all(p.x_axis_format == "d" for p in plots)

@@ -103,7 +103,7 @@ def test_the_same_seed_gives_the_same_images(client):
 def test_bad_inputs_get_a_message_and_the_server_keeps_serving(client):
     with pytest.raises(Exception, match="steps must be between 1 and 50"):
         client.predict("3", "ddim", 500, 2.0, 0, 0.0, "ddpm-eps", "ddpm-x0", api_name="/denoise")
-    with pytest.raises(Exception, match="not in the list of choices"):
+    with pytest.raises(Exception, match="unknown model .nope.; valid names: "):
         client.predict("3", "ddim", 4, 2.0, 0, 0.0, "ddpm-eps", "nope", api_name="/denoise")
     # two models of different data (8x8 digits vs 12x12 "mnist"): the message names each one's data
     different = "compare models trained on the same data, not ddpm-eps on digits, ddpm-mnist-v on mnist"
@@ -360,7 +360,7 @@ def test_a_link_to_an_mnist_view(tab_built):
     _, problems = links.read(bad, "diffusion", controls)
     assert problems[0] == "diffusion.data='cifar' was left out: it must be one of digits, mnist"
     assert problems[1].startswith("diffusion.right='nope' was left out: it must be one of ddpm-eps-b, ddpm-eps,")
-    request = SimpleNamespace(query_params={"tab": "diffusion", **query})
+    request = SimpleNamespace(query_params={"tab": "diffusion", **query}, session_hash=None)
     (on_arrival,) = [d.fn for d in events.values() if d.fn.__name__ == "example_denoised"]
     *set_controls, left, right, scrub, info, bands, spectrum, figures, t = on_arrival(request)
     assert dict(zip(controls, set_controls))["data"] == "mnist"
@@ -368,7 +368,11 @@ def test_a_link_to_an_mnist_view(tab_built):
     assert "DDIM 3 steps" in info and np.asarray(left).shape[0] == (2 * 13 - 1) * ZOOM_MNIST
     left_list, right_list = events["narrow"].fn(request)
     assert left_list["choices"] == right_list["choices"] == MNIST
-    assert events["narrow"].fn(SimpleNamespace(query_params={}))[0]["choices"] == ["ddpm-eps-b", "ddpm-eps", "ddpm-x0"]
+    assert events["narrow"].fn(SimpleNamespace(query_params={}, session_hash=None))[0]["choices"] == [
+        "ddpm-eps-b",
+        "ddpm-eps",
+        "ddpm-x0",
+    ]
     assert events["refresh"].fn("mnist")["choices"] == MNIST
 
 
@@ -376,11 +380,24 @@ def test_without_diffusion_models_the_tab_says_how_to_train_them(tmp_path):
     save_tiny_classifier(tmp_path, "mnist-classifier", 12)  # a model, but no diffusion one
     events, _ = built(tmp_path)
     *_, left, right, scrub, info, bands, spectrum, figures, t = events["example_denoised"].fn(
-        SimpleNamespace(query_params={})
+        SimpleNamespace(query_params={}, session_hash=None)
     )
     assert left is None and t is None
     assert info.startswith("two diffusion models of one dataset are needed; train them: ")
     assert "--recipe ddpm-eps;" in info and "--recipe ddpm-mnist-v" in info
+
+
+def test_three_objectives_pick_one_model_of_each_kind(weights, tmp_path):
+    """ε, x0 and v in that order, one of each: the shipped one where a kind has several (here a second ε-model)."""
+    from unetlab.ui import objectives
+
+    for f in weights.iterdir():
+        (shutil.copytree if f.is_dir() else shutil.copy)(f, tmp_path / f.name)
+    card = tiny_card("ddpm-mnist-a", "epsilon", "mnist")  # sorts before ddpm-mnist-eps by name
+    registry.save(tiny_model("epsilon", dataset="mnist"), card, tmp_path, dtype=torch.float16)
+    reg = registry.Registry(tmp_path)
+    assert objectives.ordered(reg, "mnist") == ["ddpm-mnist-eps", "ddpm-mnist-x0", "ddpm-mnist-v"]
+    assert objectives.ordered(reg, "photos") == []
 
 
 def test_three_objectives_denoise_the_same_noise_side_by_side(client):

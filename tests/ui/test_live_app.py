@@ -136,5 +136,14 @@ def test_diffusion_trains_eps_x0_and_v_and_times_them_to_digits(client, monkeypa
     assert sorted((row[2], row[0]) for row in accuracy["data"]) == [(m, e) for m in ("v", "x0", "ε") for e in (0, 1)]
     with zipfile.ZipFile(download) as zf:
         assert "live-ddpm-v-digits/unet/diffusion_pytorch_model.safetensors" in zf.namelist()
+    # the hand-off: this session's Diffusion tab samples them (its lists were built without them; names go through)
+    *_, note = client.predict(1, 1.0, 0, "live-ddpm-eps-digits", "live-ddpm-v-digits", api_name="/grid")
+    assert "live-ddpm-eps-digits" in note and "live-ddpm-v-digits" in note
+    from gradio_client import Client
+
+    with pytest.raises(Exception, match="live-ddpm-eps-digits"):  # another session does not see them
+        Client(client.src, verbose=False).predict(
+            1, 1.0, 0, "live-ddpm-eps-digits", "live-ddpm-v-digits", api_name="/grid"
+        )
     with pytest.raises(Exception, match="choose digits or mnist, not faces"):
         client.predict("diffusion", "faces", [], 1, 64, 3e-3, 8, 0, *SETTINGS, api_name="/train")

@@ -13,7 +13,7 @@ from unetlab.registry import Registry
 from unetlab.settings import Settings
 from unetlab.ui import links, objectives
 from unetlab.ui import sd as sd_tab
-from unetlab.ui.common import SEEDS, choose, number, show_on_arrival, user_errors
+from unetlab.ui.common import SEEDS, choose, number, session_registry, show_on_arrival, user_errors
 
 PANEL_PIXELS = 128  # a digit's side in the panels: 16x16 digits at 8x8 per pixel, 28x28 at 4x4 (exact blocks)
 GRID_PIXELS = 96  # and in the class grids: 16x16 at 6x6, 28x28 at 3x3
@@ -251,8 +251,13 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         # both are of one dataset); in the page they narrow to the chosen data's models (narrow, pick_data, focus).
         # The element ids are the sides' from when they were fixed to ε | x0 (the lecture tests use them).
         all_models = registry.names("diffusion")
-        left_model = gr.Dropdown(all_models, value=left0, label="Left model", elem_id="diff-eps-model")
-        right_model = gr.Dropdown(all_models, value=right0, label="Right model", elem_id="diff-x0-model")
+        # any name is let through (the server checks it): a session's live models are not in the page's lists
+        left_model = gr.Dropdown(
+            all_models, value=left0, label="Left model", allow_custom_value=True, elem_id="diff-eps-model"
+        )
+        right_model = gr.Dropdown(
+            all_models, value=right0, label="Right model", allow_custom_value=True, elem_id="diff-x0-model"
+        )
         run = gr.Button("Denoise", variant="primary", elem_id="diff-run")
     stale = gr.Markdown(elem_id="diff-stale")  # set while the controls ask for a long run that has not been started
     with gr.Row():
@@ -315,17 +320,18 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     traj = gr.State(None)
 
-    def models(left: str | None, right: str | None) -> tuple[str, dict]:
-        """The dataset both models were trained on, and the models; gr.Error naming what is wrong."""
+    def models(reg: Registry, left: str | None, right: str | None) -> tuple[str, dict]:
+        """The dataset both models were trained on, and the models (of the session's view reg); gr.Error naming
+        what is wrong."""
         if not left or not right:
             hints = "; or ".join(train_hint(d) for d in diffusion.DATASETS)
             raise gr.Error(f"two diffusion models of one dataset are needed; train them: {hints}")
         if left == right:
             raise gr.Error(f"pick two different models: both sides hold {left}")
-        dataset = diffusion.shared_dataset(registry, [left, right])
-        return dataset, {left: registry.load(left, "diffusion"), right: registry.load(right, "diffusion")}
+        dataset = diffusion.shared_dataset(reg, [left, right])
+        return dataset, {left: reg.load(left, "diffusion"), right: reg.load(right, "diffusion")}
 
-    def show(t: diffusion.Trajectory, i: int):
+    def show(reg: Registry, t: diffusion.Trajectory, i: int):
         """Both panels and the spectrum at step i (0-based)."""
         names = t.names
         n, zoom = len(t.timesteps), max(1, PANEL_PIXELS // t.size)
@@ -337,19 +343,21 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             diffusion.panel(t, names[0], i, zoom),
             diffusion.panel(t, names[1], i, zoom),
             text,
-            pd.DataFrame(diffusion.spectrum_rows(t, i, t.real, dict(zip(names, roles(registry, names))))),
+            pd.DataFrame(diffusion.spectrum_rows(t, i, t.real, dict(zip(names, roles(reg, names))))),
         )
 
     @user_errors
-    def denoise(digit, sched, n_steps, scale, s, e, left, right, progress=gr.Progress()):
-        """Denoise one digit with two models of one dataset from the same noise; every step's x_t and x0 estimate."""
+    def denoise(digit, sched, n_steps, scale, s, e, left, right, progress=gr.Progress(), request: gr.Request = None):
+        """Denoise one digit with two models of one dataset from the same noise; every step's x_t and x0 estimate.
+        request: whose models (the session's view: its live models too); None: the shipped ones."""
+        reg = session_registry(registry, request)
         number(n_steps, "steps", 1, 1000, whole=True)
         number(scale, "guidance scale", 0, 8)
         number(s or 0, "seed", *SEEDS, whole=True)
         number(e, "η", 0, 1)
         if digit is None or str(digit) not in [str(d) for d in range(10)]:
             raise gr.Error("pick a class: a digit 0-9")
-        dataset, pair = models(left, right)
+        dataset, pair = models(reg, left, right)
         t = diffusion.side_by_side(
             pair,
             int(digit),
@@ -362,10 +370,10 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             on_step=lambda done, total: progress((done, total), desc="Denoising with both models"),
         )
         n = len(t.timesteps)
-        p_left, p_right, text, spec = show(t, n - 1)
-        band_df = pd.DataFrame(diffusion.band_curves(t, t.real, dict(zip(t.names, roles(registry, t.names)))))
+        p_left, p_right, text, spec = show(reg, t, n - 1)
+        band_df = pd.DataFrame(diffusion.band_curves(t, t.real, dict(zip(t.names, roles(reg, t.names)))))
         run_hf = ", ".join(f"{k} {v:.3f}" for k, v in t.hf_ratios.items())
-        cards = card_markdown(diffusion.card_figures({k: registry.entry(k).card for k in t.names}))
+        cards = card_markdown(diffusion.card_figures({k: reg.entry(k).card for k in t.names}))
         note = f"{cards}\n\nThis run's {t.x_t[t.names[0]].shape[1]} final samples, HF energy ratio: {run_hf}."
         return p_left, p_right, gr.update(maximum=n, value=n), text, band_df, spec, note, t
 
@@ -393,34 +401,35 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     def narrow(request: gr.Request):
         """At the page's load: the model lists hold the (linked) data's models only."""
         linked, _ = links.read(request.query_params if request else {}, "diffusion", {"data": data})
-        names = diffusion.models_of(registry, linked.get("data", data0))
+        names = diffusion.models_of(session_registry(registry, request), linked.get("data", data0))
         return gr.update(choices=names), gr.update(choices=names)
 
     demo.load(narrow, None, [left_model, right_model], api_name=False, show_progress="hidden")
 
     @user_errors
-    def pick_data(dataset: str, left: str | None, right: str | None):
+    def pick_data(dataset: str, left: str | None, right: str | None, request: gr.Request = None):
         """A new data choice: both lists hold its models, the sides its ε- and x0-models (or keep theirs if of it).
         Without models, the choice goes back to the sides' data, and a warning says how to train them."""
         if dataset not in diffusion.DATASETS:
             raise gr.Error(f"data must be one of {', '.join(diffusion.DATASETS)}, got {dataset!r}")
-        names, new_left, new_right = sides(registry, dataset, left, right)
+        reg = session_registry(registry, request)
+        names, new_left, new_right = sides(reg, dataset, left, right)
         if len(names) < 2:
             gr.Warning(
                 f"{diffusion.DATASETS[dataset]} needs two diffusion models of its data, registered: "
                 f"{', '.join(names) or 'none'}. Train them: {train_hint(dataset)}"
             )
-            back = next((diffusion.dataset_of(registry, n) for n in (left, right) if n), None)
+            back = next((diffusion.dataset_of(reg, n) for n in (left, right) if n in reg.entries), None)
             return (back if back and back != dataset else gr.skip()), gr.skip(), gr.skip()
         return gr.skip(), gr.update(choices=names, value=new_left), gr.update(choices=names, value=new_right)
 
     data.change(pick_data, [data, left_model, right_model], [data, left_model, right_model], api_name=False)
 
-    def relabel(t: diffusion.Trajectory | None):
+    def relabel(t: diffusion.Trajectory | None, request: gr.Request = None):
         """The panels' labels and the plots' titles name the roles of the trajectory's models."""
         if t is None:
             return (gr.skip(),) * 4
-        role_names = roles(registry, t.names)
+        role_names = roles(session_registry(registry, request), t.names)
         bands_title, spectrum_title = titles(role_names)
         return (
             gr.update(label=panel_label(role_names[0], t.names[0])),
@@ -432,10 +441,10 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     labelled = [left_panel, right_panel, bands, spectrum]
 
     @user_errors
-    def scrub_to(t: diffusion.Trajectory | None, i: float):
+    def scrub_to(t: diffusion.Trajectory | None, i: float, request: gr.Request = None):
         if t is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return show(t, min(int(i), len(t.timesteps)) - 1)
+        return show(session_registry(registry, request), t, min(int(i), len(t.timesteps)) - 1)
 
     scrub.change(
         scrub_to,
@@ -446,18 +455,31 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         trigger_mode="always_last",
     )
 
-    def play_steps(t: diffusion.Trajectory | None):
+    def play_steps(t: diffusion.Trajectory | None, request: gr.Request = None):
         """Stream the stored steps from the first to the last, moving the scrubber along."""
         if t is None:
             raise gr.Error("press Denoise first")
+        reg = session_registry(registry, request)
         n = len(t.timesteps)
         stride = max(1, n // 50)  # at most about 50 frames
         for i in [*range(0, n, stride), n - 1] if (n - 1) % stride else range(0, n, stride):
-            p_left, p_right, text, _ = show(t, i)
+            p_left, p_right, text, _ = show(reg, t, i)
             yield p_left, p_right, text, gr.update(value=i + 1)
             time.sleep(PLAY_SECONDS / min(n, 50))
 
-    def rerun(t: diffusion.Trajectory | None, digit, sched, n_steps, scale, s, e, left, right, progress=gr.Progress()):
+    def rerun(
+        t: diffusion.Trajectory | None,
+        digit,
+        sched,
+        n_steps,
+        scale,
+        s,
+        e,
+        left,
+        right,
+        progress=gr.Progress(),
+        request: gr.Request = None,
+    ):
         """A setting or a model changed: run the new settings at once where that is cheap (at most AUTO_PASSES);
         else keep the panels, and a note says which settings made them (in its own line, which the scrubber and
         Play leave alone). Two models of different data (one list changed before the other) keep the panels too,
@@ -466,7 +488,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             return *(gr.skip(),) * len(outputs), ""
         if left and right and left != right:
             try:
-                diffusion.shared_dataset(registry, [left, right])
+                diffusion.shared_dataset(session_registry(registry, request), [left, right])
             except (KeyError, ValueError) as err:
                 return *(gr.skip(),) * len(outputs), str(err.args[0] if err.args else err)
         try:
@@ -474,7 +496,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         except (TypeError, ValueError):
             cheap = True  # denoise names the bad value
         if cheap:
-            return *denoise(digit, sched, n_steps, scale, s, e, left, right, progress), ""
+            return *denoise(digit, sched, n_steps, scale, s, e, left, right, progress, request), ""
         if t is None:
             return *(gr.skip(),) * len(outputs), gr.skip()
         return *(gr.skip(),) * len(outputs), stale_note(t, sched, int(n_steps), float(scale))
@@ -493,15 +515,16 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     stop.click(None, None, None, cancels=[play_event], api_name=False)
 
     @user_errors
-    def sample_grid(n: float, scale, s, left, right, progress=gr.Progress()):
+    def sample_grid(n: float, scale, s, left, right, progress=gr.Progress(), request: gr.Request = None):
         """Sample every class with both models; their data's classifier's accuracy and high-frequency energy."""
+        reg = session_registry(registry, request)
         number(n, "samples per digit", 1, 8, whole=True)
         number(scale, "guidance scale", 0, 8)
         number(s or 0, "seed", *SEEDS, whole=True)
-        dataset, pair = models(left, right)
+        dataset, pair = models(reg, left, right)
         report = diffusion.grid_report(
             pair,
-            diffusion.judge(registry, dataset),
+            diffusion.judge(reg, dataset),
             int(n),
             dataset=dataset,
             steps=GRID_STEPS,
@@ -512,7 +535,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         )
         g_left, g_right = report.grids
         settings = f"DDIM {GRID_STEPS} steps, guidance {float(scale):g}, seed {int(s or 0)}, {left} vs {right}"
-        figures = grid_markdown(report, roles(registry, [left, right]))
+        figures = grid_markdown(report, roles(reg, [left, right]))
         text = f"Made with {int(n)} samples per digit, {settings}.\n\n{figures}"
         if report.figures[0].accuracy is None:
             judge = diffusion.classifier_for(dataset)
@@ -520,12 +543,13 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         zoom = max(1, GRID_PIXELS // pair[left].config.image_size)
         return images.enlarge(g_left, zoom), images.enlarge(g_right, zoom), text
 
-    def grid_labels(left: str | None, right: str | None):
+    def grid_labels(left: str | None, right: str | None, request: gr.Request = None):
         """Before the grids are sampled: the old ones go, and the labels name the roles of the models to sample."""
-        if not left or not right or left == right or not {left, right} <= set(registry.names("diffusion")):
+        reg = session_registry(registry, request)
+        if not left or not right or left == right or not {left, right} <= set(reg.names("diffusion")):
             return gr.skip(), gr.skip()  # sample_grid says what is wrong
         return tuple(
-            gr.update(value=None, label=f"{r} ({n})") for r, n in zip(roles(registry, [left, right]), [left, right])
+            gr.update(value=None, label=f"{r} ({n})") for r, n in zip(roles(reg, [left, right]), [left, right])
         )
 
     # the labels first, then the grids, from the same lists (the API's /grid is sample_grid alone)
@@ -538,9 +562,10 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         api_name="grid",
     )
 
-    def refresh(dataset: str):
-        """Models registered since the page loaded appear when the list opens (the chosen data's only)."""
-        return gr.update(choices=diffusion.models_of(registry, dataset))
+    def refresh(dataset: str, request: gr.Request = None):
+        """Models registered since the page loaded (this session's live ones too) appear when the list opens (the
+        chosen data's only)."""
+        return gr.update(choices=diffusion.models_of(session_registry(registry, request), dataset))
 
     left_model.focus(refresh, data, left_model, api_name=False, show_progress="hidden")
     right_model.focus(refresh, data, right_model, api_name=False, show_progress="hidden")

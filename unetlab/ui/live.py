@@ -32,7 +32,8 @@ three**: each is a mean squared error on its own target (ε, x0 or v), of differ
 classifier's accuracy is comparable: it is measured the same way on all three. "Digits at" is the first epoch whose
 samples reach {threshold:.0%}, and the minutes of that model's own training until then (the three take turns, so
 the job's clock runs about three times as fast). The models use the shipped diffusion models' U-Net shape (the
-width setting does not apply) and appear in this browser tab's Diffusion tab once the job ends.
+width setting does not apply) and appear in this browser tab's Diffusion tab once the job ends (open its model
+lists).
 
 **Stop** ends the job after the current batch and keeps the partly trained model. **Reset** stops it and starts
 again with the same settings and seed: the curve repeats exactly. A finished or stopped model is registered

@@ -33,15 +33,16 @@ VAE** (bottom). The three U-Nets of each data differ only in what they predict: 
 
 
 def ordered(registry: Registry, data: str) -> list[str]:
-    """The data's diffusion models, ε first, then x0, then v (the shipped recipes' before others), at most three."""
+    """The data's ε-, x0- and v-model, in that order (the shipped recipe's where there are several of a kind); a
+    kind without a model is left out."""
     names = registry.names("ldm") if data == "photos" else diffusion.models_of(registry, data)
     shipped = DATA[data][1]
-
-    def key(n: str):
-        kind = registry.entry(n).config.get("prediction_type")
-        return ORDER.index(kind) if kind in ORDER else len(ORDER), n not in shipped, n
-
-    return sorted(names, key=key)[:3]
+    picked = []
+    for kind in ORDER:
+        of_kind = sorted((n for n in names if registry.entry(n).config.get("prediction_type") == kind),
+                         key=lambda n: (n not in shipped, n))  # fmt: skip
+        picked += of_kind[:1]
+    return picked
 
 
 def reference(registry: Registry, data: str, name: str, cls: str, size: int) -> list | None:
