@@ -35,9 +35,9 @@ def stand_in(monkeypatch):
     monkeypatch.setattr(ldm, "SIDE", 40)
     monkeypatch.setattr(ldm, "CROPS_PER_CLASS", 256)
     monkeypatch.setattr(ldm, "MEASURE_PER_CLASS", 3)
-    ldm.heldout_crops.cache_clear()
+    ldm.heldout_by_source.cache_clear()
     yield asked
-    ldm.heldout_crops.cache_clear()
+    ldm.heldout_by_source.cache_clear()
 
 
 def train(r, reg, out):
@@ -94,8 +94,16 @@ def test_the_cards_measure_each_class_at_50_and_10_steps_against_real_crops(trai
     for cls in ldm.CLASSES:
         assert {"vae_reconstruction", "ddim50", "ddim10", "real_spectrum"} <= set(m[cls])
         for key in ("vae_reconstruction", "ddim50", "ddim10"):
-            assert set(m[cls][key]) == {"hf_ratio", "spectrum_distance", "kid"}
-            assert all(np.isfinite(v) for v in m[cls][key].values())
+            pooled = {k: m[cls][key][k] for k in ("hf_ratio", "spectrum_distance", "kid")}
+            assert all(np.isfinite(v) for v in pooled.values())
+            # per test source (the stand-in has one), then the mean and the worst over sources
+            assert set(m[cls]["per_source"]) == {"s"} and set(m[cls]["per_source"]["s"][key]) == set(pooled)
+            assert m[cls][key]["kid_worst_source"] == "s"
+            assert (
+                m[cls][key]["kid_worst"]
+                == m[cls][key]["kid_mean_over_sources"]
+                == m[cls]["per_source"]["s"][key]["kid"]
+            )
         assert len(m[cls]["real_spectrum"]) == CROP // 2 + 1
 
 

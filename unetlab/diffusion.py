@@ -310,12 +310,18 @@ def band_curves(traj: Trajectory, real: np.ndarray, roles: dict[str, str] | None
     rows = []
     for name in traj.names:
         for i, t in enumerate(traj.timesteps):
-            p = metrics.radial_power(traj.x0[name][i] / 255.0)
-            for band, (lo, hi) in bands(traj.size).items():
-                db = 10 * np.log10(p[lo : hi + 1].sum() / ref[lo : hi + 1].sum() + 1e-12)
-                row = {"step": i + 1, "t": t, "power (dB vs real digits)": round(float(db), 3)}
+            for band, db in ring_db(metrics.radial_power(traj.x0[name][i] / 255.0), ref, traj.size).items():
+                row = {"step": i + 1, "t": t, "power (dB vs real digits)": round(db, 3)}
                 rows.append(row | {"series": f"{roles.get(name, name)}: {band}"})
     return rows
+
+
+def ring_db(power: np.ndarray, ref: np.ndarray, size: int) -> dict[str, float]:
+    """A radial power spectrum's power in each of bands(size)'s rings, in dB relative to the reference's there."""
+    return {
+        band: float(10 * np.log10(power[lo : hi + 1].sum() / ref[lo : hi + 1].sum() + 1e-12))
+        for band, (lo, hi) in bands(size).items()
+    }
 
 
 def spectrum_rows(traj: Trajectory, i: int, real: np.ndarray, roles: dict[str, str] | None = None) -> list[dict]:

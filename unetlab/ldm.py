@@ -82,10 +82,11 @@ def latent_data(vae: LatentVAE, r: Recipe) -> datasets.Data:
 
 
 @functools.cache
-def heldout_crops(name: str, crop: int = 64) -> torch.Tensor:
-    """Real crop x crop tiles of one class from the test split's sources (never trained on): the measurements'
-    reference."""
-    return tiles(class_images("test", name), crop)
+def heldout_by_source(name: str, crop: int = 64) -> dict[str, torch.Tensor]:
+    """Real crop x crop tiles of one class from each of the test split's sources (never trained on), all their
+    images at short side SIDE: the measurements' reference."""
+    groups = datasets.corpus_test(per_source=10**9, kinds=KINDS[name])
+    return {s: tiles([datasets.short_side(a, SIDE) for a in imgs.values()], crop) for s, imgs in groups.items()}
 
 
 # --- measurements ---------------------------------------------------------------------------------------------
@@ -141,20 +142,37 @@ def samples(model: LatentDiffusion, label: int, n: int, steps: int, seed: int = 
     return final(model, torch.full((n,), label), steps=steps, guidance=guidance, seed=seed)
 
 
+@torch.no_grad()
+def reconstruct(vae: LatentVAE, x: torch.Tensor, batch: int = 128) -> torch.Tensor:
+    return torch.cat([vae(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+
 def card_report(model: LatentDiffusion, per_class: int = MEASURE_PER_CLASS) -> dict:
-    """The card's figures: per class and step count, the samples against the test split's real crops; and the
-    VAE's reconstructions of those crops (what the decoder alone costs)."""
+    """The card's figures: per class and step count, the samples against the test split's real crops (all its
+    sources together, then each source alone, with the mean and the worst over sources); and the VAE's
+    reconstructions of those crops (what the decoder alone costs)."""
     vae = model.autoencoder
     out: dict = {"sampler": {"scheduler": "ddim", "eta": 0.0, "guidance": 1.0, "per_class": per_class}}
     for c, name in enumerate(CLASSES):
-        real = heldout_crops(name, vae.config.image_size)
-        ref = features(vae, real)
-        rec = torch.cat([vae(real[i : i + 128]) for i in range(0, len(real), 128)])
-        row = {"real_crops": len(real), "vae_reconstruction": compare(rec, real, vae, ref)}
+        by_source = heldout_by_source(name, vae.config.image_size)
+        real = torch.cat(list(by_source.values()))
+        made = {"vae_reconstruction": reconstruct(vae, real)}
+        made |= {f"ddim{steps}": samples(model, c, per_class, steps) for steps in STEPS}
+        row = {"real_crops": len(real)}
         # the reference of the tab's band plot: the app reads it here, as it never reads the corpus
         row["real_spectrum"] = [round(float(v), 8) for v in metrics.radial_power(real.numpy())]
-        for steps in STEPS:
-            row[f"ddim{steps}"] = compare(samples(model, c, per_class, steps), real, vae, ref)
+        row |= {key: compare(x, real, vae, features(vae, real)) for key, x in made.items()}
+        per_source = {}
+        for source, crops in by_source.items():  # a reconstruction against its own source's crops only
+            own = {"vae_reconstruction": reconstruct(vae, crops)} | {
+                k: v for k, v in made.items() if k != "vae_reconstruction"
+            }
+            per_source[source] = {k: compare(x, crops, vae, features(vae, crops)) for k, x in own.items()}
+        row["per_source"] = per_source
+        for key in made:  # over the sources: the mean, and the worst (largest KID) source
+            kids = {s: f[key]["kid"] for s, f in per_source.items()}
+            row[key] |= {"kid_mean_over_sources": round(float(np.mean(list(kids.values()))), 5),
+                         "kid_worst_source": max(kids, key=kids.get), "kid_worst": max(kids.values())}  # fmt: skip
         out[name] = row
     return out
 
@@ -260,7 +278,7 @@ def band_steps(n: int) -> list[int]:
 def band_curves(traj: LatentTrajectory, models: dict[str, DigitDiffusion], real_spectrum, roles=None) -> list[dict]:
     """Power of each model's (decoded) x̂0 in low / mid / high frequency rings at BAND_POINTS steps, in dB relative
     to real held-out images (real_spectrum: their radial power; the latent models' cards hold their crops')."""
-    from unetlab.diffusion import bands
+    from unetlab.diffusion import ring_db
 
     ref = np.asarray(real_spectrum)
     roles = roles or {}
@@ -268,8 +286,7 @@ def band_curves(traj: LatentTrajectory, models: dict[str, DigitDiffusion], real_
     for name in traj.names:
         for i in band_steps(len(traj.timesteps)):
             p = metrics.radial_power(traj.images(models[name], name, "x0", i).numpy())
-            for band, (lo, hi) in bands(2 * (len(ref) - 1)).items():
-                db = 10 * np.log10(p[lo : hi + 1].sum() / ref[lo : hi + 1].sum() + 1e-12)
-                row = {"step": i + 1, "t": traj.timesteps[i], "power (dB vs real)": round(float(db), 3)}
+            for band, db in ring_db(p, ref, 2 * (len(ref) - 1)).items():
+                row = {"step": i + 1, "t": traj.timesteps[i], "power (dB vs real)": round(db, 3)}
                 rows.append(row | {"series": f"{roles.get(name, name)}: {band}"})
     return rows

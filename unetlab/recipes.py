@@ -423,10 +423,10 @@ RECIPES["ldm-vae"] = Recipe(
 
 # The latent U-Nets: SD's denoiser on ldm-vae's 16x16x4 latents, the prompt a class token (photo or texture), three
 # levels 16 -> 8 -> 4 with cross-attention at 8x8, 4x4 and in the mid block. Measured on one core (fp32, batch 64):
-# widths 32/64/128 train at ~100 img/s and sample 8 latents in ~38 ms a step; 64/128 was 2x slower at both.
+# widths 32/64/128 train at ~100 img/s and sample 8 latents in ~38 ms a step; 64/128 trained 2x and sampled 1.6x slower.
 LDM = dict(image_size=16, channels=4, widths=[32, 64, 128], layers_per_block=1, attention_from=1, heads=4,
            classes=2, tokens=4, token_dim=64, vae="ldm-vae")  # fmt: skip
-EPOCHS_LDM = 10  # 122,880 latents seen (12,288 an epoch): about 25 min on one core, two models side by side
+EPOCHS_LDM = 10  # 122,880 latents seen (12,288 an epoch): 22.5 min on one core (bf16), two models side by side
 RECIPES |= diffusion_recipes(
     {"ldm-eps": "epsilon", "ldm-x0": "sample", "ldm-v": "v_prediction"},
     LDM,
