@@ -89,6 +89,14 @@ def test_the_latent_models_hold_the_vae_and_differ_only_in_what_they_predict(tra
     assert x.shape == (2, 3, CROP, CROP) and 0 <= x.min() and x.max() <= 1
 
 
+def test_the_cards_say_how_each_model_drew_its_crops(trained):
+    """The VAE crops the corpus by source (1/sqrt of its size); the U-Nets' latents weigh each image of a class
+    alike."""
+    assert "1/sqrt(source size)" in trained.entry("ldm-vae").card["data"]["split"]
+    split = trained.entry("ldm-eps").card["data"]["split"]
+    assert "256 crops per class (photo, texture), each image of a class alike" in split and "sqrt" not in split
+
+
 def test_the_cards_measure_each_class_at_50_and_10_steps_against_real_crops(trained):
     m = trained.entry("ldm-v").card["metrics"]
     for cls in ldm.CLASSES:
@@ -125,6 +133,23 @@ def test_the_tabs_trajectory_shares_the_noise_and_decodes_what_it_shows(trained)
     spectrum = trained.entry("ldm-eps").card["metrics"]["photo"]["real_spectrum"]
     rows = ldm.band_curves(t, models, spectrum, {"ldm-eps": "ε-model"})
     assert {r["series"].split(":")[0] for r in rows} == {"ε-model", "ldm-x0", "ldm-v"}
+
+
+def test_every_steps_x0_is_decoded_at_once_as_each_step_alone_in_fp32(trained):
+    """decode_all fills every step the scrubber can show with that step's decode, within bf16's rounding of fp32
+    (where the CPU has bf16) and 8-bit storage."""
+    models = {n: trained.load(n, "ldm") for n in ("ldm-eps", "ldm-x0")}
+    t = ldm.side_by_side(models, 0, n=3, steps=5, seed=1)
+    done = []
+    t.decode_all(models, on_model=lambda k, total: done.append((k, total)), batch=4)  # batches straddle steps
+    assert done == [(1, 2), (2, 2)]
+    assert {k for k in t.decoded} == {(n, "x0", i) for n in models for i in range(5)}
+    for name, model in models.items():
+        for i in range(5):
+            fp32 = model.decode(t.x0[name][i].float())
+            assert t.images(model, name, "x0", i).shape == fp32.shape == (3, 3, CROP, CROP)
+            error = (t.images(model, name, "x0", i) - fp32).abs()
+            assert error.max() <= 6 / 255 and error.mean() <= 1 / 255
     with pytest.raises(ValueError, match="class must be one of photo, texture"):
         ldm.side_by_side(models, 5, n=1, steps=2)
 

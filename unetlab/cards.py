@@ -59,8 +59,8 @@ def data_section(r: Recipe, data: datasets.Data) -> dict:
         info |= {
             "kinds": datasets.CORPUS_SETS[r.dataset] or "all",
             "manifest": {"file": "unetlab/corpus.json", "sha256": registry.sha256(corpus.MANIFEST)},
-            "split": "train: the training split of every train source, drawn 1/sqrt(source size) per image; "
-            "validation (kept epoch): a fixed tenth of those sources; test (scores only): whole sources",
+            "split": f"train: the training split of every train source, {data.sampling}; validation (kept epoch): "
+            "a fixed tenth of those sources; test (scores only): whole sources",
             "scale": f"short side <= {r.side}; validation tiles at short side <= {datasets.VAL_SIDE}",
             "crop": r.crop,
             "flips": "left-right, p=0.5",

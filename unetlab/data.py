@@ -57,6 +57,7 @@ class Data:
     weights: torch.Tensor | None = None  # cropping: how often each image is drawn (None: uniformly)
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None  # applied to each crop batch
     adapted: str = ""  # how the images were fitted to a model's channels, if they were (adapt_channels)
+    sampling: str = ""  # how the training samples are drawn, for the card (corpus sets)
 
     @property
     def channels(self) -> int:
@@ -413,7 +414,15 @@ def corpus_data(
         raise DataError(f"{len(small)} image(s) of {name!r} are smaller than the {crop}px crop; lower the crop")
     tiles = torch.cat([tile_crops(to_tensor(short_side(a, VAL_SIDE)), crop) for a in val.values()])
     keep = torch.linspace(0, len(tiles) - 1, min(len(tiles), MAX_VAL_TILES)).round().long()
-    return Data(name, images, tiles[keep], crop=crop, epoch_size=epoch_size, weights=source_weights(list(train)))
+    return Data(
+        name,
+        images,
+        tiles[keep],
+        crop=crop,
+        epoch_size=epoch_size,
+        weights=source_weights(list(train)),
+        sampling="drawn 1/sqrt(source size) per image",
+    )
 
 
 TEST_PER_SOURCE = 40  # the cards score this many test images per source, at full size, evenly spaced by name

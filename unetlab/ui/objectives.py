@@ -159,6 +159,7 @@ def build(registry: Registry) -> None:
             seed=int(s or 0),
             on_step=lambda done, total: progress((done, total), desc="Denoising with all three"),
         )
+        t.decode_all(models, on_model=lambda done, total: progress((done, total), desc="Decoding every step's x̂0"))
         t.settings |= {"data": dataset, "class": str(cls)}
         n = len(t.timesteps)
         spectrum = reference(registry, dataset, names[0], str(cls), models[names[0]].config.image_size)
@@ -183,7 +184,13 @@ def build(registry: Registry) -> None:
         return show(t, min(int(i), len(t.timesteps)) - 1)
 
     scrub.change(
-        scrub_to, [traj, scrub], [*panels, info], api_name=False, show_progress="hidden", trigger_mode="always_last"
+        scrub_to,
+        [traj, scrub],
+        [*panels, info],
+        api_name=False,
+        show_progress="hidden",
+        trigger_mode="always_last",
+        queue=False,  # no queue: about 45 ms less a step in Chromium; every step is decoded already (decode_all)
     )
 
 
