@@ -133,6 +133,8 @@ def test_the_tabs_trajectory_shares_the_noise_and_decodes_what_it_shows(trained)
     spectrum = trained.entry("ldm-eps").card["metrics"]["photo"]["real_spectrum"]
     rows = ldm.band_curves(t, models, spectrum, {"ldm-eps": "ε-model"})
     assert {r["series"].split(":")[0] for r in rows} == {"ε-model", "ldm-x0", "ldm-v"}
+    with pytest.raises(ValueError, match="class must be one of photo, texture"):
+        ldm.side_by_side(models, 5, n=1, steps=2)
 
 
 def test_every_steps_x0_is_decoded_at_once_as_each_step_alone_in_fp32(trained):
@@ -150,8 +152,6 @@ def test_every_steps_x0_is_decoded_at_once_as_each_step_alone_in_fp32(trained):
             assert t.images(model, name, "x0", i).shape == fp32.shape == (3, 3, CROP, CROP)
             error = (t.images(model, name, "x0", i) - fp32).abs()
             assert error.max() <= 6 / 255 and error.mean() <= 1 / 255
-    with pytest.raises(ValueError, match="class must be one of photo, texture"):
-        ldm.side_by_side(models, 5, n=1, steps=2)
 
 
 def test_kid_is_near_zero_for_one_sample_and_grows_with_a_shift():
