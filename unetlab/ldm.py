@@ -186,7 +186,7 @@ def card_report(model: LatentDiffusion, per_class: int = MEASURE_PER_CLASS) -> d
 
 # --- the tab: three models from the same noise, every step kept (the latent models, or MNIST's three) ---------
 
-BAND_POINTS = 10  # steps whose x̂0 the band plot decodes (evenly spaced, the last included): a decode is costly
+BAND_POINTS = 10  # steps the band plot shows (evenly spaced, the last included)
 
 
 def class_names(model: DigitDiffusion) -> list[str]:

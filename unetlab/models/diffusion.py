@@ -24,6 +24,8 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from unetlab.diffusion import to_unit
+
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 
 
@@ -121,7 +123,7 @@ class DigitDiffusion(nn.Module):
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         """What the U-Net denoises, as images in [0, 1]: digits are images in [-1, 1]."""
-        return ((x.float() + 1) / 2).clamp(0, 1)
+        return to_unit(x)
 
     @property
     def null(self) -> int:
