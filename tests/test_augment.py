@@ -39,11 +39,23 @@ def test_synthetic_images_are_deterministic_varied_and_in_range():
     assert len({round(float(s), 3) for s in a.std((1, 2, 3))}) > 25  # not one image repeated
 
 
+def test_tone_inverts_and_darkens_about_a_quarter_of_the_images_each():
+    x = torch.rand(4000, 3, 2, 2) * 0.5 + 0.5  # all bright
+    y = augment.tone(x, torch.Generator().manual_seed(0))
+    assert torch.equal(y, augment.tone(x, torch.Generator().manual_seed(0)))
+    assert 0 <= y.min() and y.max() <= 1
+    changed = (y != x).flatten(1).any(1).float().mean().item()
+    assert 0.40 < changed < 0.47  # 1 - (3/4)^2 of the images
+    dark = (y.flatten(1).mean(1) < 0.45).float().mean().item()  # inverted, darkened, or both
+    assert 0.40 < dark < 0.47
+
+
 def test_augmenter_replaces_a_quarter_of_the_batch_and_parses_its_spec():
     x = torch.rand(8, 3, 16, 16)
     y = augment.augmenter("synthetic")(x, torch.Generator().manual_seed(0))
     assert torch.equal(y[:6], x[:6]) and not torch.equal(y[6:], x[6:])
     assert augment.augmenter("") is None and augment.augmenter("none") is None
     assert augment.parse("colour+synthetic") == ("colour", "synthetic")
+    assert augment.parse("colour+synthetic+tone") == ("colour", "synthetic", "tone")
     with pytest.raises(ValueError, match="unknown augmentation hue"):
         augment.parse("colour+hue")

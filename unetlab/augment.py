@@ -8,6 +8,9 @@ left a grid on them. Two remedies, each switchable in a recipe (`augment`, a '+'
              saturation change (x0.4 to x2.5) and a contrast change (x0.6 to x1.5); then clipped to [0, 1]
   synthetic  a quarter of each batch replaced by made-up images: two-colour gradients, flat saturated shapes
              with sharp edges, text-like strokes and letters, and colour noise at random scales
+  tone       per image, each with probability 1/4: inverted (1 - x: a light-theme screenshot becomes a dark-theme
+             one) and darkened (x0.1 to x0.6), so that large dark, flat areas are common. The first corpus
+             skip model, trained without it, tinted the dark screenshots and night skies purple, with a grid.
 
 Everything is drawn from the training loop's generator, so a run is still deterministic.
 """
@@ -19,7 +22,7 @@ import math
 import numpy as np
 import torch
 
-CHOICES = ("colour", "synthetic")
+CHOICES = ("colour", "synthetic", "tone")
 SYNTHETIC_FRACTION = 0.25
 
 
@@ -59,6 +62,16 @@ def colour(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     con = torch.exp(torch.empty(n).uniform_(math.log(0.6), math.log(1.5), generator=gen))
     con = torch.where(coin[:, 3], con, torch.ones(n))[:, None, None, None]
     return (mean + con * (x - mean)).clamp(0, 1)
+
+
+def tone(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Invert (1 - x) and darken (x0.1 to x0.6) a batch (N, C, H, W) in [0, 1], each per image with probability
+    1/4."""
+    n = len(x)
+    coin = torch.rand(n, 2, generator=gen) < 0.25
+    x = torch.where(coin[:, 0, None, None, None], 1 - x, x)
+    gain = torch.empty(n).uniform_(0.1, 0.6, generator=gen)
+    return x * torch.where(coin[:, 1], gain, torch.ones(n))[:, None, None, None]
 
 
 def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -131,6 +144,8 @@ def augmenter(spec: str):
                 x = torch.cat([x[: len(x) - k], synthetic(k, x.shape[-1], gen)])
         if "colour" in parts:
             x = colour(x, gen)
+        if "tone" in parts:
+            x = tone(x, gen)
         return x
 
     return apply

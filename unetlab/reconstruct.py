@@ -15,13 +15,19 @@ from unetlab.registry import Registry
 
 TILE = 1024  # images larger than TILE x TILE run in tiles of this side: memory stays ~0.5 GB at any size
 MARGIN = 64  # context each tile sees beyond the part of it that is kept
+# Context reflected around the image's own edges, as MARGIN is around a tile's. Zero padding at the edge of a flat
+# image threw recon-skip off there: a flat dark-blue 256x256 image came back with a bright dotted band along its top
+# (max error 249 levels, 24 dB); reflected, the worst of 76 flat colours is 23 levels, and the validation images
+# gain 0.15 dB on average and 1.7 dB on their worst (31.1 against 29.4 dB).
+BORDER = 32
 
 
 @torch.inference_mode()
 def reconstruct(
     model: nn.Module, img: np.ndarray, fast: bool = True, progress: Callable[[float], None] | None = None
 ) -> np.ndarray:
-    """uint8 (H, W[, C]) -> uint8 of the same shape. Fully convolutional: pad to a multiple of 2^depth, crop back.
+    """uint8 (H, W[, C]) -> uint8 of the same shape. Fully convolutional: the image is reflect-padded by BORDER on
+    every side and to a multiple of 2^depth, run, and cropped back.
 
     fast: bf16 autocast, about 2x faster on an AVX-512-bf16 CPU with the same PSNR to within 0.1 dB
     (`python -m unetlab bench`); the cards' metrics use fast=False, plain fp32. Large images are processed in
@@ -33,6 +39,7 @@ def reconstruct(
     if x.shape[0] != c.in_channels:  # a grey image into an RGB model or the reverse
         x = np.repeat(x, c.in_channels, 0) if x.shape[0] == 1 else images.to_float(images.luma(img))
     h, w = x.shape[-2:]
+    x = np.pad(x, ((0, 0), (BORDER, BORDER), (BORDER, BORDER)), mode="reflect")
 
     def run(part: np.ndarray) -> np.ndarray:
         ph, pw = part.shape[-2:]
@@ -42,16 +49,17 @@ def reconstruct(
         return y.float().numpy()
 
     if h * w <= TILE * TILE:
-        return images.to_uint8(run(x))
+        return images.to_uint8(run(x)[:, BORDER : BORDER + h, BORDER : BORDER + w])
     out = np.empty((c.out_channels, h, w), dtype=np.float32)
     tiles, done = -(-h // TILE) * -(-w // TILE), 0
     for top in range(0, h, TILE):
         for left in range(0, w, TILE):
-            t0, l0 = max(0, top - MARGIN), max(0, left - MARGIN)
-            t1, l1 = min(h, top + TILE + MARGIN), min(w, left + TILE + MARGIN)
+            y0, x0 = top + BORDER, left + BORDER  # the kept part's corner in the padded image
+            t0, l0 = max(0, y0 - MARGIN), max(0, x0 - MARGIN)
+            t1, l1 = min(h + 2 * BORDER, y0 + TILE + MARGIN), min(w + 2 * BORDER, x0 + TILE + MARGIN)
             y = run(x[:, t0:t1, l0:l1])
             th, tw = min(TILE, h - top), min(TILE, w - left)
-            out[:, top : top + th, left : left + tw] = y[:, top - t0 : top - t0 + th, left - l0 : left - l0 + tw]
+            out[:, top : top + th, left : left + tw] = y[:, y0 - t0 : y0 - t0 + th, x0 - l0 : x0 - l0 + tw]
             done += 1
             if progress is not None:
                 progress(done / tiles)
