@@ -242,7 +242,7 @@ def tiny_model_and_card(name: str = "m"):
 
 
 @pytest.mark.parametrize(
-    "value,dtype", [(float("nan"), torch.float32), (float("inf"), torch.float32), (1e5, torch.float16)]
+    "value,dtype", [(float("nan"), torch.float32), (float("inf"), torch.float32), (float("nan"), torch.float16)]
 )
 def test_non_finite_weights_are_never_written(weights_dir, value, dtype):
     model, card = tiny_model_and_card("tiny-skip")
@@ -252,6 +252,23 @@ def test_non_finite_weights_are_never_written(weights_dir, value, dtype):
     with pytest.raises(WeightsError, match="NaN or infinity.*diverged.*nothing was written"):
         registry.save(model, card, weights_dir, dtype=dtype)
     assert {p.name: p.read_bytes() for p in weights_dir.iterdir()} == before  # the old model is untouched
+
+
+def test_a_finite_value_beyond_float16_is_kept_in_float32_not_refused(tmp_path):
+    """A BatchNorm's running variance past float16's 65,504 (colorize-guided-noskip's first 327,680-crop run) is
+    not a diverged run: that tensor is stored in float32, named in the card, and loads back exactly."""
+    model, card = tiny_model_and_card("tiny-skip")
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    with torch.no_grad():
+        bn.running_var[0] = 1e5
+    path = registry.save(model, card, tmp_path, dtype=torch.float16)
+    saved = json.loads(path.read_text())
+    assert saved["dtype"] == "float16" and len(saved["float32_tensors"]) == 1
+    assert saved["float32_tensors"][0].endswith("running_var")
+    loaded = registry.load_entry(registry.read_card(path))
+    name = saved["float32_tensors"][0]
+    assert loaded.state_dict()[name][0].item() == 1e5
+    assert torch.isfinite(torch.cat([v.flatten().float() for v in loaded.state_dict().values()])).all()
 
 
 def test_save_replaces_files_whole_and_leaves_no_temporary_files(tmp_path):

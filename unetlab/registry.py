@@ -229,12 +229,14 @@ def write_card(path: Path, card: dict) -> Path:
 def save(module: nn.Module, card: dict, out_dir: Path, dtype: torch.dtype = torch.float32) -> Path:
     """Write <name>.safetensors (+ its sha256 in the card) and <name>.json; returns the card's path.
 
-    Floating tensors are stored in `dtype` (float16 halves the file); they are loaded back as float32. Weights that
-    are not finite (a diverged run) raise WeightsError and nothing is written.
+    Floating tensors are stored in `dtype` (float16 halves the file), except those with a value beyond its range
+    (a BatchNorm's running variance can pass float16's 65,504), which stay float32 and are listed in the card; all
+    are loaded back as float32. Weights that are not finite (a diverged run) raise WeightsError and nothing is
+    written; so does a diffusers folder that does not fit `dtype` (save_pretrained writes one dtype).
     """
     out_dir = Path(out_dir)
     name = card["name"]
-    bad = nonfinite(module, dtype)
+    bad = nonfinite(module, dtype if card["model"] in FOLDER_MODELS else torch.float32)
     if bad:
         dt = str(dtype).removeprefix("torch.")
         raise WeightsError(
@@ -245,9 +247,14 @@ def save(module: nn.Module, card: dict, out_dir: Path, dtype: torch.dtype = torc
     if card["model"] in FOLDER_MODELS:
         return _save_folder(module, card, out_dir, dtype)
     weights = out_dir / f"{name}.safetensors"
-    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in module.state_dict().items()}
+    wide = nonfinite(module, dtype)  # finite in float32 (checked above), out of dtype's range: kept in float32
+    state = {
+        k: (v.to(torch.float32 if k in wide else dtype) if v.is_floating_point() else v).contiguous()
+        for k, v in module.state_dict().items()
+    }
     _atomic(weights, lambda tmp: save_file(state, str(tmp), metadata={"name": name, "task": card["task"]}))
     card = {**card, "weights": weights.name, "sha256": sha256(weights), "dtype": str(dtype).removeprefix("torch.")}
+    card = {k: v for k, v in card.items() if k != "float32_tensors"} | ({"float32_tensors": wide} if wide else {})
     return write_card(out_dir / f"{name}.json", card)
 
 
