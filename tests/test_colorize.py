@@ -224,6 +224,25 @@ def test_unguided_model_refuses_hints():
         C.colorize(tiny(), np.zeros((32, 32, 3), np.uint8), hints=[C.Hint(1, 1, 10.0, 10.0)])
 
 
+def test_the_guided_loss_is_the_full_outputs_though_its_bins_are_computed_at_a_quarter_of_the_pixels():
+    model = guided_tiny(two_heads=True)
+    x = torch.rand(3, 3, 32, 32)
+    task = Colorize("ab+bins")
+    got = task.losses(model, x, torch.Generator().manual_seed(3))
+    gen = torch.Generator().manual_seed(3)  # the same hints and the same stride-2 phase, from the full output
+    lab = C.rgb_to_lab(x)
+    inp, fill = task._input(model, lab, gen)
+    y = model(inp)
+    oy, ox = torch.randint(0, 2, (2,), generator=gen).tolist()
+    reg = torch.nn.functional.smooth_l1_loss(
+        (fill + y[:, :2] * C.AB_RANGE) / C.BIN, lab[:, 1:] / C.BIN, reduction="none"
+    )
+    classes, soft = C.bins().encode(lab[:, 1:, oy::2, ox::2])
+    logp = torch.log_softmax(y[:, 2:, oy::2, ox::2], 1).gather(1, classes)
+    torch.testing.assert_close(got, reg.flatten(1).mean(1) - (soft * logp).sum(1).flatten(1).mean(1))
+    assert fill.abs().sum() > 0 and got.isfinite().all()  # some hints were drawn
+
+
 def test_training_hints_come_from_the_true_colours():
     ab = torch.randn(400, 2, 32, 32) * 30
     gen = torch.Generator().manual_seed(0)
@@ -408,6 +427,26 @@ def test_choose_decode_on_validation_photos():
     assert d.temperature in C.DECODE_TEMPERATURES and d.offset is None
     _, table = C.choose_decode(guided_tiny(), [photo], torch.ones(C.bins().count))
     assert len(table) == len(C.DECODE_ALPHAS) * len(C.DECODE_TEMPERATURES)
+    weights = C.rebalance_weights([photo])
+    d, table = C.choose_decode(guided_tiny(), [photo], weights, C.DECODE_PRIOR_ALPHAS)  # applying rebalancing
+    assert {r["alpha"] for r in table} == set(C.DECODE_PRIOR_ALPHAS)
+    applied = C.Decode.undoing(weights, -1.0, 1.0)
+    torch.testing.assert_close(applied.offset, weights.log())  # q ∝ p w: the rarer a bin, the more it gains
+
+
+def test_the_kept_decoding_is_the_most_colourful_of_those_that_do_no_harm():
+    """pick_decode: colours worse than grey (a*b* error above the grey image's) are never kept while a harmless
+    candidate exists, however colourful (colorize-guided-skip's validation table: alpha -1 reached 0.77x the true
+    colourfulness as a yellow-brown cast at 1.19x grey's error); among the harmless, the most colourful wins."""
+    table = [
+        {"alpha": 0.0, "temperature": 0.38, "ab_ratio": 0.993, "colourfulness_ratio": 0.186},
+        {"alpha": 0.0, "temperature": 0.7, "ab_ratio": 0.994, "colourfulness_ratio": 0.304},
+        {"alpha": 0.0, "temperature": 1.0, "ab_ratio": 1.019, "colourfulness_ratio": 0.404},
+        {"alpha": -1.0, "temperature": 0.7, "ab_ratio": 1.191, "colourfulness_ratio": 0.770},
+    ]
+    assert C.pick_decode(table) == 1
+    harmful = [dict(row, ab_ratio=row["ab_ratio"] + 0.5) for row in table]
+    assert C.pick_decode(harmful) == 0  # none harmless: the least harmful
 
 
 @pytest.mark.parametrize(

@@ -191,8 +191,9 @@ def rebalance_weights(photos: list[np.ndarray], lam: float = REBALANCE_LAMBDA) -
 class Decode:
     """How a bin classifier's logits become a*b*: the annealed mean at `temperature` of the distribution whose logits
     are shifted by `offset` (Q,). Training with class rebalancing makes the model predict q ∝ w p (w the class
-    weights); offset = -alpha log w undoes that share of it, so alpha = 1 decodes the calibrated p. Both are chosen
-    on the validation split after training (choose_decode) and kept in the card; the default is Zhang 2016's."""
+    weights); offset = -alpha log w undoes that share of it, so alpha = 1 decodes the calibrated p (a negative alpha
+    applies rebalancing to a model trained without it). Both are chosen on the validation split after training
+    (choose_decode) and kept in the card; the default is Zhang 2016's."""
 
     temperature: float = TEMPERATURE
     alpha: float = 0.0
@@ -825,22 +826,30 @@ def test_grid(
 
 
 DECODE_ALPHAS = (0.0, 0.5, 1.0)  # how much of the class rebalancing to undo at decode time
+# A model trained without rebalancing predicts the calibrated p, whose annealed mean leans grey (the guided models'
+# first cards: colourfulness at most 0.37x the truth at any temperature). A negative alpha applies that share of the
+# training photos' rebalancing at decode time instead (q ∝ p w^-alpha): rare, saturated colours gain.
+DECODE_PRIOR_ALPHAS = (0.0, -0.5, -1.0)
 DECODE_TEMPERATURES = (0.25, 0.38, 0.5, 0.7, 1.0)
-MIN_COLOURFULNESS = 0.6  # of the true colours': below this the automatic colours read as the seed's sepia
+# The automatic colours must first do no harm: a decoding whose a*b* error is above the grey image's paints wrong
+# colours. Applying the rebalancing (alpha -1) took colorize-guided-skip to 0.77x the true colourfulness on the
+# validation photos, but as a yellow-brown cast over everything (skies yellow-green, grass brown; a*b* 1.19x grey's),
+# which the previous rule (the lowest a*b* error among those reaching 0.6x colourfulness) chose.
+MAX_AB_RATIO = 1.0
 
 
 @torch.inference_mode()
 def choose_decode(
-    model: nn.Module, photos: list[np.ndarray], weights: torch.Tensor | None
+    model: nn.Module, photos: list[np.ndarray], weights: torch.Tensor | None, alphas: tuple[float, ...] = DECODE_ALPHAS
 ) -> tuple[Decode, list[dict]]:
-    """The decoding for the card, chosen on validation photos in automatic mode: among the candidates whose
-    colourfulness is at least MIN_COLOURFULNESS of the truth, the one with the lowest a*b* error (the most colourful
-    if none reaches it). Candidates: the bins' annealed mean at each (alpha, temperature) pair, and for a two-headed
-    model its regression head too. One forward pass per photo at the working size; every candidate decodes the same
-    output. weights: the class weights it trained with (None: no rebalancing, so only the temperature is chosen).
+    """The decoding for the card, chosen on validation photos in automatic mode (pick_decode). Candidates: the
+    bins' annealed mean at each (alpha, temperature) pair, and for a two-headed model its regression head too. One
+    forward pass per photo at the working size; every candidate decodes the same output. weights: class weights,
+    and alphas the shares of them to undo (DECODE_ALPHAS: the weights it trained with) or, negative, to apply
+    (DECODE_PRIOR_ALPHAS); None: only the temperature is chosen.
     -> the Decode, and every candidate's figures (ratios of sums over the photos, as in summary)."""
     two_heads = kind(model) == "ab+bins"
-    pairs = [(a, t) for a in (DECODE_ALPHAS if weights is not None else (0.0,)) for t in DECODE_TEMPERATURES]
+    pairs = [(a, t) for a in (alphas if weights is not None else (0.0,)) for t in DECODE_TEMPERATURES]
     candidates = [Decode.undoing(weights, a, t) for a, t in pairs] + ([Decode(head="ab")] if two_heads else [])
     err = [0.0] * len(candidates)
     colour = [0.0] * len(candidates)
@@ -871,10 +880,13 @@ def choose_decode(
         }
         for i, d in enumerate(candidates)
     ]
-    ok = [i for i, row in enumerate(table) if row["colourfulness_ratio"] >= MIN_COLOURFULNESS]
-    best = (
-        min(ok, key=lambda i: table[i]["ab_ratio"])
-        if ok
-        else max(range(len(table)), key=lambda i: table[i]["colourfulness_ratio"])
-    )
-    return candidates[best], table
+    return candidates[pick_decode(table)], table
+
+
+def pick_decode(table: list[dict]) -> int:
+    """Of the candidates' validation figures, the one to keep: among those whose a*b* error is at most MAX_AB_RATIO
+    of the grey image's, the most colourful; if none is, the one with the lowest a*b* error."""
+    harmless = [i for i, row in enumerate(table) if row["ab_ratio"] <= MAX_AB_RATIO]
+    if harmless:
+        return max(harmless, key=lambda i: table[i]["colourfulness_ratio"])
+    return min(range(len(table)), key=lambda i: table[i]["ab_ratio"])

@@ -112,7 +112,9 @@ class UNet(nn.Module):
         h, _ = self.encode(x)
         return self.bottleneck.encode(h) if self.bottleneck is not None else h.flatten(1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last block's feature map (B, base, H, W), before the 1x1 head. A loss that needs some outputs only at
+        some pixels applies the head there itself (a 1x1 conv commutes with picking pixels)."""
         self.check_size(x)
         # 1. down: the contracting path
         x, skips = self.encode(x)
@@ -126,8 +128,10 @@ class UNet(nn.Module):
             if self.skips:
                 x = torch.cat([skip, x], dim=1)  # (B, 2C, 2h, 2w)
             x = block(x)
-        # 4. out
-        x = self.head(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(self.features(x))  # 4. out
         return torch.sigmoid(x) if self.config.output == "sigmoid" else x
 
 
