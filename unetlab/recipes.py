@@ -77,7 +77,7 @@ GUIDED = dict(COLOR, in_channels=HINT_CHANNELS, out_channels=2 + 222, output="li
 # At short side 256 (the colouriser's working size) a 64px crop sees as much of a scene as it will at inference,
 # and trains about 2x faster than a 96px crop at 384 (10.5 against 5.2 img/s, one core, skip model).
 GUIDED_DATA = dict(dataset="corpus-photos", side=256, crop=64, epoch_size=16384, batch_size=16, keep_best=True)
-EPOCHS_GUIDED = 20  # 327,680 crops: ~55 min at ~100 img/s on one AVX-512-bf16 core (skip and noskip side by side)
+EPOCHS_GUIDED = 20  # 327,680 crops: 42-49 min at 85-150 img/s on one AVX-512-bf16 core (beside other jobs)
 LATENT = dict(in_channels=1, image_size=32, base=32, depth=3)  # the VAE/AE shape: 32x32 grey -> 4x4x128 -> z
 
 # The seed article's model: 31,042,499 parameters, grey 96x96 in, RGB out, per-pixel MSE (models/unet.py)
