@@ -81,6 +81,17 @@ def test_annealed_mean_sharpens_towards_the_mode():
     assert (sharp - b.centres[0]).norm() < 1 < (near_mean - b.centres[0]).norm()
 
 
+def test_annealed_mean_is_the_softmax_mean_across_chunks():
+    """Chunked, in float32, from a channels_last bf16 model's logits: the textbook formula, over a map of several
+    chunks with a part-filled last one."""
+    b = C.bins()
+    logits = (3 * torch.randn(2, b.count, 7, C.ANNEAL_CHUNK // 3)).to(torch.bfloat16)
+    logits = logits.contiguous(memory_format=torch.channels_last)
+    p = torch.softmax(logits.float() / 0.5, dim=1)
+    expected = torch.einsum("bqhw,qc->bchw", p, b.centres)
+    torch.testing.assert_close(b.annealed_mean(logits, temperature=0.5), expected, atol=1e-3, rtol=1e-4)
+
+
 def test_rebalancing_upweights_rare_colours(rgb):
     photos = [np.full((20, 20, 3), 128, np.uint8)] * 5 + [rgb]  # mostly grey
     w = C.rebalance_weights(photos)
@@ -417,6 +428,33 @@ def test_two_heads_regression_follows_hints_and_the_card_picks_the_automatic_hea
     d, table = C.choose_decode(model, [photo], None)
     assert [r["head"] for r in table] == ["bins"] * len(C.DECODE_TEMPERATURES) + ["ab"]
     assert d.head in ("ab", "bins")
+
+
+def test_with_hints_the_card_can_mix_the_bins_into_the_regression():
+    """hints_mix: the regression head's share of the colours with hints, the rest the bins' annealed mean; chosen
+    on validation photos (the mix with the lowest a*b* error, the regression alone among the candidates)."""
+    model, q = TwoHeads(5), 5
+    L = torch.full((1, 1, 8, 8), 50.0)
+    hint_ab, mask = C.no_hints(L)
+    mask[..., 2, 2] = 1
+    hint_ab[0, :, 2, 2] = torch.tensor([10.0, 5.0])
+    regression = torch.tensor([32.0, -6.0]).view(1, 2, 1, 1)  # the fill (the hint's colour) + the correction
+    centre = C.bins().centres[q].view(1, 2, 1, 1)
+    mixed = C.Decode(head="bins", hints_mix=0.25, hints_temperature=0.7)
+    ab, _ = C.predict_ab(model, L, (hint_ab, mask), mixed)
+    torch.testing.assert_close(ab, (0.25 * regression + 0.75 * centre).expand(1, 2, 8, 8), atol=1e-3, rtol=0)
+    torch.testing.assert_close(C.predict_ab(model, L, None, mixed)[0], centre.expand(1, 2, 8, 8), atol=1e-4, rtol=0)
+    card = {"decode": mixed.to_card()}
+    assert (C.Decode.from_card(card).hints_mix, C.Decode.from_card(card).hints_temperature) == (0.25, 0.7)
+    assert "hints_mix" not in C.Decode().to_card()  # the default: the regression head alone
+    with pytest.raises(ValueError, match="hints_mix"):
+        C.Decode.from_card({"decode": {"hints_mix": 1.5}})
+    yy, xx = np.mgrid[0:40, 0:60]
+    photo = np.stack([xx * 4, yy * 6, 200 - xx * 3], -1).astype(np.uint8)
+    mix, temperature, table = C.choose_hints_decode(model, [photo, photo[::-1]])
+    assert table[0]["hints_mix"] == 1.0 and len(table) == 1 + (len(C.HINTS_MIXES) - 1) * len(C.HINTS_TEMPERATURES)
+    best = min(table, key=lambda r: r["hints_ab_ratio"])
+    assert (mix, temperature) == (best["hints_mix"], best["hints_temperature"])
 
 
 def test_choose_decode_on_validation_photos():

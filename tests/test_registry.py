@@ -1,3 +1,4 @@
+import copy
 import json
 from pathlib import Path
 
@@ -10,9 +11,13 @@ from unetlab.registry import Registry, RegistryError, WeightsError
 
 
 def same_weights(model: torch.nn.Module, path: Path) -> bool:
-    """The model holds exactly the tensors of the safetensors file (stored as float32 here)."""
-    saved, loaded = load_file(str(path)), model.state_dict()
-    return saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
+    """The model computes what the safetensors file's weights compute (a loaded model's BatchNorms are folded into
+    its convolutions, so its tensors are not the file's)."""
+    card = json.loads(path.with_suffix(".json").read_text())
+    ref = registry.build(card["model"], card["config"])
+    ref.load_state_dict(load_file(str(path)))
+    x = torch.rand(1, ref.config.in_channels, 16, 16)
+    return torch.allclose(model(x), ref.eval()(x), atol=1e-5, rtol=1e-4)
 
 
 def test_lazy_load_and_cache(weights_dir):
@@ -34,11 +39,28 @@ def test_round_trip_is_exact_in_float32(tmp_path):
     path = registry.save(model, card, tmp_path)
     saved = json.loads(path.read_text())
     assert saved["sha256"] == registry.sha256(tmp_path / "m.safetensors")
-    loaded = Registry(tmp_path).load("m")
     ref = model.state_dict()
-    assert all(torch.equal(v, ref[k]) for k, v in loaded.state_dict().items())
+    stored = load_file(str(tmp_path / "m.safetensors"))
+    assert stored.keys() == ref.keys() and all(torch.equal(v, ref[k]) for k, v in stored.items())
+    loaded = Registry(tmp_path).load("m")
     x = torch.rand(1, 3, 8, 8)
-    torch.testing.assert_close(model.eval()(x), loaded(x))  # loaded channels_last: same maths, other order
+    torch.testing.assert_close(model.eval()(x), loaded(x))  # channels_last, BatchNorms folded: same maths
+
+
+def test_loaded_models_fold_batchnorm_into_the_convolutions():
+    """A loaded model has no BatchNorm left (each folded into the convolution before it) and computes what the
+    trained model computes in eval mode, with running statistics far from 0 and 1."""
+    torch.manual_seed(2)
+    model = registry.build("unet", {"base": 4, "depth": 2})
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-2, 2), m.running_var.uniform_(0.1, 9), m.weight.data.uniform_(0.5, 2)
+    model.eval()
+    x = torch.rand(2, 3, 16, 16)
+    expected = model(x)
+    folded = registry.fold_batchnorm(copy.deepcopy(model))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    torch.testing.assert_close(folded(x), expected, atol=1e-5, rtol=1e-4)
 
 
 def test_unknown_name_lists_valid_names(weights_dir):
@@ -265,10 +287,12 @@ def test_a_finite_value_beyond_float16_is_kept_in_float32_not_refused(tmp_path):
     saved = json.loads(path.read_text())
     assert saved["dtype"] == "float16" and len(saved["float32_tensors"]) == 1
     assert saved["float32_tensors"][0].endswith("running_var")
-    loaded = registry.load_entry(registry.read_card(path))
     name = saved["float32_tensors"][0]
-    assert loaded.state_dict()[name][0].item() == 1e5
+    stored = load_file(str(tmp_path / "tiny-skip.safetensors"))
+    assert stored[name].dtype == torch.float32 and stored[name][0].item() == 1e5
+    loaded = registry.load_entry(registry.read_card(path))
     assert torch.isfinite(torch.cat([v.flatten().float() for v in loaded.state_dict().values()])).all()
+    assert same_weights(loaded, tmp_path / "tiny-skip.safetensors")
 
 
 def test_save_replaces_files_whole_and_leaves_no_temporary_files(tmp_path):

@@ -194,11 +194,11 @@ def colorize_api(side: int = 1024, repeats: int = 15, port: int = 7893) -> dict:
     import json
     import tempfile
 
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
     from PIL import Image
 
     from unetlab import images
-    from unetlab.loadtest import AppProcess
+    from unetlab.loadtest import AppProcess, client
 
     jpeg = _jpeg_1024(side)
     hints = json.dumps(
@@ -216,9 +216,9 @@ def colorize_api(side: int = 1024, repeats: int = 15, port: int = 7893) -> dict:
         card = {"name": r.name, "task": r.task, "model": r.model, "config": r.config, "recipe": r.name, "metrics": {}}
         card_path = registry.save(recipes.build_model(r), card, Path(tmp) / "weights")
         with AppProcess(port, Path(tmp) / "weights") as server:  # `python app.py` on that folder
-            client = Client(server.url, verbose=False)
+            c = client(server.url)  # one SSL context, as a browser has
             for name, h in (("automatic", "[]"), ("8_hints", hints)):
-                call = lambda h=h: client.predict(handle_file(str(src)), r.name, None, h, api_name="/colorize")  # noqa: E731
+                call = lambda h=h: c.predict(handle_file(str(src)), r.name, None, h, api_name="/colorize")  # noqa: E731
                 call()
                 out[f"api_{side}_{name}_ms"] = round(1000 * _median_time(call, repeats), 1)
 

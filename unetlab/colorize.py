@@ -36,6 +36,7 @@ STRIP = 1 << 20  # the full-resolution steps run in strips of about this many pi
 BIN = 10.0  # ab bin width (Zhang et al. use 10)
 AB_RANGE = 110.0  # bins cover [-110, 110) on a and b: a 22 x 22 grid, of which the in-gamut cells are classes
 TEMPERATURE = 0.38  # annealed mean, Zhang et al. sec. 2.3
+ANNEAL_CHUNK = 1024  # pixels per step of the annealed mean (1024 x 222 float32 values: 0.9 MB, in the cache)
 REBALANCE_LAMBDA = 0.5  # mix of the smoothed empirical prior and the uniform one, Zhang et al. eq. 4
 PRIOR_SIGMA = 5.0  # Gaussian smoothing of the empirical ab prior, in ab units
 
@@ -141,11 +142,18 @@ class Bins:
     def annealed_mean(self, logits: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:
         """logits (B, Q, H, W) -> ab (B, 2, H, W): the mean of the re-sharpened distribution f_T(z) ∝ exp(log z / T)
         (Zhang et al. eq. 5). T -> 0 is the mode (vivid, patchy), T = 1 the mean (smooth, desaturated)."""
-        # In the logits' own dtype: bf16 logits (autocast) stay bf16, 2.5x faster over Q x H x W values.
+        # In float32, ANNEAL_CHUNK pixels at a time, so a chunk's Q values stay in the cache: exp(z / T - max), then
+        # one product with [centres | 1] gives the weighted sum and the normaliser together. 2.3x faster than softmax
+        # and a product over the whole map in bf16 (a colourisation's costliest step), and exact to float32.
         B, Q, H, W = logits.shape
         z = logits.permute(0, 2, 3, 1).reshape(-1, Q)  # (B*H*W, Q): free for a channels_last model's logits
-        p = torch.softmax(z * (1 / temperature), dim=-1)
-        return (p @ self.centres.to(p.dtype)).float().reshape(B, H, W, 2).permute(0, 3, 1, 2)  # (B, 2, H, W)
+        weights = torch.cat([self.centres, torch.ones(Q, 1)], 1)  # (Q, 3)
+        parts = []
+        for i in range(0, len(z), ANNEAL_CHUNK):
+            e = z[i : i + ANNEAL_CHUNK].float() * (1 / temperature)
+            parts.append(e.sub_(e.detach().amax(-1, keepdim=True)).exp_() @ weights)  # a shift: no gradient
+        sums = torch.cat(parts)  # (B*H*W, 3)
+        return (sums[:, :2] / sums[:, 2:]).reshape(B, H, W, 2).permute(0, 3, 1, 2)  # (B, 2, H, W)
 
 
 @lru_cache(maxsize=1)
@@ -199,6 +207,10 @@ class Decode:
     alpha: float = 0.0
     offset: torch.Tensor | None = None
     head: str = "ab"  # a two-headed model's automatic mode: its regression ("ab") or its bins' annealed mean ("bins")
+    # A two-headed model with hints: the regression head's share of the colours; the rest is the bins' annealed mean at
+    # hints_temperature (of the logits as trained: no offset). Chosen on validation with hints (choose_hints_decode).
+    hints_mix: float = 1.0
+    hints_temperature: float = TEMPERATURE
 
     def logits(self, y: torch.Tensor) -> torch.Tensor:
         return y if self.offset is None else y + self.offset.to(y.dtype).view(1, -1, 1, 1)
@@ -215,7 +227,14 @@ class Decode:
         head = d.get("head", "ab")
         if head not in ("ab", "bins"):
             raise ValueError(f"the card's decode head must be 'ab' or 'bins', not {head!r}")
-        return cls(float(d.get("temperature", TEMPERATURE)), float(d.get("alpha", 0.0)), offset, head)
+        mix = float(d.get("hints_mix", 1.0))
+        if not 0 <= mix <= 1:
+            raise ValueError(f"the card's decode hints_mix must be in [0, 1], not {mix}")
+        temperature, hints_temperature = (
+            float(d.get("temperature", TEMPERATURE)),
+            float(d.get("hints_temperature", TEMPERATURE)),
+        )
+        return cls(temperature, float(d.get("alpha", 0.0)), offset, head, mix, hints_temperature)
 
     @classmethod
     def undoing(cls, weights: torch.Tensor | None, alpha: float, temperature: float, head: str = "bins") -> Decode:
@@ -224,6 +243,8 @@ class Decode:
 
     def to_card(self) -> dict:
         out = {"temperature": self.temperature, "alpha": self.alpha, "head": self.head}
+        if self.hints_mix != 1.0:
+            out |= {"hints_mix": self.hints_mix, "hints_temperature": self.hints_temperature}
         if self.offset is not None:
             out["offset"] = [round(v, 5) for v in self.offset.tolist()]
         return out
@@ -327,9 +348,16 @@ def predict_ab(
     if k == "classify":
         decode = decode or Decode()
         return decode.ab(y), decode.logits(y)
-    if k == "ab+bins":  # with hints the regression head (it follows them); automatic mode as the card chose
+    if k == "ab+bins":  # with hints: the regression head (it follows them), mixed with the bins as the card says
         decode, logits = decode or Decode(), y[:, 2:]
-        if decode.head == "ab" or (hints is not None and hints[1].any()):
+        if hints is not None and hints[1].any():
+            ab = fill + y[:, :2].float() * AB_RANGE
+            if decode.hints_mix < 1:
+                ab = decode.hints_mix * ab + (1 - decode.hints_mix) * bins().annealed_mean(
+                    logits, decode.hints_temperature
+                )
+            return ab, decode.logits(logits)
+        if decode.head == "ab":  # automatic: the head the card chose
             return fill + y[:, :2].float() * AB_RANGE, decode.logits(logits)
         return decode.ab(logits), decode.logits(logits)
     if k == "ab":
@@ -881,6 +909,44 @@ def choose_decode(
         for i, d in enumerate(candidates)
     ]
     return candidates[pick_decode(table)], table
+
+
+HINTS_MIXES = (1.0, 0.75, 0.6, 0.5, 0.4, 0.25, 0.0)  # the regression head's share with hints (choose_hints_decode)
+HINTS_TEMPERATURES = (0.5, 0.7, 1.0)
+VALIDATION_HINTS = 16  # hints per validation photo, as the test split's figures use
+
+
+@torch.inference_mode()
+def choose_hints_decode(model: nn.Module, photos: list[np.ndarray]) -> tuple[float, float, list[dict]]:
+    """A two-headed model's colours with hints, chosen on validation photos: the share of the regression head (the
+    rest the bins' annealed mean at a temperature) with the lowest a*b* error, VALIDATION_HINTS hints per photo taken
+    from its true colours at random places (seeded by the photo's index). The regression head alone can be picked.
+    -> (mix, temperature, every candidate's figures: a*b* error as a ratio of sums to the grey image's)."""
+    pairs = [(1.0, TEMPERATURE)] + [(m, t) for m in HINTS_MIXES if m < 1 for t in HINTS_TEMPERATURES]
+    err, grey_err = [0.0] * len(pairs), 0.0
+    for k, img in enumerate(photos):
+        H, W = img.shape[:2]
+        h, w = working_size(H, W)
+        lab = _lab(img)[None]
+        lab = F.interpolate(lab, size=(h, w), mode="area") if (h, w) != (H, W) else lab
+        m = 2**model.config.depth
+        pad = (0, -w % m, 0, -h % m)
+        x = F.pad(lab[:, :1], pad, mode="replicate").contiguous(memory_format=torch.channels_last)
+        hint_ab, mask = (F.pad(t, pad) for t in hint_maps(random_hints(img, VALIDATION_HINTS, k), H, W, h, w))
+        fill = nearest_hint_ab(hint_ab, mask)
+        y = model(model_input(x, hint_ab, mask, fill)).float()
+        regression = (fill + y[:, :2] * AB_RANGE)[..., :h, :w]
+        means = {t: bins().annealed_mean(y[:, 2:], t)[..., :h, :w] for t in HINTS_TEMPERATURES}
+        grey_err += float(lab[0, 1:].norm(dim=0).mean())
+        for i, (mix, t) in enumerate(pairs):
+            ab = regression if mix == 1 else mix * regression + (1 - mix) * means[t]
+            err[i] += float((ab[0] - lab[0, 1:]).norm(dim=0).mean())
+    table = [
+        {"hints_mix": mix, "hints_temperature": t, "hints_ab_ratio": round(err[i] / grey_err, 4)}
+        for i, (mix, t) in enumerate(pairs)
+    ]
+    best = min(range(len(pairs)), key=lambda i: err[i])
+    return *pairs[best], table
 
 
 def pick_decode(table: list[dict]) -> int:

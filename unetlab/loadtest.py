@@ -43,6 +43,26 @@ EPOCH = re.compile(r"epoch (\d+)/(\d+)")
 PHASES = {"preprocess_data": "decode", "call_function": "handler", "postprocess_data": "encode"}
 
 
+@functools.lru_cache(maxsize=1)
+def _tls():
+    import ssl
+
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def client(url: str, **kwargs):
+    """A gradio_client Client for the benchmarks, sharing one SSL context. gradio_client opens a new httpx client for
+    every upload, request and download, and httpx builds each one an SSL context from the CA bundle, even for
+    http:// (about 15 ms of CPU each, nine or so per request): py-spy found 70 % of the load benchmark's clients'
+    CPU there, on the cores the server needs. One context, built once, verifies the same way; a browser pays
+    nothing like it."""
+    from gradio_client import Client
+
+    return Client(url, verbose=False, ssl_verify=_tls(), **kwargs)
+
+
 def _percentiles(xs: list[float]) -> dict:
     if not xs:
         return {"n": 0}
@@ -248,7 +268,7 @@ def _clients(url: str, clients: int, rounds: int, photos: list[str], calls: dict
     and the clients' own CPU seconds."""
     import tempfile
 
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
     latencies: dict[str, list[float]] = {api: [] for api in calls}
     errors: list[str] = []
@@ -257,7 +277,7 @@ def _clients(url: str, clients: int, rounds: int, photos: list[str], calls: dict
 
     def one_client(i: int) -> None:
         # httpx's default 5 s timeout for an upload or a download is shorter than a browser waits on a busy box
-        c = Client(url, verbose=False, download_files=downloads.name, httpx_kwargs={"timeout": 60})
+        c = client(url, download_files=downloads.name, httpx_kwargs={"timeout": 60})
         for r in range(rounds):
             photo = handle_file(photos[(i + r) % len(photos)])
             order = list(calls.items())
@@ -347,8 +367,6 @@ def run(
     """Start a /train job, fire `clients` x `rounds` requests at each of /colorize and /reconstruct (the held-out
     photos, or `image`), stop the job. pool: with the image pool of the cores and one torch thread per request
     (UNETLAB_IMAGE_POOL=1); train_epochs=0: no training job (to see the requests alone)."""
-    from gradio_client import Client
-
     from unetlab import budget, data, hardware
 
     photos = [str(image)] if image else [data.heldout_photo_paths()[p] for p in ("chelsea", "coffee")]
@@ -356,7 +374,7 @@ def run(
     with AppProcess(port, weights, pool) as server:
         trainer = job = None
         if train_epochs:
-            trainer = Client(server.url, verbose=False)
+            trainer = client(server.url)
             variant = ["gaussian", 0.3, 1.0, 0.1, 1.0, 64, 0.25]  # the variant settings the U-Net job ignores
             job = trainer.submit("unet", "digits", [], train_epochs, 64, 3e-3, 8, 0, *variant, api_name="/train")
             first = time.perf_counter()
@@ -403,11 +421,13 @@ def run(
 
 def format(r: dict) -> str:
     setup = "baseline: Gradio's 4 per event, torch's default threads" if r["baseline"] else f"pool of {r['pool']}"
+    done = sum(s["n"] for s in r["latency"].values())
     lines = [
         f"{r['clients']} clients, {r['requests_per_endpoint']} requests per endpoint ({r['image']}; {setup}), "
         f"errors: {r['errors']}",
         f"  {r['requests_per_second']:.2f} requests/s ({r['load_seconds']:.1f} s). CPU, of "
-        f"{r['load_seconds'] * r['cores']:.0f} core-s: the server {r['server_cpu_seconds']:.0f}, the clients "
+        f"{r['load_seconds'] * r['cores']:.0f} core-s: the server {r['server_cpu_seconds']:.0f} "
+        f"({r['server_cpu_seconds'] / max(1, done):.2f} per request, the training job's included), the clients "
         f"{r['clients_cpu_seconds']:.0f} (another process), other processes {r['other_cpu_seconds']:.0f}",
     ]
     for api, s in r["latency"].items():
@@ -442,16 +462,16 @@ def format(r: dict) -> str:
 def _one_request(tab: str, path: str, args: tuple, port: int) -> dict:
     """The app started afresh, one warm-up request on a held-out photo, then one request with `path` on /tab.
     -> the app process's peak RSS over its warm state during that request, and the request's seconds."""
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
     from unetlab import data
 
     with AppProcess(port) as server:
-        client = Client(server.url, verbose=False, httpx_kwargs={"timeout": 600})
+        c = client(server.url, httpx_kwargs={"timeout": 600})
 
         def request(p: str) -> float:
             t = time.perf_counter()
-            client.predict(handle_file(p), *args, api_name=f"/{tab}")
+            c.predict(handle_file(p), *args, api_name=f"/{tab}")
             return time.perf_counter() - t
 
         request(data.heldout_photo_paths()["chelsea"])

@@ -14,16 +14,17 @@ def psnr(x: np.ndarray, y: np.ndarray) -> float:
 def ssim(x: np.ndarray, y: np.ndarray) -> float:
     """Structural similarity (Wang et al. 2004, Gaussian window sigma 1.5) of two (C, H, W) images in [0, 1].
 
-    The mean over channels, one channel at a time in float64 (skimage's channel_axis gives the same number, but
-    converts every channel first: a fifth more memory at 4 Mpx)."""
+    The mean over channels, one channel at a time (skimage's channel_axis gives the same number, but converts every
+    channel first: a fifth more memory at 4 Mpx), in float32: within 1e-6 of float64 and a fifth faster (skimage
+    filters in its input's float type). SSIM was a quarter of a /reconstruct request's time."""
     from skimage.metrics import structural_similarity
 
     return float(
         np.mean(
             [
                 structural_similarity(
-                    np.asarray(a, np.float64),
-                    np.asarray(b, np.float64),
+                    np.asarray(a, np.float32),
+                    np.asarray(b, np.float32),
                     data_range=1.0,
                     gaussian_weights=True,
                     sigma=1.5,

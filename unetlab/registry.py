@@ -336,7 +336,21 @@ def load_entry(entry: Entry) -> nn.Module:
     except RuntimeError as e:
         raise WeightsError(f"weights file {w} does not fit model {entry.name!r} ({e}); {hint}") from None
     # channels_last: convolutions run ~1.5x faster on this CPU than in the default layout (bench)
-    return model.to(memory_format=torch.channels_last).eval()
+    return fold_batchnorm(model.eval()).to(memory_format=torch.channels_last)
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """An eval-mode model for inference with each BatchNorm that directly follows a convolution in a Sequential folded
+    into that convolution's weights and bias (the BatchNorm becomes an Identity). The same function up to float
+    rounding, without a pass over every feature map: the BatchNorms were about a tenth of a /reconstruct request's
+    time. A loaded model is never trained further, so nothing needs the running statistics back."""
+    for seq in model.modules():
+        if isinstance(seq, nn.Sequential):
+            for i in range(len(seq) - 1):
+                conv, bn = seq[i], seq[i + 1]
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                    seq[i], seq[i + 1] = nn.utils.fusion.fuse_conv_bn_eval(conv, bn), nn.Identity()
+    return model
 
 
 class Registry:

@@ -5,6 +5,7 @@ and corpus models on the held-out photos; a bin model's decoding is chosen on th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -138,7 +139,9 @@ def card_metrics(r: Recipe, model: nn.Module, data: datasets.Data, reg: Registry
     from unetlab.colorize import (
         DECODE_ALPHAS,
         DECODE_PRIOR_ALPHAS,
+        VALIDATION_HINTS,
         choose_decode,
+        choose_hints_decode,
         heldout_metrics,
         kind,
         test_report,
@@ -155,11 +158,16 @@ def card_metrics(r: Recipe, model: nn.Module, data: datasets.Data, reg: Registry
         weights = class_weights(r, data)  # trained with: undo some of it; trained without: offer to apply some
         alphas = DECODE_ALPHAS if weights is not None else DECODE_PRIOR_ALPHAS
         decode, table = choose_decode(model, photos, weights if weights is not None else photo_weights(data), alphas)
-        out["decode"] = decode.to_card() | {
-            "chosen_on": f"automatic mode, {len(photos)} validation photos (corpus-photos, "
-            f"{datasets.TEST_PER_SOURCE} per source)",
-            "table": table,
-        }
+        chosen_on = f"{len(photos)} validation photos (corpus-photos, {datasets.TEST_PER_SOURCE} per source)"
+        out["decode"] = {"chosen_on": f"automatic mode, {chosen_on}", "table": table}
+        if kind(model) == "ab+bins":  # and with hints: how much of the bins' colours to mix into the regression's
+            mix, temperature, hints_table = choose_hints_decode(model, photos)
+            decode = replace(decode, hints_mix=mix, hints_temperature=temperature)
+            out["decode"] |= {
+                "hints_chosen_on": f"{VALIDATION_HINTS} hints each, {chosen_on}",
+                "hints_table": hints_table,
+            }
+        out["decode"] = decode.to_card() | out["decode"]
     out |= heldout_metrics(model, datasets.photo_arrays(held_out=True), decode)
     if r.dataset in datasets.CORPUS_SETS:  # the test sources' photographs, cut-outs and textures, full size
         out["test_split"] = test_report(model, datasets.corpus_test(kinds=PHOTO_KINDS), decode=decode)
