@@ -337,6 +337,21 @@ def test_nearest_hint_baseline_fills_each_pixel_with_its_nearest_hint():
     torch.testing.assert_close(both[1:], torch.zeros_like(filled))
 
 
+def test_edge_aware_fill_stops_a_hints_colour_at_an_edge_of_lightness():
+    """A dark left third and a bright rest; one hint in each, the bright one nearer the edge than the dark one. The
+    nearest-hint fill gives the dark band's right part the bright hint's colour; the edge-aware fill stops at the
+    edge, on both sides, and every hinted pixel keeps its own colour."""
+    L = torch.full((1, 1, 12, 30), 80.0)
+    L[..., :10] = 20.0
+    hints = [C.Hint(1, 6, 40.0, 0.0), C.Hint(12, 6, -40.0, 20.0)]  # dark side at x = 1, bright side at x = 12
+    ab, mask = C.hint_maps(hints, 12, 30, 12, 30)
+    nearest, edges = C.nearest_hint_ab(ab, mask), C.edge_hint_ab(ab, mask, L)
+    assert nearest[0, 0, 6, 8] == -40  # nearer the bright hint: across the edge
+    assert (edges[0, 0, :, :10] == 40).all() and (edges[0, 0, :, 10:] == -40).all()
+    assert (edges[0, 1, :, 10:] == 20).all() and (edges[0, 1, :, :10] == 0).all()
+    assert C.edge_hint_ab(*C.hint_maps([], 12, 30, 12, 30), L).abs().sum() == 0  # no hints: grey
+
+
 def test_suggest_gives_the_models_top_colours():
     img = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
     colours = C.suggest(guided_tiny(), img, 10, 12, k=5)
@@ -368,8 +383,8 @@ def test_test_grid_draws_every_column():
     photo = np.stack([xx * 4, yy * 6, 200 - xx * 3], -1).astype(np.uint8)
     models = {"guided": (guided_tiny(), None), "plain": (tiny(), C.Decode(temperature=0.5))}
     grid = C.test_grid(models, [photo, photo[:, ::-1].copy()], 4, height=32)
-    # truth, grey + hints, guided automatic and hinted, plain automatic, nearest-hint fill: 6 cells of 48 px each
-    assert grid.shape == (22 + 2 * (32 + 4), 6 * 48, 3) and grid.dtype == np.uint8
+    # truth, grey + hints, guided automatic and hinted, plain automatic, the two fills: 7 cells of 48 px each
+    assert grid.shape == (22 + 2 * (32 + 4), 7 * 48, 3) and grid.dtype == np.uint8
 
 
 def test_decode_from_card_and_undoing_the_rebalancing():
@@ -451,10 +466,16 @@ def test_with_hints_the_card_can_mix_the_bins_into_the_regression():
         C.Decode.from_card({"decode": {"hints_mix": 1.5}})
     yy, xx = np.mgrid[0:40, 0:60]
     photo = np.stack([xx * 4, yy * 6, 200 - xx * 3], -1).astype(np.uint8)
-    mix, temperature, table = C.choose_hints_decode(model, [photo, photo[::-1]])
-    assert table[0]["hints_mix"] == 1.0 and len(table) == 1 + (len(C.HINTS_MIXES) - 1) * len(C.HINTS_TEMPERATURES)
+    fill, mix, temperature, table = C.choose_hints_decode(model, [photo, photo[::-1]])
+    per_fill = 1 + (len(C.HINTS_MIXES) - 1) * len(C.HINTS_TEMPERATURES)
+    assert len(table) == len(C.FILLS) * per_fill and {r["fill"] for r in table} == set(C.FILLS)
+    assert (table[0]["fill"], table[0]["hints_mix"]) == ("nearest", 1.0)  # as trained: a candidate too
     best = min(table, key=lambda r: r["hints_ab_ratio"])
-    assert (mix, temperature) == (best["hints_mix"], best["hints_temperature"])
+    assert (fill, mix, temperature) == (best["fill"], best["hints_mix"], best["hints_temperature"])
+    edges = C.Decode(fill="edges")
+    assert C.Decode.from_card({"decode": edges.to_card()}).fill == "edges" and "fill" not in C.Decode().to_card()
+    with pytest.raises(ValueError, match="fill"):
+        C.Decode.from_card({"decode": {"fill": "magic"}})
 
 
 def test_choose_decode_on_validation_photos():

@@ -170,7 +170,8 @@ def score_colorize(args: argparse.Namespace, resolved: list) -> None:
                 print(
                     f"  {report['hints']} hints: PSNR {m['hints_psnr']:.2f} dB, "
                     f"a*b* {m['hints_ab_ratio']:.3f}x grey's; "
-                    f"nearest-hint fill {m['nearest_psnr']:.2f} dB, {m['nearest_ab_ratio']:.3f}x"
+                    f"nearest-hint fill {m['nearest_psnr']:.2f} dB, {m['nearest_ab_ratio']:.3f}x; "
+                    f"edge-aware fill {m['edges_psnr']:.2f} dB, {m['edges_ab_ratio']:.3f}x"
                 )
             for source, r in report["per_source"].items():
                 print(

@@ -185,11 +185,11 @@ def _jpeg_1024(side: int) -> bytes:
 
 def colorize_api(side: int = 1024, repeats: int = 15, port: int = 7893) -> dict:
     """What the Colorize tab's user waits for: /colorize through gradio_client on loopback (upload, decode, model,
-    recombine, PNG encoding, download) with colorize-guided-skip's U-Net alone (untrained: the same cost), in automatic
-    mode and with 8 hints (the request a hint click makes), medians from the same run, and the 8-hint colourisation
-    in process (what the request costs besides transport and image encoding). Also the CLI's marginal time
-    per image (decode, colourise, write the PNG): one process colourising 1 image against one colourising 5, and PNG
-    writing at zlib level 6 (PIL's default) vs images.PNG_LEVEL."""
+    recombine, PNG encoding, download) with colorize-guided-skip's U-Net alone (untrained: the same cost; decoding
+    as the shipped card says), in automatic mode and with 8 hints (the request a hint click makes), medians from the
+    same run, and the 8-hint colourisation in process (what the request costs besides transport and image encoding).
+    Also the CLI's marginal time per image (decode, colourise, write the PNG): one process colourising 1 image
+    against one colourising 5, and PNG writing at zlib level 6 (PIL's default) vs images.PNG_LEVEL."""
     import io
     import json
     import tempfile
@@ -211,9 +211,12 @@ def colorize_api(side: int = 1024, repeats: int = 15, port: int = 7893) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "photo.jpg"
         src.write_bytes(jpeg)
-        # The guided U-Net's shape (untrained: the cost is the same), in a registry of its own
+        # The guided U-Net's shape (untrained: the cost is the same), in a registry of its own, decoding as the shipped
+        # model's card says (its fill and mix of heads)
         r = recipes.get("colorize-guided-skip")
         card = {"name": r.name, "task": r.task, "model": r.model, "config": r.config, "recipe": r.name, "metrics": {}}
+        shipped = registry.Registry().entries.get(r.name)
+        card |= {"decode": shipped.card["decode"]} if shipped and "decode" in shipped.card else {}
         card_path = registry.save(recipes.build_model(r), card, Path(tmp) / "weights")
         with AppProcess(port, Path(tmp) / "weights") as server:  # `python app.py` on that folder
             c = client(server.url)  # one SSL context, as a browser has
@@ -237,7 +240,8 @@ def colorize_api(side: int = 1024, repeats: int = 15, port: int = 7893) -> dict:
 
         model, img = registry.load_path(card_path)[1], images.load_image(src)
         checked = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in json.loads(hints)], side, side)
-        inproc = lambda: C.colorize(model, img, hints=checked)  # noqa: E731
+        decode = C.Decode.from_card(card)
+        inproc = lambda: C.colorize(model, img, hints=checked, decode=decode)  # noqa: E731
         inproc()
         out[f"in_process_{side}_8_hints_ms"] = round(1000 * _median_time(inproc, repeats), 1)
 

@@ -108,6 +108,8 @@ def test_reconstruction_upload_and_bad_upload(page, tmp_path):
 
 def test_colorize_example_click(page):
     page.get_by_role("tab", name="Colorize").click()
+    # the result on arrival first: on a cold server a late arrival can still replace a photo clicked before it came
+    wait_for_text(page, "#color-info", "600x400 upload")
     page.locator("#color-examples button.gallery-item").first.click()  # chelsea
     wait_for_text(page, "#color-info", "451x300 upload")
     assert "colorize-guided-skip" in page.locator("#color-info").inner_text()
@@ -148,6 +150,7 @@ def test_colorize_hint_click_places_a_hint(page):
     listed in the hints box, sent with the request, and the shipped guided colouriser turns that spot blue (a brown
     cat's fur). The palette offers the model's own colours there. Clearing the hints empties the list."""
     page.get_by_role("tab", name="Colorize").click()
+    wait_for_text(page, "#color-info", "600x400 upload")  # the arrival first (see test_colorize_example_click)
     page.locator("#color-examples button.gallery-item").first.click()  # chelsea: a brown cat
     wait_for_text(page, "#color-info", "451x300 upload")  # not the coffee the tab opens with
     assert "colorize-guided-skip" in page.locator("#color-info").inner_text()

@@ -160,9 +160,9 @@ def card_metrics(r: Recipe, model: nn.Module, data: datasets.Data, reg: Registry
         decode, table = choose_decode(model, photos, weights if weights is not None else photo_weights(data), alphas)
         chosen_on = f"{len(photos)} validation photos (corpus-photos, {datasets.TEST_PER_SOURCE} per source)"
         out["decode"] = {"chosen_on": f"automatic mode, {chosen_on}", "table": table}
-        if kind(model) == "ab+bins":  # and with hints: how much of the bins' colours to mix into the regression's
-            mix, temperature, hints_table = choose_hints_decode(model, photos)
-            decode = replace(decode, hints_mix=mix, hints_temperature=temperature)
+        if kind(model) == "ab+bins":  # and with hints: which fill, and how much of the bins to mix into the regression
+            fill, mix, temperature, hints_table = choose_hints_decode(model, photos)
+            decode = replace(decode, fill=fill, hints_mix=mix, hints_temperature=temperature)
             out["decode"] |= {
                 "hints_chosen_on": f"{VALIDATION_HINTS} hints each, {chosen_on}",
                 "hints_table": hints_table,

@@ -47,10 +47,14 @@ hint, which is where colour would spread if nothing knew about edges. It has two
 correction to that fill, to learn where a hint's colour should stop (the edges of L\\*) and what colour the parts
 no hint covers are; the shipped models have learned only a little of that (their figures are in the README). The
 other gives each pixel a probability over the 222 a\\*b\\* bins: the palette under the picker shows its most likely
-colours at the clicked point, given the other hints. The result with hints mixes the two heads in the share that
-did best on validation photos (for colorize-guided-skip 40 % regression, 60 % the bins' annealed mean). The model
-was trained with hints taken from the true colours at random places (none one time in eight), so with no hints it
-is the automatic colouriser.
+colours at the clicked point, given the other hints. The model was trained with hints taken from the true colours
+at random places (none one time in eight), so with no hints it is the automatic colouriser.
+
+**What the tab runs with hints** was chosen on validation photos and is kept in each model's card: the fill the
+U-Net is given is an *edge-aware* one (a watershed from the hints on the edges of L\\*, so a hint's colour stops at
+an edge instead of half-way to the next hint), and colorize-guided-skip's colours are half its regression, half its
+bins' annealed mean. That edge-aware fill alone scores almost as well as the U-Net on the test images (README):
+most of what you see is the fill, the U-Net adds a little.
 
 **What do the skips change?** Without them, everything the model adds must pass the 1/16-size bottom of the U:
 its corrections are blurred, so colour bleeds across object boundaries and hints spread as flat patches; with them
@@ -105,8 +109,9 @@ LECTURE = """
   class where the colour came from: it was never in the input.
 - Upload a photo with sky, grass or a face: the automatic colours are muted and often wrong. Say why: a grey car
   may have been red or blue, and the model averages what it cannot know.
-- Click the canvas to give one hint (pick its colour first): watch the colour spread, and stop at edges in the
-  model with skips; the one beside it (without skips) spreads it as a blurry patch.
+- Click the canvas to give one hint (pick its colour first): watch the colour spread and stop at edges of the
+  lightness. Both models do that, because the edge-aware fill they are given does it; the skip and no-skip
+  contrast is in the Reconstruction tab (and, for colour, in the README's test figures).
 - Click a hint again: the palette under the picker shows the model's own top guesses at that point.
 - If asked "why predict colour from lightness?": lightness holds the edges; colour varies slowly and follows what
   the object is (the explanation below, folded away).
