@@ -11,7 +11,8 @@ User guidance (Zhang, Zhu et al. 2017, "Real-Time User-Guided Image Colorization
 with HINT_CHANNELS inputs also takes a sparse a*b* hint map, its mask and the nearest-hint fill; with two heads it
 regresses a*b* as a correction to that fill and gives a distribution over the ab bins (the palette). It is trained
 with hints drawn from the true colours (a geometric number of small patches, none one time in eight), so with no
-hints it is the automatic colouriser, and with a few it corrects their nearest-hint fill (towards the edges of L*).
+hints it is the automatic colouriser, and with a few it corrects their fill (towards the edges of L*). At inference the
+card may give it an edge-aware fill instead (a watershed from the hints on L*'s gradient), chosen on validation.
 
 The Lab conversions are torch, vectorised, D65 (the same formulas as skimage.color, tested against it).
 """
@@ -200,11 +201,12 @@ def rebalance_weights(photos: list[np.ndarray], lam: float = REBALANCE_LAMBDA) -
 
 @dataclass(frozen=True)
 class Decode:
-    """How a bin classifier's logits become a*b*: the annealed mean at `temperature` of the distribution whose logits
-    are shifted by `offset` (Q,). Training with class rebalancing makes the model predict q ∝ w p (w the class
-    weights); offset = -alpha log w undoes that share of it, so alpha = 1 decodes the calibrated p (a negative alpha
-    applies rebalancing to a model trained without it). Both are chosen on the validation split after training
-    (choose_decode) and kept in the card; the default is Zhang 2016's."""
+    """How a bin classifier's logits become a*b* (and, for a guided model with hints, which fill it is given and how
+    its two heads are mixed): the annealed mean at `temperature` of the distribution whose logits are shifted by
+    `offset` (Q,). Training with class rebalancing makes the model predict q ∝ w p (w the class weights); offset =
+    -alpha log w undoes that share of it, so alpha = 1 decodes the calibrated p (a negative alpha applies rebalancing
+    to a model trained without it). All are chosen on the validation split after training (choose_decode,
+    choose_hints_decode) and kept in the card; the default is Zhang 2016's."""
 
     temperature: float = TEMPERATURE
     alpha: float = 0.0

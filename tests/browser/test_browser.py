@@ -216,7 +216,14 @@ def test_colorize_from_a_handful_of_hints(page, tmp_path):
         got = np.array([colour_at(shown, c["x"] / w, c["y"] / h, r=1) for c in hints])
         grey = got.mean(1, keepdims=True)  # the same lightness without colour, roughly
         assert np.abs(got - want).mean() < 0.6 * np.abs(grey - want).mean(), (selector, got.round(), want)
+    assert "colorize-guided-skip: the edges fill" in page.locator("#color-info").inner_text()  # the card's choice
     save_screenshot(page, "colorize")
+    # the fill picked by hand: both models run again on the nearest-hint fill they were trained with
+    before = drawn_image(page, "#color-result")
+    page.locator("#color-fill").get_by_text("nearest hint").click()
+    wait_for_text(page, "#color-info", "colorize-guided-skip: the nearest fill")
+    after = drawn_image(page, "#color-result")
+    assert before.shape != after.shape or np.abs(before.astype(int) - after.astype(int)).mean() > 0.5
 
 
 def test_latent_interpolate_slide_and_sample(page):

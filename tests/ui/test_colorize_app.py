@@ -76,3 +76,23 @@ def test_bad_upload_and_wrong_model(client, tmp_path):
         client.predict(handle_file(ok), "recon-skip", None, "[]", api_name="/colorize")
     _, coloured, *_ = client.predict(handle_file(ok), "tiny-color-skip", None, "[]", api_name="/colorize")
     assert Image.open(coloured).size == (451, 300)
+
+
+def test_the_user_picks_how_hints_spread(client):
+    """fill: the card's own (the default, as a 4-argument call gets it), the nearest-hint fill or the edge-aware one;
+    the model is given a different input, so the result changes, and the info says which fill ran. A bad name is
+    refused with the valid ones. (The edge-aware fill itself: tests/test_colorize.py.)"""
+    photo = data.heldout_photo_paths()["coffee"]
+    hints = json.dumps([{"x": 100, "y": 50, "color": "#ff0000"}, {"x": 500, "y": 300, "color": "#0040ff"}])
+    results = {}
+    for fill in ("nearest", "edges"):
+        _, coloured, _, *_, info = client.predict(
+            handle_file(photo), "tiny-color-skip", None, hints, fill, api_name="/colorize"
+        )
+        assert f"tiny-color-skip: the {fill} fill" in info
+        results[fill] = np.asarray(Image.open(coloured).convert("RGB")).astype(int)
+    assert (results["nearest"] != results["edges"]).any()  # an untrained model: small, but a different input
+    *_, info = client.predict(handle_file(photo), "tiny-color-skip", None, hints, api_name="/colorize")
+    assert "the nearest fill" in info  # a card without a fill: the one the model was trained with
+    with pytest.raises(Exception, match=r"'magic'.* not in the list of choices: \['card', 'nearest', 'edges'\]"):
+        client.predict(handle_file(photo), "tiny-color-skip", None, hints, "magic", api_name="/colorize")

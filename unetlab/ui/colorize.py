@@ -4,6 +4,7 @@ the user's colour hints (click the image to place one; the model's own top colou
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import gradio as gr
 import numpy as np
@@ -26,6 +27,14 @@ CANVAS_SIDE = 1024  # the hint canvas is drawn at most this long (a display copy
 SWATCH = 48  # palette swatch side, pixels
 PICK_RADIUS = 0.03  # a click this close to a hint (fraction of the long side) selects it instead of adding one
 DEFAULT_COLOUR = "#3a7bd5"
+# How the hints spread before the U-Net corrects them (the fill it is given): as each model's card says (chosen on
+# validation: edge-aware for the shipped guided models), or either fill by hand. "nearest" is what the models were
+# trained with, and shows what the skips do: without them a hint's colour cannot stop at an edge.
+FILL_CHOICES = [
+    ("as each model's card says", "card"),
+    ("nearest hint (as trained: shows what the skips do)", "nearest"),
+    ("edge-aware (a watershed on the edges of L*)", "edges"),
+]
 
 EXPLANATION = """
 **Why predict colour from luminance?** A photo's lightness (CIE L\\*) carries almost all of its shapes, edges
@@ -110,8 +119,9 @@ LECTURE = """
 - Upload a photo with sky, grass or a face: the automatic colours are muted and often wrong. Say why: a grey car
   may have been red or blue, and the model averages what it cannot know.
 - Click the canvas to give one hint (pick its colour first): watch the colour spread and stop at edges of the
-  lightness. Both models do that, because the edge-aware fill they are given does it; the skip and no-skip
-  contrast is in the Reconstruction tab (and, for colour, in the README's test figures).
+  lightness. Both models do that, because the edge-aware fill they are given does it. Then pick "nearest hint" under
+  the hints (the fill they were trained with): the model with skips still pulls the colour towards edges, the one
+  without spreads it as a blurry patch. That is what the contracting path carries.
 - Click a hint again: the palette under the picker shows the model's own top guesses at that point.
 - If asked "why predict colour from lightness?": lightness holds the edges; colour varies slowly and follows what
   the object is (the explanation below, folded away).
@@ -153,6 +163,12 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
                     max_lines=4,
                     elem_id="color-hints",
                 )
+                spread = gr.Radio(
+                    FILL_CHOICES,
+                    value="card",
+                    label="How the hints spread before the U-Net corrects them",
+                    elem_id="color-fill",
+                )
                 with gr.Row():
                     remove = gr.Button("Remove selected hint", size="sm", elem_id="color-remove")
                     clear = gr.Button("Clear hints", size="sm", elem_id="color-clear")
@@ -183,9 +199,15 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
 
     outputs = [canvas, out_main, out_other, view_L, view_a, view_b, info]
 
-    def decode_of(reg: Registry, name: str) -> C.Decode:
-        """The model's decoding, as its card says (chosen on validation when it was trained)."""
-        return C.Decode.from_card(reg.entry(name).card)
+    def decode_of(reg: Registry, name: str, fill: str | None = "card") -> C.Decode:
+        """The model's decoding, as its card says (chosen on validation when it was trained), with the hints' fill
+        the user picked ("card": the card's own)."""
+        decode = C.Decode.from_card(reg.entry(name).card)
+        if fill in (None, "card"):
+            return decode
+        if fill not in C.FILLS:
+            raise gr.Error(f"the fill must be one of card, {', '.join(C.FILLS)}; not {fill!r}")
+        return replace(decode, fill=fill)
 
     def render(
         reg: Registry,
@@ -194,6 +216,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         name_other: str | None,
         hint_list: list[dict],
         sel: int | None,
+        fill: str | None = "card",
         progress=None,
     ):
         """Both models' results for the hints, the canvas with the hints drawn; progress(share, desc) for large
@@ -207,24 +230,27 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         checked = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in hint_list], H, W)
         progress(0.05, desc=name)
         first = reg.load(name, "colorize")
-        r = C.colorize(first, img, hints=checked if C.guided(first) else (), decode=decode_of(reg, name))
+        r = C.colorize(first, img, hints=checked if C.guided(first) else (), decode=decode_of(reg, name, fill))
         second = None
         notes = []
         if name_other:
             progress(0.55, desc=name_other)
             m2 = reg.load(name_other, "colorize")
             hints2 = checked if C.guided(m2) else ()
-            second = C.colorize(m2, img, views=False, hints=hints2, decode=decode_of(reg, name_other)).image
+            second = C.colorize(m2, img, views=False, hints=hints2, decode=decode_of(reg, name_other, fill)).image
+        spread = ""
         for n in (name, name_other):
             if n and checked and not C.guided(reg.load(n)):
                 notes.append(
                     f"{n} takes no hints (L* alone): it ran automatically. The guided models take them "
                     "(colorize-guided-skip, colorize-guided-noskip)."
                 )
+            elif n and checked:
+                spread += f" {n}: the {decode_of(reg, n, fill).fill} fill."
         text = (
             f"{W}x{H} upload; the model ran at {r.working[1]}x{r.working[0]} and its chroma was joined to the "
-            f"upload's own L*. {len(checked)} hint(s). Left: {name}; right: {name_other or '(no second model)'}. "
-            + " ".join(notes)
+            f"upload's own L*. {len(checked)} hint(s).{spread} Left: {name}; right: "
+            f"{name_other or '(no second model)'}. " + " ".join(notes)
         )
         return draw_canvas(r.grey, hint_list, sel), r.image, second, r.L, r.a, r.b, text
 
@@ -234,23 +260,25 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         name: str | None,
         name_other: str | None,
         hint_json: str | None,
+        fill: str | None,
         request: gr.Request,
         progress=gr.Progress(),
     ):
         """Colourise a photo from its luminance at its full resolution with two colorize models, guided by colour
-        hints: a JSON list of {"x", "y", "color": "#RRGGBB"} with x, y in the image's own pixels (may be empty)."""
+        hints: a JSON list of {"x", "y", "color": "#RRGGBB"} with x, y in the image's own pixels (may be empty).
+        fill: how the hints spread before the U-Net corrects them: "card" (each model's own), "nearest" or "edges"."""
         if img is None:
             raise gr.Error("upload an image or pick an example first")
         reg = session_registry(registry, request)
-        return render(reg, img, name, name_other, _hints(hint_json), None, progress)
+        return render(reg, img, name, name_other, _hints(hint_json), None, fill, progress)
 
-    run.click(run_colorize, [upload, model, other, hints], outputs, api_name="colorize")
+    run.click(run_colorize, [upload, model, other, hints, spread], outputs, api_name="colorize")
 
     def on_new_image(img: np.ndarray | None, name: str | None, name_other: str | None, request: gr.Request):
         """An upload or an example click clears the hints and colourises at once; clearing the input clears all."""
         if img is None:
             return "[]", None, None, [], None, None, None, None, None, None, ""
-        return "[]", None, None, [], *run_colorize(img, name, name_other, "[]", request)
+        return "[]", None, None, [], *run_colorize(img, name, name_other, "[]", "card", request)
 
     new_image_outputs = [hints, selected, palette, suggestions, *outputs]
     on_new_photo(upload, on_new_image, [upload, model, other], new_image_outputs)
@@ -266,23 +294,25 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     show_on_arrival(demo, example_colourised, new_image_outputs, "colorize", controls)
 
     @user_errors
-    def new_model(img, name, name_other, hint_json, request: gr.Request, progress=gr.Progress()):
-        """A model picked: colourise again with the hints placed (nothing to do without a photo)."""
+    def new_model(img, name, name_other, hint_json, fill, request: gr.Request, progress=gr.Progress()):
+        """A model or a fill picked: colourise again with the hints placed (nothing to do without a photo)."""
         if img is None:
             return (gr.skip(),) * len(outputs)
         reg = session_registry(registry, request)
-        return render(reg, img, name, name_other, _hints(hint_json), None, progress)
+        return render(reg, img, name, name_other, _hints(hint_json), None, fill, progress)
 
     def models_shown(name: str | None, name_other: str | None):
         """The two result panels name the models picked (the API's outputs stay plain images)."""
         return gr.update(label=f"Colourised: {name}"), gr.update(label=f"Beside it: {name_other or '(none)'}")
 
     for dd in (model, other):
-        dd.input(new_model, [upload, model, other, hints], outputs, api_name=False, trigger_mode="always_last")
+        dd.input(new_model, [upload, model, other, hints, spread], outputs, api_name=False, trigger_mode="always_last")
         dd.change(models_shown, [model, other], [out_main, out_other], api_name=False, show_progress="hidden")
 
+    spread.input(new_model, [upload, model, other, hints, spread], outputs, api_name=False, trigger_mode="always_last")
+
     @user_errors
-    def on_click(img, name, name_other, hint_json, colour, evt: gr.SelectData, request: gr.Request):
+    def on_click(img, name, name_other, hint_json, fill, colour, evt: gr.SelectData, request: gr.Request):
         """A click near a hint selects it; elsewhere it adds a hint of the picker's colour. Either way the palette
         shows the model's top colours at that point, given the other hints."""
         if img is None:
@@ -305,39 +335,44 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             H, W = img.shape[:2]
             rest = C.make_hints([(h["x"], h["y"], C.parse_colour(h["color"])) for h in others], H, W)
             h = hint_list[sel]
-            colours = C.suggest(m, img, h["x"], h["y"], rest, decode=decode_of(reg, name))
+            colours = C.suggest(m, img, h["x"], h["y"], rest, decode=decode_of(reg, name, fill))
             palette_img = draw_palette(colours)
         return (
             _dump(hint_list),
             sel,
             palette_img,
             [c for c, _ in colours],
-            *render(reg, img, name, name_other, hint_list, sel),
+            *render(reg, img, name, name_other, hint_list, sel, fill),
         )
 
     canvas.select(
-        on_click, [upload, model, other, hints, picker], new_image_outputs, api_name=False, trigger_mode="always_last"
+        on_click,
+        [upload, model, other, hints, spread, picker],
+        new_image_outputs,
+        api_name=False,
+        trigger_mode="always_last",
     )
 
     @user_errors
-    def recolour(img, name, name_other, hint_json, colour, sel, request: gr.Request):
+    def recolour(img, name, name_other, hint_json, fill, colour, sel, request: gr.Request):
         """The picker changed: the selected hint takes its colour."""
         hint_list = _hints(hint_json)
         if img is None or sel is None or sel >= len(hint_list):
             return (gr.skip(),) * (1 + len(outputs))
         hint_list[sel]["color"] = C.hex_colour(C.parse_colour(colour))
-        return _dump(hint_list), *render(session_registry(registry, request), img, name, name_other, hint_list, sel)
+        reg = session_registry(registry, request)
+        return _dump(hint_list), *render(reg, img, name, name_other, hint_list, sel, fill)
 
     picker.input(
         recolour,
-        [upload, model, other, hints, picker, selected],
+        [upload, model, other, hints, spread, picker, selected],
         [hints, *outputs],
         api_name=False,
         trigger_mode="always_last",
     )
 
     @user_errors
-    def pick_suggestion(img, name, name_other, hint_json, sel, colours, evt: gr.SelectData, request: gr.Request):
+    def pick_suggestion(img, name, name_other, hint_json, fill, sel, colours, evt: gr.SelectData, request: gr.Request):
         """A palette swatch clicked: the picker and the selected hint take its colour."""
         k = int(evt.index[0]) // SWATCH
         if not colours or k >= len(colours):
@@ -348,17 +383,17 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             return colour, *(gr.skip(),) * (1 + len(outputs))
         hint_list[sel]["color"] = colour
         reg = session_registry(registry, request)
-        return colour, _dump(hint_list), *render(reg, img, name, name_other, hint_list, sel)
+        return colour, _dump(hint_list), *render(reg, img, name, name_other, hint_list, sel, fill)
 
     palette.select(
         pick_suggestion,
-        [upload, model, other, hints, selected, suggestions],
+        [upload, model, other, hints, spread, selected, suggestions],
         [picker, hints, *outputs],
         api_name=False,
     )
 
     @user_errors
-    def remove_hint(img, name, name_other, hint_json, sel, request: gr.Request):
+    def remove_hint(img, name, name_other, hint_json, fill, sel, request: gr.Request):
         """Remove the selected hint (or the last one)."""
         hint_list = _hints(hint_json)
         if hint_list:
@@ -366,9 +401,9 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         if img is None:
             return _dump(hint_list), None, None, [], *(gr.skip(),) * len(outputs)
         reg = session_registry(registry, request)
-        return _dump(hint_list), None, None, [], *render(reg, img, name, name_other, hint_list, None)
+        return _dump(hint_list), None, None, [], *render(reg, img, name, name_other, hint_list, None, fill)
 
-    remove.click(remove_hint, [upload, model, other, hints, selected], new_image_outputs, api_name=False)
+    remove.click(remove_hint, [upload, model, other, hints, spread, selected], new_image_outputs, api_name=False)
 
     @user_errors
     def clear_hints(img, name, name_other, request: gr.Request):
@@ -379,13 +414,13 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
     clear.click(clear_hints, [upload, model, other], new_image_outputs, api_name=False)
 
     @user_errors
-    def edited(img, name, name_other, hint_json, request: gr.Request):
+    def edited(img, name, name_other, hint_json, fill, request: gr.Request):
         """The hints box was edited by hand (Enter): re-colourise with what it says."""
         if img is None:
             return (gr.skip(),) * len(outputs)
-        return render(session_registry(registry, request), img, name, name_other, _hints(hint_json), None)
+        return render(session_registry(registry, request), img, name, name_other, _hints(hint_json), None, fill)
 
-    hints.submit(edited, [upload, model, other, hints], outputs, api_name=False)
+    hints.submit(edited, [upload, model, other, hints, spread], outputs, api_name=False)
 
     def refresh(request: gr.Request):
         """Models registered since the page loaded (this session's live training) appear when the list opens."""
