@@ -120,8 +120,9 @@ LECTURE = """
   may have been red or blue, and the model averages what it cannot know.
 - Click the canvas to give one hint (pick its colour first): watch the colour spread and stop at edges of the
   lightness. Both models do that, because the edge-aware fill they are given does it. Then pick "nearest hint" under
-  the hints (the fill they were trained with): the model with skips still pulls the colour towards edges, the one
-  without spreads it as a blurry patch. That is what the contracting path carries.
+  the hints (the fill they were trained with): its straight borders show; the model with skips bends them a little
+  towards the edges (1.1 dB ahead on the test images), the one without adds only a faint wash. Edges reach the
+  output through the contracting path.
 - Click a hint again: the palette under the picker shows the model's own top guesses at that point.
 - If asked "why predict colour from lightness?": lightness holds the edges; colour varies slowly and follows what
   the object is (the explanation below, folded away).
