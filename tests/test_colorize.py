@@ -467,7 +467,7 @@ def test_with_hints_the_card_can_mix_the_bins_into_the_regression():
     yy, xx = np.mgrid[0:40, 0:60]
     photo = np.stack([xx * 4, yy * 6, 200 - xx * 3], -1).astype(np.uint8)
     fill, mix, temperature, table = C.choose_hints_decode(model, [photo, photo[::-1]])
-    per_fill = 1 + (len(C.HINTS_MIXES) - 1) * len(C.HINTS_TEMPERATURES)
+    per_fill = 1 + len(C.HINTS_MIXES) * len(C.HINTS_TEMPERATURES)  # the regression alone, and every mix
     assert len(table) == len(C.FILLS) * per_fill and {r["fill"] for r in table} == set(C.FILLS)
     assert (table[0]["fill"], table[0]["hints_mix"]) == ("nearest", 1.0)  # as trained: a candidate too
     best = min(table, key=lambda r: r["hints_ab_ratio"])

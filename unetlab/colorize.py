@@ -220,32 +220,42 @@ class Decode:
     # validation with the mix. The model corrects whichever it is given.
     fill: str = "nearest"
 
+    def __post_init__(self):
+        if self.head not in ("ab", "bins"):
+            raise ValueError(f"a decode head must be 'ab' or 'bins', not {self.head!r}")
+        if not 0 <= self.hints_mix <= 1:
+            raise ValueError(f"a decode's hints_mix must be in [0, 1], not {self.hints_mix}")
+        if self.fill not in FILLS:
+            raise ValueError(f"a decode's fill must be one of {', '.join(FILLS)}; not {self.fill!r}")
+        if self.offset is not None and len(self.offset) != bins().count:
+            raise ValueError(f"a decode offset has {len(self.offset)} values, not one per bin ({bins().count})")
+
     def logits(self, y: torch.Tensor) -> torch.Tensor:
         return y if self.offset is None else y + self.offset.to(y.dtype).view(1, -1, 1, 1)
 
     def ab(self, y: torch.Tensor) -> torch.Tensor:
         return bins().annealed_mean(self.logits(y), self.temperature)
 
+    def hinted_ab(self, fill: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """A two-headed model's colours with hints: its regression (a correction to `fill`), mixed with its bins'
+        annealed mean as hints_mix says. y: its output (B, 2 + Q, H, W)."""
+        ab = fill + y[:, :2].float() * AB_RANGE
+        if self.hints_mix == 1:
+            return ab
+        return self.hints_mix * ab + (1 - self.hints_mix) * bins().annealed_mean(y[:, 2:], self.hints_temperature)
+
     @classmethod
     def from_card(cls, card: dict | None) -> Decode:
         d = (card or {}).get("decode") or {}
-        offset = torch.tensor(d["offset"], dtype=torch.float32) if d.get("offset") else None
-        if offset is not None and len(offset) != bins().count:
-            raise ValueError(f"the card's decode offset has {len(offset)} values, not one per bin ({bins().count})")
-        head = d.get("head", "ab")
-        if head not in ("ab", "bins"):
-            raise ValueError(f"the card's decode head must be 'ab' or 'bins', not {head!r}")
-        mix = float(d.get("hints_mix", 1.0))
-        if not 0 <= mix <= 1:
-            raise ValueError(f"the card's decode hints_mix must be in [0, 1], not {mix}")
-        fill = d.get("fill", "nearest")
-        if fill not in FILLS:
-            raise ValueError(f"the card's decode fill must be one of {sorted(FILLS)}, not {fill!r}")
-        temperature, hints_temperature = (
-            float(d.get("temperature", TEMPERATURE)),
-            float(d.get("hints_temperature", TEMPERATURE)),
+        return cls(
+            temperature=float(d.get("temperature", TEMPERATURE)),
+            alpha=float(d.get("alpha", 0.0)),
+            offset=torch.tensor(d["offset"], dtype=torch.float32) if d.get("offset") else None,
+            head=d.get("head", "ab"),
+            hints_mix=float(d.get("hints_mix", 1.0)),
+            hints_temperature=float(d.get("hints_temperature", TEMPERATURE)),
+            fill=d.get("fill", "nearest"),
         )
-        return cls(temperature, float(d.get("alpha", 0.0)), offset, head, mix, hints_temperature, fill)
 
     @classmethod
     def undoing(cls, weights: torch.Tensor | None, alpha: float, temperature: float, head: str = "bins") -> Decode:
@@ -361,17 +371,12 @@ def predict_ab(
     if k == "classify":
         decode = decode or Decode()
         return decode.ab(y), decode.logits(y)
-    if k == "ab+bins":  # with hints: the regression head (it follows them), mixed with the bins as the card says
+    if k == "ab+bins":  # with hints: the regression (it follows them), mixed as the card says; else the card's head
         decode, logits = decode or Decode(), y[:, 2:]
         if hints is not None and hints[1].any():
-            ab = fill + y[:, :2].float() * AB_RANGE
-            if decode.hints_mix < 1:
-                ab = decode.hints_mix * ab + (1 - decode.hints_mix) * bins().annealed_mean(
-                    logits, decode.hints_temperature
-                )
-            return ab, decode.logits(logits)
-        if decode.head == "ab":  # automatic: the head the card chose
-            return fill + y[:, :2].float() * AB_RANGE, decode.logits(logits)
+            return decode.hinted_ab(fill, y), decode.logits(logits)
+        if decode.head == "ab":  # no hints: the fill is 0
+            return y[:, :2].float() * AB_RANGE, decode.logits(logits)
         return decode.ab(logits), decode.logits(logits)
     if k == "ab":
         return y.float() * AB_RANGE, None
@@ -909,6 +914,18 @@ DECODE_TEMPERATURES = (0.25, 0.38, 0.5, 0.7, 1.0)
 MAX_AB_RATIO = 1.0
 
 
+def _validation_input(model: nn.Module, img: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    """A validation photo as the model sees it: its Lab at the working size (1, 3, h, w), L* padded to the model's
+    multiple (channels_last), and that padding (F.pad's order)."""
+    H, W = img.shape[:2]
+    h, w = working_size(H, W)
+    lab = _lab(img)[None]
+    lab = F.interpolate(lab, size=(h, w), mode="area") if (h, w) != (H, W) else lab
+    m = 2**model.config.depth
+    pad = (0, -w % m, 0, -h % m)
+    return lab, F.pad(lab[:, :1], pad, mode="replicate").contiguous(memory_format=torch.channels_last), pad
+
+
 @torch.inference_mode()
 def choose_decode(
     model: nn.Module, photos: list[np.ndarray], weights: torch.Tensor | None, alphas: tuple[float, ...] = DECODE_ALPHAS
@@ -926,13 +943,8 @@ def choose_decode(
     colour = [0.0] * len(candidates)
     grey_err = true_colour = 0.0
     for img in photos:
-        H, W = img.shape[:2]
-        h, w = working_size(H, W)
-        lab = _lab(img)[None]
-        lab = F.interpolate(lab, size=(h, w), mode="area") if (h, w) != (H, W) else lab
-        m = 2**model.config.depth
-        L = F.pad(lab[:, :1], (0, -w % m, 0, -h % m), mode="replicate")
-        x = L.contiguous(memory_format=torch.channels_last)
+        lab, x, _ = _validation_input(model, img)
+        h, w = lab.shape[-2:]
         y = (model(model_input(x, *no_hints(x))) if guided(model) else model(model_input(x))).float()  # fill: 0
         grey_err += float(lab[0, 1:].norm(dim=0).mean())
         true_colour += metrics.colourfulness(lab_to_rgb(lab)[0].numpy())
@@ -954,7 +966,7 @@ def choose_decode(
     return candidates[pick_decode(table)], table
 
 
-HINTS_MIXES = (1.0, 0.75, 0.6, 0.5, 0.4, 0.25, 0.0)  # the regression head's share with hints (choose_hints_decode)
+HINTS_MIXES = (0.75, 0.6, 0.5, 0.4, 0.25, 0.0)  # the regression head's share with hints, besides 1 (the regression)
 HINTS_TEMPERATURES = (0.5, 0.7, 1.0)
 VALIDATION_HINTS = 16  # hints per validation photo, as the test split's figures use
 
@@ -966,34 +978,35 @@ def choose_hints_decode(model: nn.Module, photos: list[np.ndarray]) -> tuple[str
     VALIDATION_HINTS hints per photo taken from its true colours at random places (seeded by the photo's index). The
     nearest-hint fill and the regression head alone, as trained, are among the candidates.
     -> (fill, mix, temperature, every candidate's figures: a*b* error as a ratio of sums to the grey image's)."""
-    mixes = [(1.0, TEMPERATURE)] + [(m, t) for m in HINTS_MIXES if m < 1 for t in HINTS_TEMPERATURES]
-    triples = [(f, m, t) for f in FILLS for m, t in mixes]
-    err, grey_err = [0.0] * len(triples), 0.0
+    candidates = [
+        Decode(fill=f, hints_mix=m, hints_temperature=t)
+        for f in FILLS
+        for m, t in [(1.0, TEMPERATURE)] + [(m, t) for m in HINTS_MIXES for t in HINTS_TEMPERATURES]
+    ]
+    err, grey_err = [0.0] * len(candidates), 0.0
     for k, img in enumerate(photos):
-        H, W = img.shape[:2]
-        h, w = working_size(H, W)
-        lab = _lab(img)[None]
-        lab = F.interpolate(lab, size=(h, w), mode="area") if (h, w) != (H, W) else lab
-        m = 2**model.config.depth
-        pad = (0, -w % m, 0, -h % m)
-        x = F.pad(lab[:, :1], pad, mode="replicate").contiguous(memory_format=torch.channels_last)
-        hint_ab, mask = (F.pad(t, pad) for t in hint_maps(random_hints(img, VALIDATION_HINTS, k), H, W, h, w))
+        lab, x, pad = _validation_input(model, img)
+        h, w = lab.shape[-2:]
+        hint_ab, mask = (F.pad(t, pad) for t in hint_maps(random_hints(img, VALIDATION_HINTS, k), *img.shape[:2], h, w))
         grey_err += float(lab[0, 1:].norm(dim=0).mean())
-        for name, fill_of in FILLS.items():
+        for fill_name, fill_of in FILLS.items():  # one forward pass per fill; every mix decodes its output
             fill = fill_of(hint_ab, mask, x)
             y = model(model_input(x, hint_ab, mask, fill)).float()
-            regression = (fill + y[:, :2] * AB_RANGE)[..., :h, :w]
-            means = {t: bins().annealed_mean(y[:, 2:], t)[..., :h, :w] for t in HINTS_TEMPERATURES}
-            for i, (f, mix, t) in enumerate(triples):
-                if f == name:
-                    ab = regression if mix == 1 else mix * regression + (1 - mix) * means[t]
+            for i, d in enumerate(candidates):
+                if d.fill == fill_name:
+                    ab = d.hinted_ab(fill, y)[..., :h, :w]
                     err[i] += float((ab[0] - lab[0, 1:]).norm(dim=0).mean())
     table = [
-        {"fill": f, "hints_mix": mix, "hints_temperature": t, "hints_ab_ratio": round(err[i] / grey_err, 4)}
-        for i, (f, mix, t) in enumerate(triples)
+        {
+            "fill": d.fill,
+            "hints_mix": d.hints_mix,
+            "hints_temperature": d.hints_temperature,
+            "hints_ab_ratio": round(err[i] / grey_err, 4),
+        }
+        for i, d in enumerate(candidates)
     ]
-    best = min(range(len(triples)), key=lambda i: err[i])
-    return *triples[best], table
+    best = candidates[min(range(len(candidates)), key=lambda i: err[i])]
+    return best.fill, best.hints_mix, best.hints_temperature, table
 
 
 def pick_decode(table: list[dict]) -> int:

@@ -55,9 +55,9 @@ def _tls():
 def client(url: str, **kwargs):
     """A gradio_client Client for the benchmarks, sharing one SSL context. gradio_client opens a new httpx client for
     every upload, request and download, and httpx builds each one an SSL context from the CA bundle, even for
-    http:// (about 15 ms of CPU each, nine or so per request): py-spy found 70 % of the load benchmark's clients'
-    CPU there, on the cores the server needs. One context, built once, verifies the same way; a browser pays
-    nothing like it."""
+    http:// (16 ms of CPU each here; a request makes one per upload, queue call and downloaded image): py-spy found
+    70 % of the load benchmark's clients' CPU there, on the cores the server needs. One context, built once,
+    verifies the same way; a browser pays nothing like it."""
     from gradio_client import Client
 
     return Client(url, verbose=False, ssl_verify=_tls(), **kwargs)

@@ -204,11 +204,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
         """The model's decoding, as its card says (chosen on validation when it was trained), with the hints' fill
         the user picked ("card": the card's own)."""
         decode = C.Decode.from_card(reg.entry(name).card)
-        if fill in (None, "card"):
-            return decode
-        if fill not in C.FILLS:
-            raise gr.Error(f"the fill must be one of card, {', '.join(C.FILLS)}; not {fill!r}")
-        return replace(decode, fill=fill)
+        return decode if fill in (None, "card") else replace(decode, fill=fill)  # Decode checks the name
 
     def render(
         reg: Registry,
@@ -239,7 +235,7 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
             m2 = reg.load(name_other, "colorize")
             hints2 = checked if C.guided(m2) else ()
             second = C.colorize(m2, img, views=False, hints=hints2, decode=decode_of(reg, name_other, fill)).image
-        spread = ""
+        fills = ""
         for n in (name, name_other):
             if n and checked and not C.guided(reg.load(n)):
                 notes.append(
@@ -247,10 +243,10 @@ def build(registry: Registry, demo: gr.Blocks, settings: Settings = Settings()) 
                     "(colorize-guided-skip, colorize-guided-noskip)."
                 )
             elif n and checked:
-                spread += f" {n}: the {decode_of(reg, n, fill).fill} fill."
+                fills += f" {n}: the {decode_of(reg, n, fill).fill} fill."
         text = (
             f"{W}x{H} upload; the model ran at {r.working[1]}x{r.working[0]} and its chroma was joined to the "
-            f"upload's own L*. {len(checked)} hint(s).{spread} Left: {name}; right: "
+            f"upload's own L*. {len(checked)} hint(s).{fills} Left: {name}; right: "
             f"{name_other or '(no second model)'}. " + " ".join(notes)
         )
         return draw_canvas(r.grey, hint_list, sel), r.image, second, r.L, r.a, r.b, text
