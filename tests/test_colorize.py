@@ -340,16 +340,33 @@ def test_nearest_hint_baseline_fills_each_pixel_with_its_nearest_hint():
 def test_edge_aware_fill_stops_a_hints_colour_at_an_edge_of_lightness():
     """A dark left third and a bright rest; one hint in each, the bright one nearer the edge than the dark one. The
     nearest-hint fill gives the dark band's right part the bright hint's colour; the edge-aware fill stops at the
-    edge, on both sides, and every hinted pixel keeps its own colour."""
+    edge, on both sides, and every hinted pixel keeps its own colour. The edge itself is the Sobel ridge, columns 9
+    and 10: which side takes them is a tie that the distance to the hints breaks."""
     L = torch.full((1, 1, 12, 30), 80.0)
     L[..., :10] = 20.0
     hints = [C.Hint(1, 6, 40.0, 0.0), C.Hint(12, 6, -40.0, 20.0)]  # dark side at x = 1, bright side at x = 12
     ab, mask = C.hint_maps(hints, 12, 30, 12, 30)
     nearest, edges = C.nearest_hint_ab(ab, mask), C.edge_hint_ab(ab, mask, L)
     assert nearest[0, 0, 6, 8] == -40  # nearer the bright hint: across the edge
-    assert (edges[0, 0, :, :10] == 40).all() and (edges[0, 0, :, 10:] == -40).all()
-    assert (edges[0, 1, :, 10:] == 20).all() and (edges[0, 1, :, :10] == 0).all()
+    assert (edges[0, 0, :, :9] == 40).all() and (edges[0, 0, :, 11:] == -40).all()
+    assert (edges[0, 1, :, 11:] == 20).all() and (edges[0, 1, :, :9] == 0).all()
     assert C.edge_hint_ab(*C.hint_maps([], 12, 30, 12, 30), L).abs().sum() == 0  # no hints: grey
+
+
+def test_edge_aware_fill_lets_a_hint_on_a_textured_spot_colour_the_smooth_region_around_it():
+    """A portrait's skin hinted on the mouth, in miniature: a flat field with a textured patch (a checkerboard of
+    L*) in the middle, hinted at its centre, and a second hint in a corner. The compact watershed gives the smooth
+    pixels nearer the patch the patch's hint (a plain watershed kept that colour inside its texture, 4 % of the
+    image, and flooded the rest from the corner); the corner keeps its own."""
+    L = torch.full((1, 1, 40, 40), 50.0)
+    yy, xx = torch.meshgrid(torch.arange(40), torch.arange(40), indexing="ij")
+    patch = (yy >= 16) & (yy < 24) & (xx >= 16) & (xx < 24)
+    L[0, 0][patch] = torch.where(((yy + xx) % 2 == 0)[patch], 20.0, 80.0)
+    ab, mask = C.hint_maps([C.Hint(20, 20, 30.0, 20.0), C.Hint(0, 0, -10.0, -40.0)], 40, 40, 40, 40)
+    filled = C.edge_hint_ab(ab, mask, L)
+    assert filled[0, 0, 20, 30] == 30 and filled[0, 0, 32, 20] == 30 and filled[0, 1, 30, 30] == 20
+    assert filled[0, 0, 4, 4] == -10 and filled[0, 1, 0, 0] == -40
+    assert (filled[0, 0] == 30).float().mean() > 0.5
 
 
 def test_suggest_gives_the_models_top_colours():

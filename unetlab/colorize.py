@@ -623,11 +623,19 @@ def nearest_hint_ab(hint_ab: torch.Tensor, mask: torch.Tensor, L: torch.Tensor |
     return out
 
 
+# The edge-aware fill's compact watershed: a pixel's flooding priority is the gradient of L*/100 plus this times its
+# distance (working pixels) to the seed flooding it. A plain watershed (0) floods in order of edge strength alone: a
+# hint placed on a textured spot (skin hinted on the mouth of a portrait) stays inside its texture while a far hint
+# floods the smooth face around it. Chosen on the validation photos, 16 hints, two draws: the fill alone at 0.431x
+# and 0.428x grey's a*b* error at 1e-4, against 0.447x and 0.454x plain (5e-5: 0.432x, 0.430x; 3e-4: 0.442x,
+# 0.431x; 1e-3: 0.449x, 0.448x; 1e-2: 0.508x, 0.495x).
+EDGE_COMPACTNESS = 1e-4
+
+
 def edge_hint_ab(hint_ab: torch.Tensor, mask: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
-    """The edge-aware fill: a watershed from the hinted pixels on the gradient of L* (Sobel), so each pixel takes the
-    a*b* of the hint whose flood reaches it first: a hint's colour stops at the edges of L* instead of at the half-way
-    line to the next hint, and still spreads by distance where L* is flat (no hints: grey). On the validation photos
-    with 16 hints (three draws) its a*b* error was 0.458x grey's against the nearest-hint fill's 0.529x.
+    """The edge-aware fill: a compact watershed from the hinted pixels on the gradient of L* (Sobel), so each pixel
+    takes the a*b* of the hint whose flood reaches it first: a hint's colour stops at the edges of L* instead of at
+    the half-way line to the next hint, and spreads by distance where L* is flat (no hints: grey).
     hint_ab (B, 2, H, W), mask (B, 1, H, W), L (B, 1, H, W) in [0, 100] -> (B, 2, H, W)."""
     from skimage.filters import sobel
     from skimage.segmentation import watershed
@@ -638,7 +646,7 @@ def edge_hint_ab(hint_ab: torch.Tensor, mask: torch.Tensor, L: torch.Tensor) -> 
         if m.any():
             markers = np.zeros(m.shape, np.int32)
             markers[m] = np.arange(1, int(m.sum()) + 1)  # every hinted pixel a seed of its own colour
-            regions = watershed(sobel(L[i, 0].float().numpy() / 100), markers)
+            regions = watershed(sobel(L[i, 0].float().numpy() / 100), markers, compactness=EDGE_COMPACTNESS)
             colours = hint_ab[i].float()[:, torch.from_numpy(m)]  # (2, seeds), in the order of their markers
             out[i] = colours[:, torch.from_numpy(regions.astype(np.int64) - 1)]
     return out
