@@ -12,7 +12,7 @@ with HINT_CHANNELS inputs also takes a sparse a*b* hint map, its mask and the ne
 regresses a*b* as a correction to that fill and gives a distribution over the ab bins (the palette). It is trained
 with hints drawn from the true colours (a geometric number of small patches, none one time in eight), so with no
 hints it is the automatic colouriser, and with a few it corrects their fill (towards the edges of L*). At inference the
-card may give it an edge-aware fill instead (a watershed from the hints on L*'s gradient), chosen on validation.
+card may give it an edge-aware fill instead (a compact watershed from the hints on L*'s gradient), chosen on validation.
 
 The Lab conversions are torch, vectorised, D65 (the same formulas as skimage.color, tested against it).
 """
